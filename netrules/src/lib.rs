@@ -1,0 +1,5 @@
+//! EC2-style elastic IPs and security groups, compiled to OpenFlow 1.0 flows.
+//!
+//! This crate is being built (see the project's issues); it is an empty placeholder for now.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

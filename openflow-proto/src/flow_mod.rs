@@ -1,0 +1,118 @@
+//! `OFPT_FLOW_MOD`: add, modify or delete flows.
+
+use crate::action::Action;
+use crate::flow_match::Match;
+use crate::port::PortNo;
+
+/// The buffer id meaning "no buffered packet" (`0xffffffff`).
+pub const NO_BUFFER: u32 = 0xffff_ffff;
+
+/// A flow_mod command (`ofp_flow_mod_command`), with unknown values kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FlowModCommand {
+    /// `OFPFC_ADD`: add a flow (replacing an identical one).
+    Add,
+    /// `OFPFC_MODIFY`: modify the actions of all matching flows.
+    Modify,
+    /// `OFPFC_MODIFY_STRICT`: modify the flow with exactly this match and priority.
+    ModifyStrict,
+    /// `OFPFC_DELETE`: delete all matching flows.
+    Delete,
+    /// `OFPFC_DELETE_STRICT`: delete the flow with exactly this match and priority.
+    DeleteStrict,
+    /// A command outside the specification, kept as decoded.
+    Unknown(u16),
+}
+
+impl FlowModCommand {
+    /// The wire value.
+    pub const fn to_u16(self) -> u16 {
+        match self {
+            FlowModCommand::Add => 0,
+            FlowModCommand::Modify => 1,
+            FlowModCommand::ModifyStrict => 2,
+            FlowModCommand::Delete => 3,
+            FlowModCommand::DeleteStrict => 4,
+            FlowModCommand::Unknown(v) => v,
+        }
+    }
+
+    /// From the wire value.
+    pub const fn from_u16(v: u16) -> Self {
+        match v {
+            0 => FlowModCommand::Add,
+            1 => FlowModCommand::Modify,
+            2 => FlowModCommand::ModifyStrict,
+            3 => FlowModCommand::Delete,
+            4 => FlowModCommand::DeleteStrict,
+            v => FlowModCommand::Unknown(v),
+        }
+    }
+}
+
+bitflags::bitflags! {
+    /// Flow_mod flags (`ofp_flow_mod_flags`). Unknown bits are kept.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct FlowModFlags: u16 {
+        /// `OFPFF_SEND_FLOW_REM`: send a flow_removed when the flow expires or is deleted.
+        const SEND_FLOW_REM = 1 << 0;
+        /// `OFPFF_CHECK_OVERLAP`: refuse an add that overlaps a flow of equal priority.
+        const CHECK_OVERLAP = 1 << 1;
+        /// `OFPFF_EMERG`: the flow goes to the emergency table.
+        const EMERG = 1 << 2;
+        // Keep bits outside the specification.
+        const _ = !0;
+    }
+}
+
+/// An `OFPT_FLOW_MOD` message body.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FlowMod {
+    /// The flow's match.
+    pub r#match: Match,
+    /// Opaque controller-issued identifier.
+    pub cookie: u64,
+    /// What to do.
+    pub command: FlowModCommand,
+    /// Idle time before the flow is removed, in seconds (0: never).
+    pub idle_timeout: u16,
+    /// Maximum time before the flow is removed, in seconds (0: never).
+    pub hard_timeout: u16,
+    /// Priority (higher wins among wildcarded flows).
+    pub priority: u16,
+    /// Buffered packet to apply the actions to, or [`NO_BUFFER`].
+    pub buffer_id: u32,
+    /// For delete commands, require an output action to this port ([`PortNo::NONE`]: no filter).
+    pub out_port: PortNo,
+    /// Flags.
+    pub flags: FlowModFlags,
+    /// The actions (empty: drop).
+    pub actions: Vec<Action>,
+}
+
+impl FlowMod {
+    /// An `OFPFC_ADD` of a flow with this match, priority and actions; no timeouts,
+    /// cookie 0, no buffer, no flags.
+    pub fn add(r#match: Match, priority: u16, actions: Vec<Action>) -> Self {
+        FlowMod {
+            r#match,
+            cookie: 0,
+            command: FlowModCommand::Add,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            priority,
+            buffer_id: NO_BUFFER,
+            out_port: PortNo::NONE,
+            flags: FlowModFlags::empty(),
+            actions,
+        }
+    }
+
+    /// An `OFPFC_DELETE_STRICT` of the flow with exactly this match and priority.
+    pub fn delete_strict(r#match: Match, priority: u16) -> Self {
+        FlowMod {
+            command: FlowModCommand::DeleteStrict,
+            ..FlowMod::add(r#match, priority, Vec::new())
+        }
+    }
+}
