@@ -84,11 +84,7 @@ impl Ipv4Match {
 
     /// The effective prefix length, `0..=32` (0 means any address).
     pub const fn prefix_len(&self) -> u8 {
-        if self.wildcard_bits >= 32 {
-            0
-        } else {
-            32 - self.wildcard_bits
-        }
+        32_u8.saturating_sub(self.wildcard_bits)
     }
 
     /// True if this matches every address.
