@@ -1,5 +1,9 @@
 //! EC2-style elastic IPs and security groups, compiled to OpenFlow 1.0 flows.
 //!
-//! This crate is being built (see the project's issues); it is an empty placeholder for now.
+//! This crate is being built (see the project's issues).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod packet;
+
+pub use packet::Packet;
