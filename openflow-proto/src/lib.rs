@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod action;
+pub mod display;
 pub mod flow_match;
 pub mod flow_mod;
 pub mod mac;
