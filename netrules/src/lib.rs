@@ -5,5 +5,6 @@
 #![deny(missing_docs)]
 
 pub mod packet;
+pub mod sim;
 
 pub use packet::Packet;
