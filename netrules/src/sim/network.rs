@@ -1010,3 +1010,414 @@ struct Run {
     work: usize,
     messages: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::table::RemovedReason;
+    use core::net::Ipv4Addr;
+    use openflow_proto::flow_match::ETH_TYPE_IPV4;
+    use openflow_proto::{FlowModCommand, FlowModFlags, Ipv4Match, Match};
+
+    const UP: PortNo = PortNo(100);
+    const GW: MacAddr = MacAddr([0x02, 0xee, 0, 0, 0, 1]);
+
+    fn mac(n: u8) -> MacAddr {
+        MacAddr([2, 0, 0, 0, 0, n])
+    }
+
+    fn udp(src: u8, dst: u8) -> Packet {
+        Packet::ipv4(
+            mac(src),
+            mac(dst),
+            Ipv4Addr::new(10, 0, 0, src),
+            Ipv4Addr::new(10, 0, 0, dst),
+            IP_PROTO_UDP,
+            5000,
+            53,
+        )
+    }
+
+    fn to_ip(dst: u8) -> Match {
+        let mut m = Match::any();
+        m.dl_type = Some(ETH_TYPE_IPV4);
+        m.nw_dst = Ipv4Match::exact(Ipv4Addr::new(10, 0, 0, dst));
+        m
+    }
+
+    fn host(n: u8) -> Destination {
+        Destination::Host(format!("h{n}"))
+    }
+
+    /// Two switches: h1, h2 on switch 1 (ports 1, 2); h3 on switch 2 (port 1).
+    fn two_switches<C: Controller>(c: C) -> Network<C> {
+        let mut net = Network::new(c);
+        net.add_switch(1, Some(UP)).unwrap();
+        net.add_switch(2, Some(UP)).unwrap();
+        net.set_gateway(GW);
+        net.attach_host("h1", 1, PortNo(1)).unwrap();
+        net.attach_host("h2", 1, PortNo(2)).unwrap();
+        net.attach_host("h3", 2, PortNo(1)).unwrap();
+        net
+    }
+
+    fn add(net: &mut Network<impl Controller>, sw: Dpid, m: Match, prio: u16, acts: Vec<Action>) {
+        net.apply_flow_mod(sw, &FlowMod::add(m, prio, acts))
+            .unwrap();
+    }
+
+    #[test]
+    fn across_the_uplinks_with_rewrite() {
+        let mut net = two_switches(SilentController);
+        for sw in [1, 2] {
+            net.set_miss_behavior(sw, MissBehavior::Drop).unwrap();
+        }
+        let mut m = to_ip(3);
+        m.in_port = Some(PortNo(1));
+        add(&mut net, 1, m, 10, vec![Action::output(UP)]);
+        let mut m = to_ip(3);
+        m.in_port = Some(UP);
+        add(
+            &mut net,
+            2,
+            m,
+            10,
+            vec![Action::SetDlDst(mac(33)), Action::output(PortNo(1))],
+        );
+        let t = net.inject(Point::Host("h1".into()), udp(1, 3)).unwrap();
+        let mut expect = udp(1, 3);
+        expect.dl_dst = mac(33);
+        assert_eq!(t.delivered_to(&host(3)), vec![expect]);
+        assert_eq!(t.deliveries().count(), 1);
+        // The same packet from h2 (port 2) has no flow on switch 1.
+        let t = net.inject(Point::Host("h2".into()), udp(2, 3)).unwrap();
+        assert!(t.is_dropped());
+        assert!(t.events.iter().any(|e| matches!(
+            e,
+            TraceEvent::Dropped {
+                reason: DropReason::TableMiss,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn gateway_gets_its_frames_and_broadcasts() {
+        let mut net = two_switches(SilentController);
+        add(&mut net, 1, Match::any(), 1, vec![Action::output(UP)]);
+        let mut p = udp(1, 9);
+        p.dl_dst = GW;
+        let t = net.inject(Point::Host("h1".into()), p).unwrap();
+        assert_eq!(t.delivered_to(&Destination::Outside), vec![p]);
+        // Addressed to the gateway: switch 2 never sees it.
+        assert_eq!(
+            t.events
+                .iter()
+                .filter(|e| matches!(e, TraceEvent::Lookup { switch: 2, .. }))
+                .count(),
+            0
+        );
+        // A broadcast reaches the gateway and switch 2's uplink (a miss there: packet_in).
+        p.dl_dst = MacAddr::BROADCAST;
+        let t = net.inject(Point::Host("h1".into()), p).unwrap();
+        assert_eq!(t.delivered_to(&Destination::Outside), vec![p]);
+        assert_eq!(t.packet_ins().count(), 1);
+        assert_eq!(t.packet_ins().next().unwrap().in_port, UP);
+        // From outside, frames reach every uplink but not the gateway itself: switch 1 sends
+        // it back to its input port (not done), switch 2 misses.
+        let t = net.inject(Point::Outside, udp(9, 1)).unwrap();
+        assert!(t.delivered_to(&Destination::Outside).is_empty());
+        assert_eq!(t.packet_ins().count(), 1);
+        assert!(t.events.iter().any(|e| matches!(
+            e,
+            TraceEvent::Dropped {
+                switch: Some(1),
+                reason: DropReason::OutputToInPort(UP),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn flood_in_port_and_output_to_in_port() {
+        let mut net = two_switches(SilentController);
+        net.set_miss_behavior(2, MissBehavior::Drop).unwrap();
+        let mut m = Match::any();
+        m.in_port = Some(PortNo(1));
+        add(&mut net, 1, m, 1, vec![Action::output(PortNo::FLOOD)]);
+        let t = net.inject(Point::Host("h1".into()), udp(1, 2)).unwrap();
+        assert_eq!(t.delivered_to(&host(2)), vec![udp(1, 2)]);
+        assert!(
+            t.delivered_to(&host(1)).is_empty(),
+            "FLOOD skips the input port"
+        );
+        // The uplink copy reaches switch 2, which drops it.
+        assert!(t
+            .events
+            .iter()
+            .any(|e| matches!(e, TraceEvent::Lookup { switch: 2, .. })));
+
+        let mut m = Match::any();
+        m.in_port = Some(PortNo(2));
+        add(
+            &mut net,
+            1,
+            m,
+            1,
+            vec![Action::output(PortNo(2)), Action::output(PortNo::IN_PORT)],
+        );
+        let t = net.inject(Point::Host("h2".into()), udp(2, 1)).unwrap();
+        assert_eq!(t.delivered_to(&host(2)), vec![udp(2, 1)]);
+        assert!(t.events.iter().any(|e| matches!(
+            e,
+            TraceEvent::Dropped {
+                reason: DropReason::OutputToInPort(PortNo(2)),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn empty_actions_and_missing_ports() {
+        let mut net = two_switches(SilentController);
+        add(&mut net, 1, to_ip(2), 5, vec![]);
+        add(&mut net, 1, to_ip(7), 5, vec![Action::output(PortNo(7))]);
+        let t = net.inject(Point::Host("h1".into()), udp(1, 2)).unwrap();
+        assert!(matches!(
+            t.events.last(),
+            Some(TraceEvent::Dropped {
+                reason: DropReason::NoOutput(_),
+                ..
+            })
+        ));
+        let t = net.inject(Point::Host("h1".into()), udp(1, 7)).unwrap();
+        assert!(matches!(
+            t.events.last(),
+            Some(TraceEvent::Dropped {
+                reason: DropReason::NoSuchPort(PortNo(7)),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn loops_stop_at_the_hop_limit() {
+        let mut net = two_switches(SilentController);
+        // Both switches bounce everything from the uplink back out of it.
+        for sw in [1, 2] {
+            add(
+                &mut net,
+                sw,
+                Match::any(),
+                1,
+                vec![Action::output(PortNo::IN_PORT)],
+            );
+        }
+        let t = net.inject(Point::Outside, udp(9, 1)).unwrap();
+        assert!(t.hit_limit());
+        assert!(t.events.len() < 200, "{}", t.events.len());
+        // A flood storm is bounded by the work limit.
+        let mut net = Network::new(SilentController);
+        for sw in 1..=6 {
+            net.add_switch(sw, Some(UP)).unwrap();
+            add(
+                &mut net,
+                sw,
+                Match::any(),
+                1,
+                vec![Action::output(PortNo::IN_PORT)],
+            );
+        }
+        net.set_limits(Limits {
+            hop_limit: 64,
+            max_work: 500,
+            max_messages: 10,
+        });
+        let t = net.inject(Point::Outside, udp(9, 1)).unwrap();
+        assert!(t.hit_limit());
+    }
+
+    /// A controller that answers a punted packet to 10.0.0.x by installing an exact-ish flow
+    /// towards port x on the switch (with an idle timeout and SEND_FLOW_REM) and sending the
+    /// packet through the table; it records flow_removed messages.
+    #[derive(Default, Debug)]
+    struct Installer {
+        removed: Vec<(Dpid, FlowRemoved)>,
+    }
+
+    impl Controller for Installer {
+        fn packet_in(&mut self, _now: Duration, ev: &PacketIn) -> Vec<ControllerMessage> {
+            let port = PortNo(u16::from(ev.packet.nw_dst.octets()[3]));
+            let mut fm = FlowMod::add(
+                to_ip(ev.packet.nw_dst.octets()[3]),
+                50,
+                vec![Action::output(port)],
+            );
+            fm.idle_timeout = 10;
+            fm.flags = FlowModFlags::SEND_FLOW_REM;
+            fm.cookie = 0xc0ffee;
+            vec![
+                ControllerMessage::FlowMod {
+                    switch: ev.switch,
+                    flow_mod: fm,
+                },
+                ControllerMessage::PacketOut {
+                    switch: ev.switch,
+                    in_port: ev.in_port,
+                    actions: vec![Action::output(PortNo::TABLE)],
+                    packet: ev.packet,
+                },
+            ]
+        }
+
+        fn flow_removed(
+            &mut self,
+            _now: Duration,
+            sw: Dpid,
+            r: &FlowRemoved,
+        ) -> Vec<ControllerMessage> {
+            self.removed.push((sw, r.clone()));
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn reactive_controller_installs_and_flows_expire() {
+        let mut net = two_switches(Installer::default());
+        let t = net.inject(Point::Host("h1".into()), udp(1, 2)).unwrap();
+        assert_eq!(t.delivered_to(&host(2)), vec![udp(1, 2)]);
+        assert_eq!(t.packet_ins().count(), 1);
+        assert!(t.rejected_flow_mods().next().is_none());
+        // Now the flow is there: no controller involvement.
+        net.advance_to(Duration::from_secs(5)).unwrap();
+        let t = net.inject(Point::Host("h1".into()), udp(1, 2)).unwrap();
+        assert_eq!(t.delivered_to(&host(2)), vec![udp(1, 2)]);
+        assert_eq!(t.packet_ins().count(), 0);
+        // Idle since 5 s: still there at 14 s, gone at 15 s with a flow_removed.
+        assert!(net
+            .advance_to(Duration::from_secs(14))
+            .unwrap()
+            .events
+            .is_empty());
+        let t = net.advance_to(Duration::from_secs(15)).unwrap();
+        assert_eq!(t.events.len(), 1);
+        let (sw, r) = &net.controller().removed[0];
+        assert_eq!(
+            (*sw, r.reason, r.cookie, r.packet_count),
+            (1, RemovedReason::IdleTimeout, 0xc0ffee, 2)
+        );
+        assert_eq!(r.duration, Duration::from_secs(15));
+        assert!(net.table(1).unwrap().is_empty());
+        assert!(matches!(
+            net.advance_to(Duration::from_secs(1)),
+            Err(NetworkError::TimeWentBackwards { .. })
+        ));
+    }
+
+    #[test]
+    fn controller_deletes_report_flow_removed_and_unknown_switch_is_refused() {
+        #[derive(Debug)]
+        struct Deleter;
+        impl Controller for Deleter {
+            fn packet_in(&mut self, _now: Duration, _ev: &PacketIn) -> Vec<ControllerMessage> {
+                let mut del = FlowMod::add(Match::any(), 0, Vec::new());
+                del.command = FlowModCommand::Delete;
+                vec![
+                    ControllerMessage::FlowMod {
+                        switch: 1,
+                        flow_mod: del.clone(),
+                    },
+                    ControllerMessage::FlowMod {
+                        switch: 99,
+                        flow_mod: del,
+                    },
+                ]
+            }
+            fn flow_removed(
+                &mut self,
+                _now: Duration,
+                _sw: Dpid,
+                _r: &FlowRemoved,
+            ) -> Vec<ControllerMessage> {
+                Vec::new()
+            }
+        }
+        let mut net = two_switches(Deleter);
+        let mut fm = FlowMod::add(to_ip(3), 5, vec![Action::to_controller(64)]);
+        fm.flags = FlowModFlags::SEND_FLOW_REM;
+        net.apply_flow_mod(1, &fm).unwrap();
+        let t = net.inject(Point::Host("h1".into()), udp(1, 3)).unwrap();
+        let pi = t.packet_ins().next().unwrap();
+        assert_eq!(pi.reason, PacketInReason::Action);
+        assert!(t.events.iter().any(|e| matches!(
+            e,
+            TraceEvent::FlowRemoved { switch: 1, removed } if removed.reason == RemovedReason::Delete
+        )));
+        let rejected: Vec<_> = t.rejected_flow_mods().collect();
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].1, &NetworkError::UnknownSwitch(99));
+        assert!(net.table(1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn topology_errors() {
+        let mut net = two_switches(SilentController);
+        assert_eq!(
+            net.add_switch(1, None),
+            Err(NetworkError::DuplicateSwitch(1))
+        );
+        assert!(matches!(
+            net.attach_host("x", 1, UP),
+            Err(NetworkError::PortInUse { .. })
+        ));
+        assert!(matches!(
+            net.attach_host("x", 1, PortNo::LOCAL),
+            Err(NetworkError::NotPhysical { .. })
+        ));
+        assert_eq!(
+            net.attach_host("h1", 2, PortNo(9)),
+            Err(NetworkError::DuplicateHost("h1".into()))
+        );
+        assert_eq!(
+            net.attach_host("x", 7, PortNo(9)),
+            Err(NetworkError::UnknownSwitch(7))
+        );
+        assert_eq!(net.detach_host("h3"), Ok((2, PortNo(1))));
+        assert!(matches!(
+            net.inject(Point::Host("h3".into()), udp(3, 1)),
+            Err(NetworkError::UnknownHost(_))
+        ));
+        net.attach_host("h3", 1, PortNo(3)).unwrap();
+        assert_eq!(net.host_location("h3"), Some((1, PortNo(3))));
+    }
+
+    #[test]
+    fn packet_out_directly() {
+        let mut net = two_switches(SilentController);
+        let p = Packet::arp(
+            2,
+            mac(50),
+            mac(1),
+            Ipv4Addr::new(10, 0, 0, 50),
+            Ipv4Addr::new(10, 0, 0, 1),
+        );
+        let t = net
+            .packet_out(1, PortNo::NONE, vec![Action::output(PortNo(1))], p)
+            .unwrap();
+        assert_eq!(t.delivered_to(&host(1)), vec![p]);
+        // IN_PORT without an input port goes nowhere.
+        let t = net
+            .packet_out(1, PortNo::NONE, vec![Action::output(PortNo::IN_PORT)], p)
+            .unwrap();
+        assert!(t.is_dropped());
+    }
+
+    #[test]
+    fn nominal_lengths() {
+        assert_eq!(nominal_len(&udp(1, 2)), 60);
+        let mut t = udp(1, 2);
+        t.nw_proto = IP_PROTO_TCP;
+        t.dl_vlan = Some(5);
+        assert_eq!(nominal_len(&t), 60);
+    }
+}
