@@ -6,5 +6,7 @@
 
 pub mod packet;
 pub mod sim;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 
 pub use packet::Packet;
