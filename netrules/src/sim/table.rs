@@ -78,6 +78,18 @@ impl FlowEntry {
         }
     }
 
+    /// The `OFPFC_ADD` flow_mod that installs this flow as it is now (normalised match,
+    /// effective priority, current actions and cookie, timeouts and flags).
+    pub fn to_flow_mod(&self) -> FlowMod {
+        FlowMod {
+            cookie: self.cookie,
+            idle_timeout: self.idle_timeout,
+            hard_timeout: self.hard_timeout,
+            flags: self.flags,
+            ..FlowMod::add(self.r#match, self.priority, self.actions.clone())
+        }
+    }
+
     // Sort key: exact-match flows first, then priority descending, then age.
     fn rank(&self) -> (bool, core::cmp::Reverse<u16>, u64) {
         (!self.exact, core::cmp::Reverse(self.priority), self.seq)
@@ -323,6 +335,16 @@ impl FlowTable {
         self.entries
             .iter()
             .find(|e| e.exact == exact && e.priority == priority && e.r#match == n)
+    }
+
+    /// The flows a flow stats request with this match and `out_port` selects (non-strict:
+    /// the flows the match covers, that output to `out_port` unless it is [`PortNo::NONE`]).
+    pub fn flow_stats(&self, m: &Match, out_port: PortNo) -> Vec<&FlowEntry> {
+        let (n, _) = normalize(m);
+        self.entries
+            .iter()
+            .filter(|e| covers(&n, &e.r#match) && e.outputs_to(out_port))
+            .collect()
     }
 
     /// Apply a flow_mod at time `now`.
@@ -818,6 +840,27 @@ mod tests {
         let o = t.apply(&FlowMod::add(m, 1, out(1)), T0).unwrap();
         assert_eq!(o.dropped_fields, vec![DroppedField::TpDst]);
         assert_eq!(winner(&t, &pkt([1, 2, 3, 4], 81)), Some(out(1)));
+    }
+
+    #[test]
+    fn flow_stats_and_round_trip() {
+        let mut t = FlowTable::new();
+        let mut a = FlowMod::add(ip_to([10, 1, 0, 0], 16), 5, out(1));
+        a.idle_timeout = 3;
+        a.cookie = 9;
+        t.apply(&a, T0).unwrap();
+        t.apply(&FlowMod::add(ip_to([10, 2, 0, 0], 16), 5, out(2)), T0)
+            .unwrap();
+        t.apply(&FlowMod::add(ip_to([11, 0, 0, 0], 8), 5, out(2)), T0)
+            .unwrap();
+        assert_eq!(t.flow_stats(&Match::any(), PortNo::NONE).len(), 3);
+        assert_eq!(
+            t.flow_stats(&ip_to([10, 0, 0, 0], 8), PortNo::NONE).len(),
+            2
+        );
+        assert_eq!(t.flow_stats(&ip_to([10, 0, 0, 0], 8), PortNo(2)).len(), 1);
+        let e = t.flow_stats(&ip_to([10, 1, 0, 0], 16), PortNo::NONE)[0];
+        assert_eq!(e.to_flow_mod(), a);
     }
 
     #[test]
