@@ -1,8 +1,11 @@
 //! OpenFlow 1.0 actions: the twelve standard types plus vendor actions.
 
+use crate::codec::Reader;
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
+use crate::header::MessageType;
 use crate::port::PortNo;
 use crate::MacAddr;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use core::net::Ipv4Addr;
 
 /// One OpenFlow 1.0 action.
@@ -111,5 +114,542 @@ impl Action {
         } else {
             Ok(Action::SetNwTos(tos))
         }
+    }
+}
+
+/// An OpenFlow 1.0 action type (`ofp_action_type`), with unknown values kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActionType {
+    /// `OFPAT_OUTPUT` (0).
+    Output,
+    /// `OFPAT_SET_VLAN_VID` (1).
+    SetVlanVid,
+    /// `OFPAT_SET_VLAN_PCP` (2).
+    SetVlanPcp,
+    /// `OFPAT_STRIP_VLAN` (3).
+    StripVlan,
+    /// `OFPAT_SET_DL_SRC` (4).
+    SetDlSrc,
+    /// `OFPAT_SET_DL_DST` (5).
+    SetDlDst,
+    /// `OFPAT_SET_NW_SRC` (6).
+    SetNwSrc,
+    /// `OFPAT_SET_NW_DST` (7).
+    SetNwDst,
+    /// `OFPAT_SET_NW_TOS` (8).
+    SetNwTos,
+    /// `OFPAT_SET_TP_SRC` (9).
+    SetTpSrc,
+    /// `OFPAT_SET_TP_DST` (10).
+    SetTpDst,
+    /// `OFPAT_ENQUEUE` (11).
+    Enqueue,
+    /// `OFPAT_VENDOR` (0xffff).
+    Vendor,
+    /// Any other value.
+    Unknown(u16),
+}
+
+impl ActionType {
+    /// From the wire value.
+    pub const fn from_u16(v: u16) -> Self {
+        match v {
+            0 => ActionType::Output,
+            1 => ActionType::SetVlanVid,
+            2 => ActionType::SetVlanPcp,
+            3 => ActionType::StripVlan,
+            4 => ActionType::SetDlSrc,
+            5 => ActionType::SetDlDst,
+            6 => ActionType::SetNwSrc,
+            7 => ActionType::SetNwDst,
+            8 => ActionType::SetNwTos,
+            9 => ActionType::SetTpSrc,
+            10 => ActionType::SetTpDst,
+            11 => ActionType::Enqueue,
+            0xffff => ActionType::Vendor,
+            v => ActionType::Unknown(v),
+        }
+    }
+
+    /// The wire value.
+    pub const fn to_u16(self) -> u16 {
+        match self {
+            ActionType::Output => 0,
+            ActionType::SetVlanVid => 1,
+            ActionType::SetVlanPcp => 2,
+            ActionType::StripVlan => 3,
+            ActionType::SetDlSrc => 4,
+            ActionType::SetDlDst => 5,
+            ActionType::SetNwSrc => 6,
+            ActionType::SetNwDst => 7,
+            ActionType::SetNwTos => 8,
+            ActionType::SetTpSrc => 9,
+            ActionType::SetTpDst => 10,
+            ActionType::Enqueue => 11,
+            ActionType::Vendor => 0xffff,
+            ActionType::Unknown(v) => v,
+        }
+    }
+
+    /// The bit of this type in the features_reply `actions` bitmap (bits 0-11), if any.
+    pub const fn bitmap_bit(self) -> Option<u32> {
+        let v = self.to_u16();
+        if v <= 11 {
+            Some(1 << v)
+        } else {
+            None
+        }
+    }
+
+    /// The fixed wire length of the standard types (`None` for vendor and unknown types).
+    pub const fn fixed_len(self) -> Option<usize> {
+        match self {
+            ActionType::SetDlSrc | ActionType::SetDlDst | ActionType::Enqueue => Some(16),
+            ActionType::Vendor | ActionType::Unknown(_) => None,
+            _ => Some(8),
+        }
+    }
+}
+
+/// Size of the common action header (`ofp_action_header` without padding: type and length).
+const ACTION_HEADER_LEN: usize = 4;
+/// The largest length an action (or action list) can have in a 16-bit length field,
+/// rounded down to a multiple of 8.
+const MAX_ACTION_LEN: usize = 0xfff8;
+
+// Per the pitfalls note: every action is a multiple of 8 bytes.
+const _: () = {
+    assert!(Action::OUTPUT_LEN == 8);
+    assert!(Action::DL_ADDR_LEN == 16);
+    assert!(Action::ENQUEUE_LEN == 16);
+    assert!(Action::VENDOR_HEADER_LEN == 8);
+};
+
+impl Action {
+    /// Size of `ofp_action_output` (and of the other 8-byte actions).
+    pub const OUTPUT_LEN: usize = 8;
+    /// Size of `ofp_action_dl_addr`.
+    pub const DL_ADDR_LEN: usize = 16;
+    /// Size of `ofp_action_enqueue`.
+    pub const ENQUEUE_LEN: usize = 16;
+    /// Size of `ofp_action_vendor_header`.
+    pub const VENDOR_HEADER_LEN: usize = 8;
+
+    /// This action's type.
+    pub const fn action_type(&self) -> ActionType {
+        match self {
+            Action::Output { .. } => ActionType::Output,
+            Action::SetVlanVid(_) => ActionType::SetVlanVid,
+            Action::SetVlanPcp(_) => ActionType::SetVlanPcp,
+            Action::StripVlan => ActionType::StripVlan,
+            Action::SetDlSrc(_) => ActionType::SetDlSrc,
+            Action::SetDlDst(_) => ActionType::SetDlDst,
+            Action::SetNwSrc(_) => ActionType::SetNwSrc,
+            Action::SetNwDst(_) => ActionType::SetNwDst,
+            Action::SetNwTos(_) => ActionType::SetNwTos,
+            Action::SetTpSrc(_) => ActionType::SetTpSrc,
+            Action::SetTpDst(_) => ActionType::SetTpDst,
+            Action::Enqueue { .. } => ActionType::Enqueue,
+            Action::Vendor { .. } => ActionType::Vendor,
+        }
+    }
+
+    /// The length this action occupies on the wire.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            Action::Vendor { data, .. } => Self::VENDOR_HEADER_LEN.saturating_add(data.len()),
+            other => other.action_type().fixed_len().unwrap_or(Self::OUTPUT_LEN),
+        }
+    }
+
+    /// Check that the action can be encoded (a vendor action's length must be a multiple
+    /// of 8 and fit in 16 bits).
+    pub fn check_encodable(&self) -> Result<(), EncodeError> {
+        let len = self.wire_len();
+        if len > MAX_ACTION_LEN {
+            return Err(EncodeError::TooLong {
+                what: "vendor action",
+                len,
+                max: MAX_ACTION_LEN,
+            });
+        }
+        if len % 8 != 0 {
+            return Err(EncodeError::Misaligned {
+                what: "vendor action",
+                len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Write the action's wire form.
+    pub fn encode(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
+        self.check_encodable()?;
+        let len = self.wire_len();
+        dst.put_u16(self.action_type().to_u16());
+        dst.put_u16(len as u16);
+        match self {
+            Action::Output { port, max_len } => {
+                dst.put_u16(port.0);
+                dst.put_u16(*max_len);
+            }
+            Action::SetVlanVid(v) => {
+                dst.put_u16(*v);
+                dst.put_u16(0);
+            }
+            Action::SetVlanPcp(v) | Action::SetNwTos(v) => {
+                dst.put_u8(*v);
+                dst.put_bytes(0, 3);
+            }
+            Action::StripVlan => dst.put_u32(0),
+            Action::SetDlSrc(mac) | Action::SetDlDst(mac) => {
+                dst.put_slice(&mac.0);
+                dst.put_bytes(0, 6);
+            }
+            Action::SetNwSrc(ip) | Action::SetNwDst(ip) => dst.put_u32(u32::from(*ip)),
+            Action::SetTpSrc(p) | Action::SetTpDst(p) => {
+                dst.put_u16(*p);
+                dst.put_u16(0);
+            }
+            Action::Enqueue { port, queue_id } => {
+                dst.put_u16(port.0);
+                dst.put_bytes(0, 6);
+                dst.put_u32(*queue_id);
+            }
+            Action::Vendor { vendor, data } => {
+                dst.put_u32(*vendor);
+                dst.put_slice(data);
+            }
+        }
+        Ok(())
+    }
+
+    /// The wire length of an action list.
+    pub fn list_len(actions: &[Action]) -> usize {
+        actions
+            .iter()
+            .fold(0usize, |acc, a| acc.saturating_add(a.wire_len()))
+    }
+
+    /// Write an action list, returning its length. Nothing is written if an action cannot
+    /// be encoded or the list exceeds what a 16-bit length can carry.
+    pub fn encode_list(actions: &[Action], dst: &mut impl BufMut) -> Result<usize, EncodeError> {
+        for a in actions {
+            a.check_encodable()?;
+        }
+        let len = Self::list_len(actions);
+        if len > MAX_ACTION_LEN {
+            return Err(EncodeError::TooLong {
+                what: "action list",
+                len,
+                max: MAX_ACTION_LEN,
+            });
+        }
+        for a in actions {
+            a.encode(dst)?;
+        }
+        Ok(len)
+    }
+
+    /// Decode a whole action list (as found in a flow_mod, packet_out or flow stats entry).
+    ///
+    /// Rejects an action with length 0, a length that is not a multiple of 8, a length
+    /// past the end of the list, a length wrong for the action's type, and unknown types.
+    pub fn decode_list(buf: &[u8]) -> Result<Vec<Action>, DecodeError> {
+        let mut r = Reader::from_slice(buf, MessageType::FlowMod);
+        Self::read_list(&mut r, "actions")
+    }
+
+    /// Decode exactly one action occupying all of `buf`.
+    pub fn decode(buf: &[u8]) -> Result<Action, DecodeError> {
+        let mut r = Reader::from_slice(buf, MessageType::FlowMod);
+        let a = Self::read_one(&mut r, "action")?;
+        r.finish("action")?;
+        Ok(a)
+    }
+
+    /// Read actions until the reader is empty. Each iteration consumes at least 8 bytes
+    /// or fails, so the loop always terminates.
+    pub(crate) fn read_list(
+        r: &mut Reader<'_>,
+        field: &'static str,
+    ) -> Result<Vec<Action>, DecodeError> {
+        let mut out = Vec::with_capacity((r.remaining() / 8).min(64));
+        while !r.is_empty() {
+            out.push(Self::read_one(r, field)?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn read_one(r: &mut Reader<'_>, field: &'static str) -> Result<Action, DecodeError> {
+        let start = r.offset();
+        let remaining = r.remaining();
+        if remaining < ACTION_HEADER_LEN {
+            return Err(r.error(
+                field,
+                DecodeErrorKind::BadActionLength {
+                    action_type: if remaining >= 2 {
+                        r.peek_u16(0, field)?
+                    } else {
+                        0
+                    },
+                    expected: Expected::AtLeast(8),
+                    found: remaining,
+                },
+            ));
+        }
+        let raw_type = r.peek_u16(0, field)?;
+        let len = usize::from(r.peek_u16(2, field)?);
+        let bad_len = |expected| {
+            DecodeError::new(
+                r.msg(),
+                field,
+                start,
+                DecodeErrorKind::BadActionLength {
+                    action_type: raw_type,
+                    expected,
+                    found: len,
+                },
+            )
+        };
+        if len == 0 || len % 8 != 0 {
+            return Err(bad_len(Expected::MultipleOf(8)));
+        }
+        if len > remaining {
+            return Err(bad_len(Expected::AtMost(remaining)));
+        }
+        let ty = ActionType::from_u16(raw_type);
+        match ty {
+            ActionType::Unknown(found) => {
+                return Err(r.error(field, DecodeErrorKind::UnknownActionType { found }))
+            }
+            ActionType::Vendor => {
+                if len < Self::VENDOR_HEADER_LEN {
+                    return Err(bad_len(Expected::AtLeast(Self::VENDOR_HEADER_LEN)));
+                }
+            }
+            _ => {
+                let want = ty.fixed_len().unwrap_or(8);
+                if len != want {
+                    return Err(bad_len(Expected::Exactly(want)));
+                }
+            }
+        }
+        // `len` bytes are present: decode from a sub-reader of exactly that size.
+        let mut a = r.sub(len, field)?;
+        a.skip(ACTION_HEADER_LEN, field)?;
+        let action = match ty {
+            ActionType::Output => Action::Output {
+                port: PortNo(a.u16("action.output.port")?),
+                max_len: a.u16("action.output.max_len")?,
+            },
+            ActionType::SetVlanVid => Action::SetVlanVid(a.u16("action.vlan_vid")?),
+            ActionType::SetVlanPcp => Action::SetVlanPcp(a.u8("action.vlan_pcp")?),
+            ActionType::StripVlan => Action::StripVlan,
+            ActionType::SetDlSrc => Action::SetDlSrc(MacAddr(a.array("action.dl_addr")?)),
+            ActionType::SetDlDst => Action::SetDlDst(MacAddr(a.array("action.dl_addr")?)),
+            ActionType::SetNwSrc => Action::SetNwSrc(Ipv4Addr::from(a.u32("action.nw_addr")?)),
+            ActionType::SetNwDst => Action::SetNwDst(Ipv4Addr::from(a.u32("action.nw_addr")?)),
+            ActionType::SetNwTos => Action::SetNwTos(a.u8("action.nw_tos")?),
+            ActionType::SetTpSrc => Action::SetTpSrc(a.u16("action.tp_port")?),
+            ActionType::SetTpDst => Action::SetTpDst(a.u16("action.tp_port")?),
+            ActionType::Enqueue => {
+                let port = PortNo(a.u16("action.enqueue.port")?);
+                a.skip(6, "action.enqueue.pad")?;
+                Action::Enqueue {
+                    port,
+                    queue_id: a.u32("action.enqueue.queue_id")?,
+                }
+            }
+            ActionType::Vendor => {
+                let vendor = a.u32("action.vendor")?;
+                Action::Vendor {
+                    vendor,
+                    data: a.rest("action.vendor.data")?,
+                }
+            }
+            ActionType::Unknown(found) => {
+                return Err(r.error(field, DecodeErrorKind::UnknownActionType { found }))
+            }
+        };
+        Ok(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_actions() -> Vec<Action> {
+        vec![
+            Action::output(PortNo(1)),
+            Action::to_controller(128),
+            Action::SetVlanVid(20),
+            Action::SetVlanPcp(5),
+            Action::StripVlan,
+            Action::SetDlSrc(MacAddr([1, 2, 3, 4, 5, 6])),
+            Action::SetDlDst(MacAddr([6, 5, 4, 3, 2, 1])),
+            Action::SetNwSrc(Ipv4Addr::new(10, 0, 0, 1)),
+            Action::SetNwDst(Ipv4Addr::new(203, 0, 113, 10)),
+            Action::SetNwTos(0x20),
+            Action::SetTpSrc(1024),
+            Action::SetTpDst(53),
+            Action::Enqueue {
+                port: PortNo(1),
+                queue_id: 7,
+            },
+            Action::Vendor {
+                vendor: 0x2320,
+                data: Bytes::from_static(&[0, 1, 0, 0, 0, 0, 0, 0]),
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trip_every_type() {
+        let acts = all_actions();
+        let mut buf = Vec::new();
+        let len = Action::encode_list(&acts, &mut buf).unwrap();
+        assert_eq!(len, buf.len());
+        assert_eq!(len, Action::list_len(&acts));
+        assert_eq!(Action::decode_list(&buf).unwrap(), acts);
+        for a in &acts {
+            let mut one = Vec::new();
+            a.encode(&mut one).unwrap();
+            assert_eq!(one.len(), a.wire_len());
+            assert_eq!(one.len() % 8, 0);
+            assert_eq!(Action::decode(&one).unwrap(), *a);
+        }
+    }
+
+    #[test]
+    fn known_bytes() {
+        // output:CONTROLLER max_len 128, from the fixture's flow_mod.
+        let b = [0, 0, 0, 8, 0xff, 0xfd, 0, 0x80];
+        assert_eq!(Action::decode(&b).unwrap(), Action::to_controller(128));
+        // enqueue:1:0
+        let b = [0, 11, 0, 16, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            Action::decode(&b).unwrap(),
+            Action::Enqueue {
+                port: PortNo(1),
+                queue_id: 0
+            }
+        );
+    }
+
+    #[test]
+    fn zero_length_is_rejected_not_looped() {
+        let b = [0, 0, 0, 0, 0, 1, 0, 0];
+        let e = Action::decode_list(&b).unwrap_err();
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::BadActionLength { found: 0, .. }
+        ));
+        assert_eq!(
+            e.ofp_error(),
+            crate::error_msg::ErrorType::BadAction(crate::error_msg::BadActionCode::BadLen)
+        );
+    }
+
+    #[test]
+    fn bad_lengths() {
+        // Not a multiple of 8.
+        let b = [0, 0, 0, 12, 0, 1, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(
+            Action::decode_list(&b).unwrap_err().kind,
+            DecodeErrorKind::BadActionLength {
+                expected: Expected::MultipleOf(8),
+                ..
+            }
+        ));
+        // Past the end.
+        let b = [0, 0, 0, 16, 0, 1, 0, 0];
+        assert!(matches!(
+            Action::decode_list(&b).unwrap_err().kind,
+            DecodeErrorKind::BadActionLength {
+                expected: Expected::AtMost(8),
+                ..
+            }
+        ));
+        // Wrong for the type: output with 16.
+        let b = [0, 0, 0, 16, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(
+            Action::decode_list(&b).unwrap_err().kind,
+            DecodeErrorKind::BadActionLength {
+                expected: Expected::Exactly(8),
+                found: 16,
+                ..
+            }
+        ));
+        // set_dl_src with 8.
+        let b = [0, 4, 0, 8, 0, 1, 0, 0];
+        assert!(Action::decode_list(&b).is_err());
+        // A truncated header.
+        assert!(Action::decode_list(&[0, 0]).is_err());
+        assert!(Action::decode_list(&[0]).is_err());
+        // Empty list is fine.
+        assert_eq!(Action::decode_list(&[]).unwrap(), vec![]);
+        // A second action truncated after a good one: error offset points at it.
+        let b = [0, 0, 0, 8, 0, 1, 0, 0, 0, 0, 0, 8, 0];
+        let e = Action::decode_list(&b).unwrap_err();
+        assert_eq!(e.offset, 8);
+    }
+
+    #[test]
+    fn unknown_type() {
+        let b = [0, 99, 0, 8, 0, 0, 0, 0];
+        let e = Action::decode_list(&b).unwrap_err();
+        assert_eq!(e.kind, DecodeErrorKind::UnknownActionType { found: 99 });
+        assert_eq!(
+            e.ofp_error(),
+            crate::error_msg::ErrorType::BadAction(crate::error_msg::BadActionCode::BadType)
+        );
+    }
+
+    #[test]
+    fn decoder_is_faithful_to_out_of_range_values() {
+        // vid 0x1000 and tos with ECN bits decode as is.
+        let b = [0, 1, 0, 8, 0x10, 0, 0, 0, 0, 8, 0, 8, 0x23, 0, 0, 0];
+        assert_eq!(
+            Action::decode_list(&b).unwrap(),
+            vec![Action::SetVlanVid(0x1000), Action::SetNwTos(0x23)]
+        );
+    }
+
+    #[test]
+    fn vendor_encode_errors() {
+        let a = Action::Vendor {
+            vendor: 1,
+            data: Bytes::from_static(&[1, 2, 3]),
+        };
+        assert!(matches!(
+            a.encode(&mut Vec::new()),
+            Err(EncodeError::Misaligned { len: 11, .. })
+        ));
+        let a = Action::Vendor {
+            vendor: 1,
+            data: Bytes::from(vec![0u8; 70_000]),
+        };
+        let mut v = Vec::new();
+        assert!(matches!(a.encode(&mut v), Err(EncodeError::TooLong { .. })));
+        assert!(v.is_empty());
+        let many = vec![Action::StripVlan; 9000];
+        let mut v = Vec::new();
+        assert!(matches!(
+            Action::encode_list(&many, &mut v),
+            Err(EncodeError::TooLong { .. })
+        ));
+        assert!(v.is_empty());
+    }
+
+    #[test]
+    fn type_codes() {
+        for v in 0..=12u16 {
+            assert_eq!(ActionType::from_u16(v).to_u16(), v);
+        }
+        assert_eq!(ActionType::from_u16(0xffff), ActionType::Vendor);
+        assert_eq!(ActionType::Enqueue.bitmap_bit(), Some(1 << 11));
+        assert_eq!(ActionType::Vendor.bitmap_bit(), None);
     }
 }

@@ -5,8 +5,12 @@
 //! prerequisites are not met. [`Match::normalized`] applies the OpenFlow 1.0 prerequisite
 //! rules the way Open vSwitch does, explicitly, and reports what it dropped.
 
+use crate::codec::Reader;
+use crate::error::DecodeError;
+use crate::header::MessageType;
 use crate::port::PortNo;
 use crate::MacAddr;
+use bytes::BufMut;
 use core::net::Ipv4Addr;
 
 /// How a match treats the 802.1Q VLAN id (`dl_vlan`).
@@ -244,5 +248,457 @@ impl Match {
             && self.nw_dst.prefix_len() == 32
             && self.tp_src.is_some()
             && self.tp_dst.is_some()
+    }
+}
+
+/// The `ofp_flow_wildcards` bits of the match's `wildcards` word.
+pub mod wildcards {
+    /// `OFPFW_IN_PORT`.
+    pub const IN_PORT: u32 = 1 << 0;
+    /// `OFPFW_DL_VLAN`.
+    pub const DL_VLAN: u32 = 1 << 1;
+    /// `OFPFW_DL_SRC`.
+    pub const DL_SRC: u32 = 1 << 2;
+    /// `OFPFW_DL_DST`.
+    pub const DL_DST: u32 = 1 << 3;
+    /// `OFPFW_DL_TYPE`.
+    pub const DL_TYPE: u32 = 1 << 4;
+    /// `OFPFW_NW_PROTO`.
+    pub const NW_PROTO: u32 = 1 << 5;
+    /// `OFPFW_TP_SRC`.
+    pub const TP_SRC: u32 = 1 << 6;
+    /// `OFPFW_TP_DST`.
+    pub const TP_DST: u32 = 1 << 7;
+    /// Shift of the 6-bit `nw_src` wildcard count (`OFPFW_NW_SRC_SHIFT`).
+    pub const NW_SRC_SHIFT: u32 = 8;
+    /// Shift of the 6-bit `nw_dst` wildcard count (`OFPFW_NW_DST_SHIFT`).
+    pub const NW_DST_SHIFT: u32 = 14;
+    /// Mask of the `nw_src` count (`OFPFW_NW_SRC_MASK`).
+    pub const NW_SRC_MASK: u32 = 0x3f << NW_SRC_SHIFT;
+    /// Mask of the `nw_dst` count (`OFPFW_NW_DST_MASK`).
+    pub const NW_DST_MASK: u32 = 0x3f << NW_DST_SHIFT;
+    /// `OFPFW_DL_VLAN_PCP`.
+    pub const DL_VLAN_PCP: u32 = 1 << 20;
+    /// `OFPFW_NW_TOS`.
+    pub const NW_TOS: u32 = 1 << 21;
+    /// Every defined bit (`OFPFW_ALL`, with counts of 63). Bits 22-31 are undefined:
+    /// ignored on decode, written as 0.
+    pub const ALL: u32 = (1 << 22) - 1;
+}
+
+/// `OFP_VLAN_NONE`: the `dl_vlan` value meaning "no 802.1Q tag".
+pub const VLAN_NONE: u16 = 0xffff;
+
+bitflags::bitflags! {
+    /// What [`Match::normalized`] dropped or changed.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct DroppedFields: u16 {
+        /// `dl_vlan_pcp`, ignored for untagged frames.
+        const DL_VLAN_PCP = 1 << 0;
+        /// `nw_tos`, which needs `dl_type` IPv4.
+        const NW_TOS = 1 << 1;
+        /// `nw_proto`, which needs `dl_type` IPv4 or ARP.
+        const NW_PROTO = 1 << 2;
+        /// `nw_src`, which needs `dl_type` IPv4 or ARP.
+        const NW_SRC = 1 << 3;
+        /// `nw_dst`, which needs `dl_type` IPv4 or ARP.
+        const NW_DST = 1 << 4;
+        /// `tp_src`, which needs IPv4 with `nw_proto` TCP, UDP or ICMP.
+        const TP_SRC = 1 << 5;
+        /// `tp_dst`, which needs IPv4 with `nw_proto` TCP, UDP or ICMP.
+        const TP_DST = 1 << 6;
+        /// The two ECN bits of `nw_tos` (OpenFlow 1.0 matches the DSCP bits only).
+        const NW_TOS_ECN = 1 << 7;
+    }
+}
+
+impl DroppedFields {
+    /// The ovs-ofctl names of the dropped fields, for logging.
+    pub fn field_names(self) -> Vec<&'static str> {
+        let names = [
+            (DroppedFields::DL_VLAN_PCP, "dl_vlan_pcp"),
+            (DroppedFields::NW_TOS, "nw_tos"),
+            (DroppedFields::NW_PROTO, "nw_proto"),
+            (DroppedFields::NW_SRC, "nw_src"),
+            (DroppedFields::NW_DST, "nw_dst"),
+            (DroppedFields::TP_SRC, "tp_src"),
+            (DroppedFields::TP_DST, "tp_dst"),
+            (DroppedFields::NW_TOS_ECN, "nw_tos_ecn"),
+        ];
+        names
+            .iter()
+            .filter(|(f, _)| self.contains(*f))
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+// The wire form is 40 bytes.
+const _: () = assert!(Match::WIRE_LEN == 40);
+
+impl Match {
+    /// Size of `ofp_match` on the wire.
+    pub const WIRE_LEN: usize = 40;
+
+    /// The `wildcards` word this match encodes to (bits 22-31 always 0; the address
+    /// counts are the raw counts kept in [`Ipv4Match`]).
+    pub fn wildcards(&self) -> u32 {
+        use wildcards as w;
+        let mut bits = 0u32;
+        let mut flag = |absent: bool, bit: u32| {
+            if absent {
+                bits |= bit;
+            }
+        };
+        flag(self.in_port.is_none(), w::IN_PORT);
+        flag(self.dl_vlan == VlanMatch::Any, w::DL_VLAN);
+        flag(self.dl_src.is_none(), w::DL_SRC);
+        flag(self.dl_dst.is_none(), w::DL_DST);
+        flag(self.dl_type.is_none(), w::DL_TYPE);
+        flag(self.nw_proto.is_none(), w::NW_PROTO);
+        flag(self.tp_src.is_none(), w::TP_SRC);
+        flag(self.tp_dst.is_none(), w::TP_DST);
+        flag(self.dl_vlan_pcp.is_none(), w::DL_VLAN_PCP);
+        flag(self.nw_tos.is_none(), w::NW_TOS);
+        bits |= u32::from(self.nw_src.raw_wildcard_bits() & 0x3f) << w::NW_SRC_SHIFT;
+        bits |= u32::from(self.nw_dst.raw_wildcard_bits() & 0x3f) << w::NW_DST_SHIFT;
+        bits
+    }
+
+    /// Decode a match from the first 40 bytes of `buf` (faithfully: nothing is normalised).
+    pub fn decode(buf: &[u8]) -> Result<Match, DecodeError> {
+        let mut r = Reader::from_slice(buf, MessageType::FlowMod);
+        Match::read(&mut r)
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
+        use wildcards as w;
+        let wc = r.u32("match.wildcards")?;
+        let in_port = r.u16("match.in_port")?;
+        let dl_src = r.array::<6>("match.dl_src")?;
+        let dl_dst = r.array::<6>("match.dl_dst")?;
+        let dl_vlan = r.u16("match.dl_vlan")?;
+        let dl_vlan_pcp = r.u8("match.dl_vlan_pcp")?;
+        r.skip(1, "match.pad1")?;
+        let dl_type = r.u16("match.dl_type")?;
+        let nw_tos = r.u8("match.nw_tos")?;
+        let nw_proto = r.u8("match.nw_proto")?;
+        r.skip(2, "match.pad2")?;
+        let nw_src = r.u32("match.nw_src")?;
+        let nw_dst = r.u32("match.nw_dst")?;
+        let tp_src = r.u16("match.tp_src")?;
+        let tp_dst = r.u16("match.tp_dst")?;
+        let unless = |bit: u32| wc & bit == 0;
+        Ok(Match {
+            in_port: unless(w::IN_PORT).then_some(PortNo(in_port)),
+            dl_src: unless(w::DL_SRC).then_some(MacAddr(dl_src)),
+            dl_dst: unless(w::DL_DST).then_some(MacAddr(dl_dst)),
+            dl_vlan: if !unless(w::DL_VLAN) {
+                VlanMatch::Any
+            } else if dl_vlan == VLAN_NONE {
+                VlanMatch::Untagged
+            } else {
+                VlanMatch::Vid(dl_vlan)
+            },
+            dl_vlan_pcp: unless(w::DL_VLAN_PCP).then_some(dl_vlan_pcp),
+            dl_type: unless(w::DL_TYPE).then_some(dl_type),
+            nw_tos: unless(w::NW_TOS).then_some(nw_tos),
+            nw_proto: unless(w::NW_PROTO).then_some(nw_proto),
+            nw_src: Ipv4Match::from_raw(
+                Ipv4Addr::from(nw_src),
+                ((wc & w::NW_SRC_MASK) >> w::NW_SRC_SHIFT) as u8,
+            ),
+            nw_dst: Ipv4Match::from_raw(
+                Ipv4Addr::from(nw_dst),
+                ((wc & w::NW_DST_MASK) >> w::NW_DST_SHIFT) as u8,
+            ),
+            tp_src: unless(w::TP_SRC).then_some(tp_src),
+            tp_dst: unless(w::TP_DST).then_some(tp_dst),
+        })
+    }
+
+    /// Write the 40-byte wire form. Wildcarded fields are written as zero; the IPv4
+    /// addresses are written as held (a decoded match re-encodes byte for byte).
+    pub fn encode(&self, dst: &mut impl BufMut) {
+        dst.put_u32(self.wildcards());
+        dst.put_u16(self.in_port.map_or(0, |p| p.0));
+        dst.put_slice(&self.dl_src.unwrap_or(MacAddr::ZERO).0);
+        dst.put_slice(&self.dl_dst.unwrap_or(MacAddr::ZERO).0);
+        dst.put_u16(match self.dl_vlan {
+            VlanMatch::Any => 0,
+            VlanMatch::Untagged => VLAN_NONE,
+            VlanMatch::Vid(v) => v,
+        });
+        dst.put_u8(self.dl_vlan_pcp.unwrap_or(0));
+        dst.put_u8(0);
+        dst.put_u16(self.dl_type.unwrap_or(0));
+        dst.put_u8(self.nw_tos.unwrap_or(0));
+        dst.put_u8(self.nw_proto.unwrap_or(0));
+        dst.put_u16(0);
+        dst.put_u32(u32::from(self.nw_src.addr()));
+        dst.put_u32(u32::from(self.nw_dst.addr()));
+        dst.put_u16(self.tp_src.unwrap_or(0));
+        dst.put_u16(self.tp_dst.unwrap_or(0));
+    }
+
+    /// The match as Open vSwitch would install it, and what was dropped to get there.
+    ///
+    /// Applies OpenFlow 1.0's prerequisites the way Open vSwitch does
+    /// (`ofputil_normalize_match`): `nw_src`, `nw_dst` and `nw_proto` need `dl_type` IPv4
+    /// or ARP; `nw_tos` needs IPv4; `tp_src`/`tp_dst` need IPv4 with `nw_proto` TCP, UDP
+    /// or ICMP; `dl_vlan_pcp` is ignored for untagged frames; the ECN bits of `nw_tos` are
+    /// cleared. Prefixes are also made canonical (count clamped to 32, host bits cleared),
+    /// which is not reported as a drop. Decoding never normalises: call this explicitly.
+    pub fn normalized(&self) -> (Match, DroppedFields) {
+        let mut m = *self;
+        let mut dropped = DroppedFields::empty();
+        let is_ip = m.dl_type == Some(ETH_TYPE_IPV4);
+        let is_arp = m.dl_type == Some(ETH_TYPE_ARP);
+        let has_tp = is_ip
+            && matches!(
+                m.nw_proto,
+                Some(IP_PROTO_TCP) | Some(IP_PROTO_UDP) | Some(IP_PROTO_ICMP)
+            );
+        if m.dl_vlan == VlanMatch::Untagged && m.dl_vlan_pcp.take().is_some() {
+            dropped |= DroppedFields::DL_VLAN_PCP;
+        }
+        if !is_ip && m.nw_tos.take().is_some() {
+            dropped |= DroppedFields::NW_TOS;
+        }
+        if let Some(tos) = m.nw_tos {
+            if tos & 0x03 != 0 {
+                dropped |= DroppedFields::NW_TOS_ECN;
+                m.nw_tos = Some(tos & 0xfc);
+            }
+        }
+        if !(is_ip || is_arp) {
+            if m.nw_proto.take().is_some() {
+                dropped |= DroppedFields::NW_PROTO;
+            }
+            if !m.nw_src.is_any() {
+                dropped |= DroppedFields::NW_SRC;
+            }
+            if !m.nw_dst.is_any() {
+                dropped |= DroppedFields::NW_DST;
+            }
+            m.nw_src = Ipv4Match::ANY;
+            m.nw_dst = Ipv4Match::ANY;
+        }
+        if !has_tp {
+            if m.tp_src.take().is_some() {
+                dropped |= DroppedFields::TP_SRC;
+            }
+            if m.tp_dst.take().is_some() {
+                dropped |= DroppedFields::TP_DST;
+            }
+        }
+        m.nw_src = Ipv4Match::prefix(m.nw_src.addr(), m.nw_src.prefix_len());
+        m.nw_dst = Ipv4Match::prefix(m.nw_dst.addr(), m.nw_dst.prefix_len());
+        (m, dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn enc(m: &Match) -> Vec<u8> {
+        let mut v = Vec::new();
+        m.encode(&mut v);
+        v
+    }
+
+    #[test]
+    fn match_all_as_ovs_sends_it() {
+        // Open vSwitch sends match-all as 0x003820ff (counts of 32).
+        let mut v = enc(&Match::any());
+        assert_eq!(v.len(), 40);
+        assert_eq!(&v[..4], &[0x00, 0x38, 0x20, 0xff]);
+        assert!(v[4..].iter().all(|&b| b == 0));
+        // The spec's OFPFW_ALL (counts of 63) decodes to a match-all too, and re-encodes
+        // to the same bytes.
+        v[..4].copy_from_slice(&wildcards::ALL.to_be_bytes());
+        let m = Match::decode(&v).unwrap();
+        assert!(m.nw_src.is_any() && m.nw_dst.is_any());
+        assert_eq!(m.nw_src.raw_wildcard_bits(), 63);
+        assert_eq!(enc(&m), v);
+        assert_eq!(m.nw_src.prefix_len(), Match::any().nw_src.prefix_len());
+    }
+
+    #[test]
+    fn fixture_flow_mod_match() {
+        // From the OVS 3.1 conversation: the match of
+        // "priority=100,ip,in_port=1,dl_src=02:00:00:00:00:01,nw_src=10.1.0.1"
+        // (wildcards 0x003800ea: nw_src count 0, nw_dst count 32).
+        let b = hex(concat!(
+            "003800ea0001020000000001000000000000000000000800",
+            "000000000a0100010000000000000000"
+        ));
+        let m = Match::decode(&b).unwrap();
+        assert_eq!(m.in_port, Some(PortNo(1)));
+        assert_eq!(m.dl_src, Some(MacAddr([2, 0, 0, 0, 0, 1])));
+        assert_eq!(m.dl_dst, None);
+        assert_eq!(m.dl_vlan, VlanMatch::Any);
+        assert_eq!(m.dl_type, Some(ETH_TYPE_IPV4));
+        assert_eq!(m.nw_proto, None);
+        assert_eq!(m.nw_src, Ipv4Match::exact(Ipv4Addr::new(10, 1, 0, 1)));
+        assert!(m.nw_dst.is_any());
+        assert_eq!(m.nw_dst.raw_wildcard_bits(), 32);
+        assert_eq!(m.tp_src, None);
+        assert_eq!(enc(&m), b);
+    }
+
+    #[test]
+    fn bits_22_to_31_ignored_and_written_zero() {
+        let mut v = enc(&Match::any());
+        v[0] = 0xff; // bits 24-31
+        v[1] |= 0xc0; // bits 22-23
+        let m = Match::decode(&v).unwrap();
+        assert_eq!(m, Match::any());
+        assert_eq!(&enc(&m)[..4], &[0x00, 0x38, 0x20, 0xff]);
+    }
+
+    #[test]
+    fn wildcarded_fields_are_encoded_as_zero_and_decode_ignores_them() {
+        let mut v = enc(&Match::any());
+        v[4..].iter_mut().for_each(|b| *b = 0xab);
+        // Restore the address fields, which are kept (they are matched by prefix).
+        v[28..36].iter_mut().for_each(|b| *b = 0);
+        let m = Match::decode(&v).unwrap();
+        assert_eq!(m, Match::any());
+        assert!(enc(&m)[4..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn vlan_forms() {
+        let mut m = Match::any();
+        m.dl_vlan = VlanMatch::Untagged;
+        let v = enc(&m);
+        assert_eq!(&v[18..20], &[0xff, 0xff]);
+        assert_eq!(Match::decode(&v).unwrap().dl_vlan, VlanMatch::Untagged);
+        m.dl_vlan = VlanMatch::Vid(10);
+        let v = enc(&m);
+        assert_eq!(
+            u32::from_be_bytes([v[0], v[1], v[2], v[3]]) & wildcards::DL_VLAN,
+            0
+        );
+        assert_eq!(Match::decode(&v).unwrap().dl_vlan, VlanMatch::Vid(10));
+        m.dl_vlan = VlanMatch::Any;
+        assert_eq!(Match::decode(&enc(&m)).unwrap().dl_vlan, VlanMatch::Any);
+    }
+
+    #[test]
+    fn prefix_counts_kept_raw() {
+        let mut m = Match::any();
+        m.dl_type = Some(ETH_TYPE_IPV4);
+        for count in 0..64u8 {
+            m.nw_src = Ipv4Match::from_raw(Ipv4Addr::new(10, 1, 2, 3), count);
+            m.nw_dst = Ipv4Match::from_raw(Ipv4Addr::new(10, 4, 5, 6), 63 - count);
+            let v = enc(&m);
+            let d = Match::decode(&v).unwrap();
+            assert_eq!(d, m);
+            assert_eq!(enc(&d), v);
+            assert_eq!(d.nw_src.prefix_len(), 32u8.saturating_sub(count));
+        }
+    }
+
+    #[test]
+    fn every_field_round_trips() {
+        let m = Match {
+            in_port: Some(PortNo(3)),
+            dl_src: Some(MacAddr([1, 2, 3, 4, 5, 6])),
+            dl_dst: Some(MacAddr([7, 8, 9, 10, 11, 12])),
+            dl_vlan: VlanMatch::Vid(0x123),
+            dl_vlan_pcp: Some(5),
+            dl_type: Some(ETH_TYPE_IPV4),
+            nw_tos: Some(0x20),
+            nw_proto: Some(IP_PROTO_TCP),
+            nw_src: Ipv4Match::exact(Ipv4Addr::new(1, 2, 3, 4)),
+            nw_dst: Ipv4Match::prefix(Ipv4Addr::new(5, 6, 7, 0), 24),
+            tp_src: Some(1234),
+            tp_dst: Some(80),
+        };
+        let v = enc(&m);
+        assert_eq!(Match::decode(&v).unwrap(), m);
+        assert_eq!(m.wildcards(), 8 << wildcards::NW_DST_SHIFT);
+        assert!(Match::decode(&v[..39]).is_err());
+    }
+
+    #[test]
+    fn normalize_drops_unmet_prerequisites() {
+        // tp_dst without nw_proto: dropped (Open vSwitch does the same).
+        let mut m = Match::any();
+        m.dl_type = Some(ETH_TYPE_IPV4);
+        m.tp_dst = Some(22);
+        let (n, d) = m.normalized();
+        assert_eq!(n.tp_dst, None);
+        assert_eq!(d, DroppedFields::TP_DST);
+        assert_eq!(d.field_names(), ["tp_dst"]);
+
+        // nw_* without dl_type.
+        let mut m = Match::any();
+        m.nw_src = Ipv4Match::prefix(Ipv4Addr::new(10, 0, 0, 0), 8);
+        m.nw_proto = Some(6);
+        m.nw_tos = Some(0x20);
+        m.tp_src = Some(1);
+        let (n, d) = m.normalized();
+        assert_eq!(n, Match::any());
+        assert_eq!(
+            d,
+            DroppedFields::NW_SRC
+                | DroppedFields::NW_PROTO
+                | DroppedFields::NW_TOS
+                | DroppedFields::TP_SRC
+        );
+
+        // ARP keeps nw_proto (opcode) and addresses, but not nw_tos or tp_*.
+        let mut m = Match::any();
+        m.set_arp_opcode(1);
+        m.nw_dst = Ipv4Match::exact(Ipv4Addr::new(203, 0, 113, 10));
+        m.nw_tos = Some(4);
+        m.tp_dst = Some(1);
+        let (n, d) = m.normalized();
+        assert_eq!(n.nw_proto, Some(1));
+        assert_eq!(n.nw_dst, m.nw_dst);
+        assert_eq!(d, DroppedFields::NW_TOS | DroppedFields::TP_DST);
+
+        // ICMP keeps type and code.
+        let mut m = Match::any();
+        m.set_icmp(Some(8), Some(0));
+        let (n, d) = m.normalized();
+        assert_eq!(n, m);
+        assert!(d.is_empty());
+
+        // Untagged drops pcp; ECN bits cleared; prefixes made canonical.
+        let mut m = Match::any();
+        m.dl_vlan = VlanMatch::Untagged;
+        m.dl_vlan_pcp = Some(3);
+        m.dl_type = Some(ETH_TYPE_IPV4);
+        m.nw_tos = Some(0x23);
+        m.nw_src = Ipv4Match::from_raw(Ipv4Addr::new(10, 1, 2, 3), 8);
+        m.nw_dst = Ipv4Match::from_raw(Ipv4Addr::new(9, 9, 9, 9), 63);
+        let (n, d) = m.normalized();
+        assert_eq!(n.dl_vlan_pcp, None);
+        assert_eq!(n.nw_tos, Some(0x20));
+        assert_eq!(n.nw_src, Ipv4Match::prefix(Ipv4Addr::new(10, 1, 2, 0), 24));
+        assert_eq!(n.nw_dst, Ipv4Match::ANY);
+        assert_eq!(d, DroppedFields::DL_VLAN_PCP | DroppedFields::NW_TOS_ECN);
+        // Normalising twice changes nothing more.
+        assert_eq!(n.normalized(), (n, DroppedFields::empty()));
+    }
+
+    #[test]
+    fn decode_never_normalises() {
+        let mut m = Match::any();
+        m.tp_dst = Some(22);
+        m.nw_src = Ipv4Match::from_raw(Ipv4Addr::new(10, 1, 2, 3), 8);
+        assert_eq!(Match::decode(&enc(&m)).unwrap(), m);
     }
 }

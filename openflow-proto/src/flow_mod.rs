@@ -1,8 +1,11 @@
 //! `OFPT_FLOW_MOD`: add, modify or delete flows.
 
 use crate::action::Action;
+use crate::codec::Reader;
+use crate::error::{DecodeError, EncodeError};
 use crate::flow_match::Match;
 use crate::port::PortNo;
+use bytes::BufMut;
 
 /// The buffer id meaning "no buffered packet" (`0xffffffff`).
 pub const NO_BUFFER: u32 = 0xffff_ffff;
@@ -114,5 +117,56 @@ impl FlowMod {
             command: FlowModCommand::DeleteStrict,
             ..FlowMod::add(r#match, priority, Vec::new())
         }
+    }
+}
+
+const _: () = assert!(FlowMod::FIXED_LEN == 72);
+
+impl FlowMod {
+    /// Size of `ofp_flow_mod` before the actions, header included.
+    pub const FIXED_LEN: usize = 72;
+
+    /// Read the body (everything after the header).
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<FlowMod, DecodeError> {
+        let r#match = Match::read(r)?;
+        let cookie = r.u64("flow_mod.cookie")?;
+        let command = FlowModCommand::from_u16(r.u16("flow_mod.command")?);
+        let idle_timeout = r.u16("flow_mod.idle_timeout")?;
+        let hard_timeout = r.u16("flow_mod.hard_timeout")?;
+        let priority = r.u16("flow_mod.priority")?;
+        let buffer_id = r.u32("flow_mod.buffer_id")?;
+        let out_port = PortNo(r.u16("flow_mod.out_port")?);
+        let flags = FlowModFlags::from_bits_retain(r.u16("flow_mod.flags")?);
+        let actions = Action::read_list(r, "flow_mod.actions")?;
+        Ok(FlowMod {
+            r#match,
+            cookie,
+            command,
+            idle_timeout,
+            hard_timeout,
+            priority,
+            buffer_id,
+            out_port,
+            flags,
+            actions,
+        })
+    }
+
+    /// Write the body (everything after the header).
+    pub(crate) fn write(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
+        for a in &self.actions {
+            a.check_encodable()?;
+        }
+        self.r#match.encode(dst);
+        dst.put_u64(self.cookie);
+        dst.put_u16(self.command.to_u16());
+        dst.put_u16(self.idle_timeout);
+        dst.put_u16(self.hard_timeout);
+        dst.put_u16(self.priority);
+        dst.put_u32(self.buffer_id);
+        dst.put_u16(self.out_port.0);
+        dst.put_u16(self.flags.bits());
+        Action::encode_list(&self.actions, dst)?;
+        Ok(())
     }
 }

@@ -1,0 +1,279 @@
+//! The bounded cursor every decoder in this crate reads through.
+//!
+//! A [`Reader`] walks a byte slice and cannot overrun it: every read checks the remaining
+//! length first and fails with a [`DecodeError`] that names the message type, the field
+//! and the offset (counted from the start of the OpenFlow message). When the input is a
+//! [`Bytes`], payloads are handed out as zero-copy slices of it.
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::header::MessageType;
+use bytes::Bytes;
+
+/// A cursor over one OpenFlow message (or a part of one) that cannot overrun its input.
+#[derive(Debug, Clone)]
+pub(crate) struct Reader<'a> {
+    /// The whole input; `pos..end` is what is left to read.
+    data: &'a [u8],
+    /// The same input as `Bytes`, when the caller has it: payloads are sliced from it.
+    src: Option<&'a Bytes>,
+    pos: usize,
+    end: usize,
+    /// The message being decoded, for error context.
+    msg: MessageType,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over a whole message held in `Bytes` (payloads are zero-copy slices).
+    pub(crate) fn from_bytes(src: &'a Bytes, msg: MessageType) -> Self {
+        Reader {
+            data: src.as_ref(),
+            src: Some(src),
+            pos: 0,
+            end: src.len(),
+            msg,
+        }
+    }
+
+    /// A reader over a byte slice (payloads are copied).
+    pub(crate) fn from_slice(data: &'a [u8], msg: MessageType) -> Self {
+        Reader {
+            data,
+            src: None,
+            pos: 0,
+            end: data.len(),
+            msg,
+        }
+    }
+
+    /// The message type this reader reports in its errors.
+    pub(crate) fn msg(&self) -> MessageType {
+        self.msg
+    }
+
+    /// Offset of the next byte, from the start of the input.
+    pub(crate) fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes left to read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.end.saturating_sub(self.pos)
+    }
+
+    /// True when nothing is left.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// An error about `field` at the current offset.
+    pub(crate) fn error(&self, field: &'static str, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError::new(self.msg, field, self.pos, kind)
+    }
+
+    /// An error about `field` at `offset`.
+    pub(crate) fn error_at(
+        &self,
+        field: &'static str,
+        offset: usize,
+        kind: DecodeErrorKind,
+    ) -> DecodeError {
+        DecodeError::new(self.msg, field, offset, kind)
+    }
+
+    /// Take the next `n` bytes as a slice, or fail with `Truncated`.
+    pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        let available = self.remaining();
+        if n > available {
+            return Err(self.error(
+                field,
+                DecodeErrorKind::Truncated {
+                    needed: n,
+                    available,
+                },
+            ));
+        }
+        let start = self.pos;
+        self.pos += n;
+        self.data.get(start..self.pos).ok_or_else(|| {
+            DecodeError::new(
+                self.msg,
+                field,
+                start,
+                DecodeErrorKind::Truncated {
+                    needed: n,
+                    available,
+                },
+            )
+        })
+    }
+
+    /// Read a fixed-size array.
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], DecodeError> {
+        let s = self.take(N, field)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(s);
+        Ok(out)
+    }
+
+    /// Read one byte.
+    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>(field)?[0])
+    }
+
+    /// Read a big-endian `u16`.
+    pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array(field)?))
+    }
+
+    /// Read a big-endian `u32`.
+    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array(field)?))
+    }
+
+    /// Read a big-endian `u64`.
+    pub(crate) fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array(field)?))
+    }
+
+    /// Skip `n` bytes (padding), which must be present.
+    pub(crate) fn skip(&mut self, n: usize, field: &'static str) -> Result<(), DecodeError> {
+        self.take(n, field).map(|_| ())
+    }
+
+    /// Take the next `n` bytes as `Bytes` (a zero-copy slice when the input is `Bytes`).
+    pub(crate) fn bytes(&mut self, n: usize, field: &'static str) -> Result<Bytes, DecodeError> {
+        let start = self.pos;
+        let s = self.take(n, field)?;
+        Ok(match self.src {
+            Some(src) => src.slice(start..start + n),
+            None => Bytes::copy_from_slice(s),
+        })
+    }
+
+    /// Take everything left as `Bytes`.
+    pub(crate) fn rest(&mut self, field: &'static str) -> Result<Bytes, DecodeError> {
+        self.bytes(self.remaining(), field)
+    }
+
+    /// Split off the next `n` bytes as a reader of their own (offsets stay relative to the
+    /// start of the whole input); this reader moves past them.
+    pub(crate) fn sub(&mut self, n: usize, field: &'static str) -> Result<Reader<'a>, DecodeError> {
+        let start = self.pos;
+        self.take(n, field)?;
+        Ok(Reader {
+            data: self.data,
+            src: self.src,
+            pos: start,
+            end: start + n,
+            msg: self.msg,
+        })
+    }
+
+    /// Peek at a big-endian `u16` `at` bytes ahead without consuming anything.
+    pub(crate) fn peek_u16(&self, at: usize, field: &'static str) -> Result<u16, DecodeError> {
+        let mut probe = self.clone();
+        probe.skip(at, field)?;
+        probe.u16(field)
+    }
+
+    /// Fail unless the input is fully consumed.
+    pub(crate) fn finish(&self, field: &'static str) -> Result<(), DecodeError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self.error(
+                field,
+                DecodeErrorKind::TrailingBytes {
+                    count: self.remaining(),
+                },
+            ))
+        }
+    }
+}
+
+/// Decode a NUL-padded fixed-size string field: up to the first NUL, lossily as UTF-8.
+pub(crate) fn fixed_str(raw: &[u8]) -> String {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).into_owned()
+}
+
+/// Encode `s` into a NUL-padded field of `N` bytes; at most `N - 1` bytes of the string are
+/// kept (cut at a character boundary) so that the field is always NUL-terminated.
+pub(crate) fn put_fixed_str<const N: usize>(dst: &mut impl bytes::BufMut, s: &str) {
+    let mut out = [0u8; N];
+    let mut cut = s.len().min(N.saturating_sub(1));
+    while cut > 0 && !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if let (Some(dst_slice), Some(src_slice)) = (out.get_mut(..cut), s.as_bytes().get(..cut)) {
+        dst_slice.copy_from_slice(src_slice);
+    }
+    dst.put_slice(&out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_never_overruns() {
+        let data = Bytes::from_static(&[1, 2, 3]);
+        let mut r = Reader::from_bytes(&data, MessageType::Hello);
+        assert_eq!(r.u16("a").unwrap(), 0x0102);
+        let e = r.u16("b").unwrap_err();
+        assert_eq!(e.field, "b");
+        assert_eq!(e.offset, 2);
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::Truncated {
+                needed: 2,
+                available: 1
+            }
+        );
+        // The failed read consumed nothing.
+        assert_eq!(r.u8("c").unwrap(), 3);
+        assert!(r.is_empty());
+        assert!(r.u8("d").is_err());
+    }
+
+    #[test]
+    fn sub_reader_keeps_absolute_offsets_and_bounds() {
+        let data = Bytes::from_static(&[0, 1, 2, 3, 4, 5]);
+        let mut r = Reader::from_bytes(&data, MessageType::Hello);
+        r.skip(1, "pad").unwrap();
+        let mut s = r.sub(2, "part").unwrap();
+        assert_eq!(s.offset(), 1);
+        assert_eq!(s.u8("x").unwrap(), 1);
+        assert_eq!(s.u8("x").unwrap(), 2);
+        let e = s.u8("x").unwrap_err();
+        assert_eq!(e.offset, 3);
+        assert_eq!(r.u8("y").unwrap(), 3);
+        assert!(r.sub(10, "big").is_err());
+    }
+
+    #[test]
+    fn bytes_are_zero_copy_slices() {
+        let data = Bytes::from(vec![9u8; 32]);
+        let mut r = Reader::from_bytes(&data, MessageType::Hello);
+        r.skip(8, "h").unwrap();
+        let b = r.rest("data").unwrap();
+        assert_eq!(b.len(), 24);
+        assert_eq!(b.as_ptr(), data[8..].as_ptr());
+    }
+
+    #[test]
+    fn fixed_strings() {
+        assert_eq!(fixed_str(b"eth0\0\0\0\0"), "eth0");
+        assert_eq!(fixed_str(b"abcd"), "abcd");
+        let mut v = Vec::new();
+        put_fixed_str::<4>(&mut v, "abcdef");
+        assert_eq!(v, b"abc\0");
+        let mut v = Vec::new();
+        // 'é' is two bytes: a cut in its middle moves back.
+        put_fixed_str::<4>(&mut v, "abé");
+        assert_eq!(v, b"ab\0\0");
+    }
+}

@@ -1,0 +1,566 @@
+//! The bodies of the fixed-layout messages: features, switch configuration, packet_in,
+//! flow_removed, packet_out, vendor, port_status and port_mod.
+
+use crate::action::Action;
+use crate::codec::Reader;
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
+use crate::flow_match::Match;
+use crate::port::{PhyPort, PortConfig, PortFeatures, PortMod, PortNo, PortReason, PortStatus};
+use crate::MacAddr;
+use bytes::{BufMut, Bytes};
+
+bitflags::bitflags! {
+    /// Datapath capabilities (`ofp_capabilities`) of a features_reply. Unknown bits are kept.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct Capabilities: u32 {
+        /// `OFPC_FLOW_STATS`.
+        const FLOW_STATS = 1 << 0;
+        /// `OFPC_TABLE_STATS`.
+        const TABLE_STATS = 1 << 1;
+        /// `OFPC_PORT_STATS`.
+        const PORT_STATS = 1 << 2;
+        /// `OFPC_STP`: 802.1D spanning tree.
+        const STP = 1 << 3;
+        /// `OFPC_RESERVED`: must not be set.
+        const RESERVED = 1 << 4;
+        /// `OFPC_IP_REASM`: can reassemble IP fragments.
+        const IP_REASM = 1 << 5;
+        /// `OFPC_QUEUE_STATS`.
+        const QUEUE_STATS = 1 << 6;
+        /// `OFPC_ARP_MATCH_IP`: matches IP addresses inside ARP packets.
+        const ARP_MATCH_IP = 1 << 7;
+        // Keep bits outside the specification.
+        const _ = !0;
+    }
+}
+
+bitflags::bitflags! {
+    /// The supported-actions bitmap of a features_reply: bit `n` is action type `n`
+    /// (bits 0-11 only). Unknown bits are kept.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct ActionBitmap: u32 {
+        /// `OFPAT_OUTPUT`.
+        const OUTPUT = 1 << 0;
+        /// `OFPAT_SET_VLAN_VID`.
+        const SET_VLAN_VID = 1 << 1;
+        /// `OFPAT_SET_VLAN_PCP`.
+        const SET_VLAN_PCP = 1 << 2;
+        /// `OFPAT_STRIP_VLAN`.
+        const STRIP_VLAN = 1 << 3;
+        /// `OFPAT_SET_DL_SRC`.
+        const SET_DL_SRC = 1 << 4;
+        /// `OFPAT_SET_DL_DST`.
+        const SET_DL_DST = 1 << 5;
+        /// `OFPAT_SET_NW_SRC`.
+        const SET_NW_SRC = 1 << 6;
+        /// `OFPAT_SET_NW_DST`.
+        const SET_NW_DST = 1 << 7;
+        /// `OFPAT_SET_NW_TOS`.
+        const SET_NW_TOS = 1 << 8;
+        /// `OFPAT_SET_TP_SRC`.
+        const SET_TP_SRC = 1 << 9;
+        /// `OFPAT_SET_TP_DST`.
+        const SET_TP_DST = 1 << 10;
+        /// `OFPAT_ENQUEUE`.
+        const ENQUEUE = 1 << 11;
+        // Keep bits outside the specification.
+        const _ = !0;
+    }
+}
+
+/// An `OFPT_FEATURES_REPLY` body (`ofp_switch_features`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct SwitchFeatures {
+    /// Datapath id (low 48 bits usually a MAC address).
+    pub datapath_id: u64,
+    /// Packets the switch can buffer (0 for Open vSwitch since 2.7).
+    pub n_buffers: u32,
+    /// Number of flow tables.
+    pub n_tables: u8,
+    /// Capabilities.
+    pub capabilities: Capabilities,
+    /// Supported actions.
+    pub actions: ActionBitmap,
+    /// The physical ports.
+    pub ports: Vec<PhyPort>,
+}
+
+const _: () = assert!(SwitchFeatures::FIXED_LEN == 32);
+
+impl SwitchFeatures {
+    /// Size of `ofp_switch_features` before the ports, header included.
+    pub const FIXED_LEN: usize = 32;
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let datapath_id = r.u64("features_reply.datapath_id")?;
+        let n_buffers = r.u32("features_reply.n_buffers")?;
+        let n_tables = r.u8("features_reply.n_tables")?;
+        r.skip(3, "features_reply.pad")?;
+        let capabilities = Capabilities::from_bits_retain(r.u32("features_reply.capabilities")?);
+        let actions = ActionBitmap::from_bits_retain(r.u32("features_reply.actions")?);
+        if r.remaining() % PhyPort::WIRE_LEN != 0 {
+            return Err(r.error(
+                "features_reply.ports",
+                DecodeErrorKind::BadLength {
+                    expected: Expected::MultipleOf(PhyPort::WIRE_LEN),
+                    found: r.remaining(),
+                },
+            ));
+        }
+        let mut ports = Vec::with_capacity(r.remaining() / PhyPort::WIRE_LEN);
+        while !r.is_empty() {
+            ports.push(PhyPort::read(r)?);
+        }
+        Ok(SwitchFeatures {
+            datapath_id,
+            n_buffers,
+            n_tables,
+            capabilities,
+            actions,
+            ports,
+        })
+    }
+
+    pub(crate) fn write(&self, dst: &mut impl BufMut) {
+        dst.put_u64(self.datapath_id);
+        dst.put_u32(self.n_buffers);
+        dst.put_u8(self.n_tables);
+        dst.put_bytes(0, 3);
+        dst.put_u32(self.capabilities.bits());
+        dst.put_u32(self.actions.bits());
+        for p in &self.ports {
+            p.encode(dst);
+        }
+    }
+}
+
+/// How the switch handles IP fragments (the 2-bit `OFPC_FRAG_*` field of the config flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum FragHandling {
+    /// `OFPC_FRAG_NORMAL` (0): no special handling.
+    #[default]
+    Normal,
+    /// `OFPC_FRAG_DROP` (1): drop fragments.
+    Drop,
+    /// `OFPC_FRAG_REASM` (2): reassemble (only with `OFPC_IP_REASM`).
+    Reasm,
+    /// `OFPC_FRAG_NX_MATCH` (3, an Open vSwitch extension): make first fragments matchable.
+    NxMatch,
+}
+
+/// The switch configuration flags: fragment handling and any other bits, kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ConfigFlags {
+    /// Fragment handling (bits 0-1).
+    pub frag: FragHandling,
+    /// The other bits, as decoded (bit 2 is `OFPC_INVALID_TTL_TO_CONTROLLER` in later
+    /// versions; bits 0-1 are never set here).
+    pub other_bits: u16,
+}
+
+impl ConfigFlags {
+    /// `OFPC_FRAG_MASK`.
+    pub const FRAG_MASK: u16 = 3;
+
+    /// From the wire value.
+    pub const fn from_u16(v: u16) -> Self {
+        ConfigFlags {
+            frag: match v & Self::FRAG_MASK {
+                0 => FragHandling::Normal,
+                1 => FragHandling::Drop,
+                2 => FragHandling::Reasm,
+                _ => FragHandling::NxMatch,
+            },
+            other_bits: v & !Self::FRAG_MASK,
+        }
+    }
+
+    /// The wire value.
+    pub const fn to_u16(self) -> u16 {
+        let frag = match self.frag {
+            FragHandling::Normal => 0,
+            FragHandling::Drop => 1,
+            FragHandling::Reasm => 2,
+            FragHandling::NxMatch => 3,
+        };
+        (self.other_bits & !Self::FRAG_MASK) | frag
+    }
+}
+
+/// The body of `OFPT_GET_CONFIG_REPLY` and `OFPT_SET_CONFIG` (`ofp_switch_config`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SwitchConfig {
+    /// Flags.
+    pub flags: ConfigFlags,
+    /// Bytes of a table-miss packet sent to the controller.
+    pub miss_send_len: u16,
+}
+
+impl Default for SwitchConfig {
+    fn default() -> Self {
+        SwitchConfig {
+            flags: ConfigFlags::default(),
+            miss_send_len: Self::DEFAULT_MISS_SEND_LEN,
+        }
+    }
+}
+
+const _: () = assert!(SwitchConfig::WIRE_LEN == 12);
+
+impl SwitchConfig {
+    /// Size of `ofp_switch_config`, header included.
+    pub const WIRE_LEN: usize = 12;
+    /// `OFP_DEFAULT_MISS_SEND_LEN`.
+    pub const DEFAULT_MISS_SEND_LEN: u16 = 128;
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SwitchConfig {
+            flags: ConfigFlags::from_u16(r.u16("switch_config.flags")?),
+            miss_send_len: r.u16("switch_config.miss_send_len")?,
+        })
+    }
+
+    pub(crate) fn write(&self, dst: &mut impl BufMut) {
+        dst.put_u16(self.flags.to_u16());
+        dst.put_u16(self.miss_send_len);
+    }
+}
+
+/// Why a packet was sent to the controller (`ofp_packet_in_reason`), unknown values kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PacketInReason {
+    /// `OFPR_NO_MATCH`: no flow matched.
+    NoMatch,
+    /// `OFPR_ACTION`: an output action to the controller.
+    Action,
+    /// A value outside OpenFlow 1.0 (2 is `OFPR_INVALID_TTL` in later versions).
+    Unknown(u8),
+}
+
+impl PacketInReason {
+    /// From the wire value.
+    pub const fn from_u8(v: u8) -> Self {
+        match v {
+            0 => PacketInReason::NoMatch,
+            1 => PacketInReason::Action,
+            v => PacketInReason::Unknown(v),
+        }
+    }
+
+    /// The wire value.
+    pub const fn to_u8(self) -> u8 {
+        match self {
+            PacketInReason::NoMatch => 0,
+            PacketInReason::Action => 1,
+            PacketInReason::Unknown(v) => v,
+        }
+    }
+}
+
+/// An `OFPT_PACKET_IN` body.
+///
+/// The fixed part is 18 bytes (header included): the C struct's `sizeof` is 20 because of
+/// trailing padding, but the frame starts at byte 18.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PacketIn {
+    /// The switch's buffer id, or [`crate::NO_BUFFER`].
+    pub buffer_id: u32,
+    /// Full length of the frame.
+    pub total_len: u16,
+    /// The port the frame came in on.
+    pub in_port: PortNo,
+    /// Why it was sent.
+    pub reason: PacketInReason,
+    /// The frame (or its first bytes): a zero-copy slice of the decoded message.
+    pub data: Bytes,
+}
+
+const _: () = assert!(PacketIn::FIXED_LEN == 18);
+
+impl PacketIn {
+    /// Bytes before the data, header included (18, not the C struct's 20).
+    pub const FIXED_LEN: usize = 18;
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let buffer_id = r.u32("packet_in.buffer_id")?;
+        let total_len = r.u16("packet_in.total_len")?;
+        let in_port = PortNo(r.u16("packet_in.in_port")?);
+        let reason = PacketInReason::from_u8(r.u8("packet_in.reason")?);
+        r.skip(1, "packet_in.pad")?;
+        Ok(PacketIn {
+            buffer_id,
+            total_len,
+            in_port,
+            reason,
+            data: r.rest("packet_in.data")?,
+        })
+    }
+
+    pub(crate) fn write(&self, dst: &mut impl BufMut) {
+        dst.put_u32(self.buffer_id);
+        dst.put_u16(self.total_len);
+        dst.put_u16(self.in_port.0);
+        dst.put_u8(self.reason.to_u8());
+        dst.put_u8(0);
+        dst.put_slice(&self.data);
+    }
+}
+
+/// Why a flow was removed (`ofp_flow_removed_reason`), unknown values kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FlowRemovedReason {
+    /// `OFPRR_IDLE_TIMEOUT`.
+    IdleTimeout,
+    /// `OFPRR_HARD_TIMEOUT`.
+    HardTimeout,
+    /// `OFPRR_DELETE`: deleted by a flow_mod.
+    Delete,
+    /// A value outside the specification.
+    Unknown(u8),
+}
+
+impl FlowRemovedReason {
+    /// From the wire value.
+    pub const fn from_u8(v: u8) -> Self {
+        match v {
+            0 => FlowRemovedReason::IdleTimeout,
+            1 => FlowRemovedReason::HardTimeout,
+            2 => FlowRemovedReason::Delete,
+            v => FlowRemovedReason::Unknown(v),
+        }
+    }
+
+    /// The wire value.
+    pub const fn to_u8(self) -> u8 {
+        match self {
+            FlowRemovedReason::IdleTimeout => 0,
+            FlowRemovedReason::HardTimeout => 1,
+            FlowRemovedReason::Delete => 2,
+            FlowRemovedReason::Unknown(v) => v,
+        }
+    }
+}
+
+/// An `OFPT_FLOW_REMOVED` body.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FlowRemoved {
+    /// The flow's match.
+    pub r#match: Match,
+    /// The flow's cookie.
+    pub cookie: u64,
+    /// The flow's priority.
+    pub priority: u16,
+    /// Why it was removed.
+    pub reason: FlowRemovedReason,
+    /// Time the flow was alive, seconds part.
+    pub duration_sec: u32,
+    /// Time the flow was alive beyond `duration_sec`, nanoseconds.
+    pub duration_nsec: u32,
+    /// The flow's idle timeout.
+    pub idle_timeout: u16,
+    /// Packets that matched the flow.
+    pub packet_count: u64,
+    /// Bytes that matched the flow.
+    pub byte_count: u64,
+}
+
+const _: () = assert!(FlowRemoved::WIRE_LEN == 88);
+
+impl FlowRemoved {
+    /// Size of `ofp_flow_removed`, header included.
+    pub const WIRE_LEN: usize = 88;
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let r#match = Match::read(r)?;
+        let cookie = r.u64("flow_removed.cookie")?;
+        let priority = r.u16("flow_removed.priority")?;
+        let reason = FlowRemovedReason::from_u8(r.u8("flow_removed.reason")?);
+        r.skip(1, "flow_removed.pad")?;
+        let duration_sec = r.u32("flow_removed.duration_sec")?;
+        let duration_nsec = r.u32("flow_removed.duration_nsec")?;
+        let idle_timeout = r.u16("flow_removed.idle_timeout")?;
+        r.skip(2, "flow_removed.pad2")?;
+        Ok(FlowRemoved {
+            r#match,
+            cookie,
+            priority,
+            reason,
+            duration_sec,
+            duration_nsec,
+            idle_timeout,
+            packet_count: r.u64("flow_removed.packet_count")?,
+            byte_count: r.u64("flow_removed.byte_count")?,
+        })
+    }
+
+    pub(crate) fn write(&self, dst: &mut impl BufMut) {
+        self.r#match.encode(dst);
+        dst.put_u64(self.cookie);
+        dst.put_u16(self.priority);
+        dst.put_u8(self.reason.to_u8());
+        dst.put_u8(0);
+        dst.put_u32(self.duration_sec);
+        dst.put_u32(self.duration_nsec);
+        dst.put_u16(self.idle_timeout);
+        dst.put_u16(0);
+        dst.put_u64(self.packet_count);
+        dst.put_u64(self.byte_count);
+    }
+}
+
+/// An `OFPT_PACKET_OUT` body: send a frame (or a buffered packet) through actions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PacketOut {
+    /// The switch's buffer id, or [`crate::NO_BUFFER`] when `data` carries the frame.
+    pub buffer_id: u32,
+    /// The frame's input port ([`PortNo::NONE`] if none; [`PortNo::CONTROLLER`] is common).
+    pub in_port: PortNo,
+    /// The actions to apply.
+    pub actions: Vec<Action>,
+    /// The frame, when not buffered: a zero-copy slice of the decoded message.
+    pub data: Bytes,
+}
+
+const _: () = assert!(PacketOut::FIXED_LEN == 16);
+
+impl PacketOut {
+    /// Size of `ofp_packet_out` before the actions, header included.
+    pub const FIXED_LEN: usize = 16;
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let buffer_id = r.u32("packet_out.buffer_id")?;
+        let in_port = PortNo(r.u16("packet_out.in_port")?);
+        let actions_len = usize::from(r.u16("packet_out.actions_len")?);
+        if actions_len > r.remaining() {
+            return Err(r.error(
+                "packet_out.actions_len",
+                DecodeErrorKind::BadLength {
+                    expected: Expected::AtMost(r.remaining()),
+                    found: actions_len,
+                },
+            ));
+        }
+        let mut ar = r.sub(actions_len, "packet_out.actions")?;
+        let actions = Action::read_list(&mut ar, "packet_out.actions")?;
+        Ok(PacketOut {
+            buffer_id,
+            in_port,
+            actions,
+            data: r.rest("packet_out.data")?,
+        })
+    }
+
+    pub(crate) fn write(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
+        for a in &self.actions {
+            a.check_encodable()?;
+        }
+        let len = Action::list_len(&self.actions);
+        let actions_len = u16::try_from(len).map_err(|_| EncodeError::TooLong {
+            what: "packet_out actions",
+            len,
+            max: usize::from(u16::MAX),
+        })?;
+        dst.put_u32(self.buffer_id);
+        dst.put_u16(self.in_port.0);
+        dst.put_u16(actions_len);
+        Action::encode_list(&self.actions, dst)?;
+        dst.put_slice(&self.data);
+        Ok(())
+    }
+}
+
+/// An `OFPT_VENDOR` message body: a vendor id and opaque bytes (no subtype is assumed).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct VendorMsg {
+    /// The vendor id (0x00002320 is Nicira / Open vSwitch).
+    pub vendor: u32,
+    /// The vendor-defined bytes after the id: a zero-copy slice of the decoded message.
+    pub data: Bytes,
+}
+
+const _: () = assert!(VendorMsg::FIXED_LEN == 12);
+
+impl VendorMsg {
+    /// Minimum size of a vendor message, header included.
+    pub const FIXED_LEN: usize = 12;
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(VendorMsg {
+            vendor: r.u32("vendor.vendor")?,
+            data: r.rest("vendor.data")?,
+        })
+    }
+
+    pub(crate) fn write(&self, dst: &mut impl BufMut) {
+        dst.put_u32(self.vendor);
+        dst.put_slice(&self.data);
+    }
+}
+
+impl PortStatus {
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let reason = PortReason::from_u8(r.u8("port_status.reason")?);
+        r.skip(7, "port_status.pad")?;
+        Ok(PortStatus {
+            reason,
+            desc: PhyPort::read(r)?,
+        })
+    }
+
+    pub(crate) fn write(&self, dst: &mut impl BufMut) {
+        dst.put_u8(self.reason.to_u8());
+        dst.put_bytes(0, 7);
+        self.desc.encode(dst);
+    }
+}
+
+impl PortMod {
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let port_no = PortNo(r.u16("port_mod.port_no")?);
+        let hw_addr = MacAddr(r.array("port_mod.hw_addr")?);
+        let config = PortConfig::from_bits_retain(r.u32("port_mod.config")?);
+        let mask = PortConfig::from_bits_retain(r.u32("port_mod.mask")?);
+        let advertise = PortFeatures::from_bits_retain(r.u32("port_mod.advertise")?);
+        r.skip(4, "port_mod.pad")?;
+        Ok(PortMod {
+            port_no,
+            hw_addr,
+            config,
+            mask,
+            advertise,
+        })
+    }
+
+    pub(crate) fn write(&self, dst: &mut impl BufMut) {
+        dst.put_u16(self.port_no.0);
+        dst.put_slice(&self.hw_addr.0);
+        dst.put_u32(self.config.bits());
+        dst.put_u32(self.mask.bits());
+        dst.put_u32(self.advertise.bits());
+        dst.put_u32(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_flags() {
+        for v in [0u16, 1, 2, 3, 4, 7, 0x8001] {
+            assert_eq!(ConfigFlags::from_u16(v).to_u16(), v);
+        }
+        assert_eq!(ConfigFlags::from_u16(1).frag, FragHandling::Drop);
+        assert_eq!(ConfigFlags::from_u16(6).frag, FragHandling::Reasm);
+        assert_eq!(ConfigFlags::from_u16(6).other_bits, 4);
+    }
+
+    #[test]
+    fn reasons_round_trip() {
+        for v in 0..=255u8 {
+            assert_eq!(PacketInReason::from_u8(v).to_u8(), v);
+            assert_eq!(FlowRemovedReason::from_u8(v).to_u8(), v);
+        }
+        assert_eq!(PacketInReason::from_u8(2), PacketInReason::Unknown(2));
+    }
+}
