@@ -1,0 +1,359 @@
+//! `netns-probe`: the tiny traffic tool the test bed runs inside namespaces (through
+//! `ip netns exec`) to make TCP and UDP exchanges and record what arrives.
+//!
+//! It is a binary of this crate (`src/bin/netns-probe.rs` calls [`run`]); the test bed finds it
+//! next to the running test executable (Cargo builds it for the crate's integration tests), or at
+//! the path in the `OVS_EC2_NETNS_PROBE` environment variable.
+//!
+//! Commands, each printing tab-separated lines on standard output:
+//!
+//! - `listen tcp|udp ADDR:PORT`: prints `ready<TAB>LOCAL`, then one
+//!   `tcp|udp<TAB>PEER<TAB>LOCAL<TAB>HEXDATA` line per connection (after the peer's end of data,
+//!   at most 64 KiB, or 5 s without data) or datagram, and echoes the data back.
+//! - `connect tcp ADDR:PORT TIMEOUT_MS HEXDATA`: connects, sends the data, ends its side, reads the
+//!   reply until the peer closes; prints `ok<TAB>LOCAL<TAB>HEXREPLY` or
+//!   `err<TAB>timeout|refused|unreachable|error<TAB>MESSAGE` (exit status 0, respectively 1).
+//! - `send udp ADDR:PORT TIMEOUT_MS HEXDATA`: sends one datagram and waits for one reply; prints
+//!   the same outcome lines.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::TestbedError;
+
+/// The environment variable that overrides where the probe binary is.
+pub const PROBE_ENV: &str = "OVS_EC2_NETNS_PROBE";
+
+/// The probe binary's file name.
+pub const PROBE_NAME: &str = "netns-probe";
+
+/// The most a listener records per connection, and a client reads as a reply.
+pub const MAX_DATA: usize = 64 * 1024;
+
+const IDLE_READ: Duration = Duration::from_secs(5);
+
+/// Finds the probe binary: `$OVS_EC2_NETNS_PROBE`, else next to the running executable or one
+/// directory up (integration tests run from `target/<profile>/deps/`).
+pub fn locate() -> Result<PathBuf, TestbedError> {
+    if let Some(path) = std::env::var_os(PROBE_ENV) {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        return Err(TestbedError::Prerequisite {
+            missing: vec![format!(
+                "{PROBE_ENV} points at {}, which is not a file",
+                path.display()
+            )],
+        });
+    }
+    let exe = std::env::current_exe().map_err(|source| TestbedError::Io {
+        what: "finding the running executable".to_owned(),
+        path: PathBuf::from("/proc/self/exe"),
+        source,
+    })?;
+    let mut tried = Vec::new();
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join(PROBE_NAME);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        tried.push(candidate.display().to_string());
+    }
+    Err(TestbedError::Prerequisite {
+        missing: vec![format!(
+            "the {PROBE_NAME} binary (build it with `cargo build -p examples --bin {PROBE_NAME}`, \
+             or set {PROBE_ENV}); looked at {}",
+            tried.join(", ")
+        )],
+    })
+}
+
+/// Encodes bytes as lower-case hex, `-` for none (so that no field is empty).
+pub fn encode_data(data: &[u8]) -> String {
+    if data.is_empty() {
+        "-".to_owned()
+    } else {
+        hex::encode(data)
+    }
+}
+
+/// Decodes [`encode_data`]'s output.
+pub fn decode_data(text: &str) -> Result<Vec<u8>, TestbedError> {
+    if text == "-" {
+        return Ok(Vec::new());
+    }
+    hex::decode(text).map_err(|error| TestbedError::Parse {
+        what: "probe data",
+        input: text.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+/// Where the probe writes its lines (standard output, or a sink in unit tests).
+type Out = Arc<Mutex<Box<dyn Write + Send>>>;
+
+fn emit(out: &Out, line: &str) {
+    let mut handle = match out.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    // If the test bed went away there is nobody to tell.
+    let _ = writeln!(handle, "{line}");
+    let _ = handle.flush();
+}
+
+fn read_bounded(stream: &mut TcpStream, deadline: Option<Instant>) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 8192];
+    while data.len() < MAX_DATA {
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = MAX_DATA - data.len();
+                data.extend_from_slice(buffer.get(..n.min(room)).unwrap_or_default());
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    data
+}
+
+fn serve_tcp(mut stream: TcpStream, peer: SocketAddr, out: Out) {
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    let _ = stream.set_read_timeout(Some(IDLE_READ));
+    let data = read_bounded(&mut stream, None);
+    emit(
+        &out,
+        &format!("tcp\t{peer}\t{local}\t{}", encode_data(&data)),
+    );
+    let _ = stream.write_all(&data);
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+fn listen(protocol: &str, addr: SocketAddr) -> Result<(), String> {
+    let out: Out = Arc::new(Mutex::new(Box::new(io::stdout())));
+    match protocol {
+        "tcp" => {
+            let listener = TcpListener::bind(addr).map_err(|e| format!("bind tcp {addr}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            emit(&out, &format!("ready\t{local}"));
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let Ok(peer) = stream.peer_addr() else {
+                    continue;
+                };
+                let out = Arc::clone(&out);
+                thread::spawn(move || serve_tcp(stream, peer, out));
+            }
+            Ok(())
+        }
+        "udp" => {
+            let socket = UdpSocket::bind(addr).map_err(|e| format!("bind udp {addr}: {e}"))?;
+            let local = socket.local_addr().map_err(|e| e.to_string())?;
+            emit(&out, &format!("ready\t{local}"));
+            let mut buffer = vec![0u8; 65536];
+            loop {
+                let (n, peer) = socket
+                    .recv_from(&mut buffer)
+                    .map_err(|e| format!("recv udp: {e}"))?;
+                let data = buffer.get(..n).unwrap_or_default();
+                emit(
+                    &out,
+                    &format!("udp\t{peer}\t{local}\t{}", encode_data(data)),
+                );
+                let _ = socket.send_to(data, peer);
+            }
+        }
+        other => Err(format!("unknown protocol {other:?}")),
+    }
+}
+
+fn error_kind(error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timeout",
+        io::ErrorKind::ConnectionRefused => "refused",
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => "unreachable",
+        _ => "error",
+    }
+}
+
+fn connect_tcp(addr: SocketAddr, timeout: Duration, data: &[u8]) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("err\t{}\tconnect {addr}: {e}", error_kind(&e)))?;
+    let local = stream
+        .local_addr()
+        .map_err(|e| format!("err\terror\t{e}"))?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(timeout));
+    stream
+        .write_all(data)
+        .map_err(|e| format!("err\t{}\tsend to {addr}: {e}", error_kind(&e)))?;
+    let _ = stream.shutdown(Shutdown::Write);
+    let reply = read_bounded(&mut stream, Some(deadline));
+    Ok(format!("ok\t{local}\t{}", encode_data(&reply)))
+}
+
+fn send_udp(addr: SocketAddr, timeout: Duration, data: &[u8]) -> Result<String, String> {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let socket = UdpSocket::bind(bind).map_err(|e| format!("err\terror\tbind: {e}"))?;
+    socket
+        .connect(addr)
+        .map_err(|e| format!("err\t{}\tconnect {addr}: {e}", error_kind(&e)))?;
+    let local = socket
+        .local_addr()
+        .map_err(|e| format!("err\terror\t{e}"))?;
+    socket
+        .send(data)
+        .map_err(|e| format!("err\t{}\tsend to {addr}: {e}", error_kind(&e)))?;
+    socket
+        .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+        .map_err(|e| format!("err\terror\t{e}"))?;
+    let mut buffer = vec![0u8; 65536];
+    let n = socket
+        .recv(&mut buffer)
+        .map_err(|e| format!("err\t{}\tno reply from {addr}: {e}", error_kind(&e)))?;
+    Ok(format!(
+        "ok\t{local}\t{}",
+        encode_data(buffer.get(..n).unwrap_or_default())
+    ))
+}
+
+fn parse_client_args(args: &[String]) -> Result<(SocketAddr, Duration, Vec<u8>), String> {
+    let [addr, timeout, data] = args else {
+        return Err("expected ADDR:PORT TIMEOUT_MS HEXDATA".to_owned());
+    };
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("address {addr:?}: {e}"))?;
+    let timeout: u64 = timeout
+        .parse()
+        .map_err(|e| format!("timeout {timeout:?}: {e}"))?;
+    let data = decode_data(data).map_err(|e| e.to_string())?;
+    Ok((addr, Duration::from_millis(timeout), data))
+}
+
+/// The probe's command line entry point; returns the process exit status.
+pub fn run(args: &[String]) -> i32 {
+    let usage = "usage: netns-probe listen tcp|udp ADDR:PORT | connect tcp ADDR:PORT TIMEOUT_MS HEX | send udp ADDR:PORT TIMEOUT_MS HEX";
+    let outcome = match args {
+        [command, protocol, addr] if command == "listen" => match addr.parse() {
+            Ok(addr) => listen(protocol, addr).map(|()| String::new()),
+            Err(error) => Err(format!("address {addr:?}: {error}")),
+        },
+        [command, protocol, rest @ ..] if command == "connect" && protocol == "tcp" => {
+            match parse_client_args(rest) {
+                Ok((addr, timeout, data)) => {
+                    return finish(connect_tcp(addr, timeout, &data));
+                }
+                Err(error) => Err(error),
+            }
+        }
+        [command, protocol, rest @ ..] if command == "send" && protocol == "udp" => {
+            match parse_client_args(rest) {
+                Ok((addr, timeout, data)) => return finish(send_udp(addr, timeout, &data)),
+                Err(error) => Err(error),
+            }
+        }
+        _ => Err(usage.to_owned()),
+    };
+    match outcome {
+        Ok(_) => 0,
+        Err(message) => {
+            eprintln!("netns-probe: {message}");
+            2
+        }
+    }
+}
+
+fn finish(outcome: Result<String, String>) -> i32 {
+    match outcome {
+        Ok(line) => {
+            println!("{line}");
+            0
+        }
+        Err(line) => {
+            println!("{line}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_encoding_round_trips() {
+        assert_eq!(encode_data(b""), "-");
+        assert_eq!(encode_data(b"hi"), "6869");
+        assert_eq!(decode_data("-").unwrap(), b"");
+        assert_eq!(decode_data("6869").unwrap(), b"hi");
+        assert!(decode_data("zz").is_err());
+    }
+
+    #[test]
+    fn client_arguments_are_checked() {
+        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(parse_client_args(&args(&["127.0.0.1:1", "100", "-"])).is_ok());
+        assert!(parse_client_args(&args(&["127.0.0.1", "100", "-"])).is_err());
+        assert!(parse_client_args(&args(&["127.0.0.1:1", "x", "-"])).is_err());
+        assert!(parse_client_args(&args(&["127.0.0.1:1", "100"])).is_err());
+        assert_eq!(run(&args(&["bogus"])), 2);
+    }
+
+    #[test]
+    fn tcp_client_reports_refused_and_echo() {
+        // Refused: a port nobody listens on (bind then drop to find one).
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let refused = connect_tcp(port, Duration::from_secs(2), b"x").unwrap_err();
+        assert!(refused.starts_with("err\trefused\t"), "{refused}");
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (stream, peer) = listener.accept().unwrap();
+            serve_tcp(stream, peer, Arc::new(Mutex::new(Box::new(io::sink()))));
+        });
+        let line = connect_tcp(addr, Duration::from_secs(5), b"hello").unwrap();
+        server.join().unwrap();
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields[0], "ok");
+        assert_eq!(decode_data(fields[2]).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn udp_client_times_out_without_a_reply() {
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let line = send_udp(
+            silent.local_addr().unwrap(),
+            Duration::from_millis(100),
+            b"x",
+        )
+        .unwrap_err();
+        assert!(line.starts_with("err\ttimeout\t"), "{line}");
+        let mut buffer = [0u8; 8];
+        let (n, _) = silent.recv_from(&mut buffer).unwrap();
+        assert_eq!(&buffer[..n], b"x");
+    }
+}
