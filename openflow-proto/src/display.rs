@@ -51,6 +51,9 @@
 //!   without any wildcard;
 //! - a cookie of `0xffffffffffffffff` is shown (Open vSwitch omits it).
 //!
+//! [`FlowStats`] prints as a line of `ovs-ofctl dump-flows` and [`FlowRemoved`] as the body of an
+//! `OFPT_FLOW_REMOVED` in `ovs-ofctl ofp-print`.
+//!
 //! IPv4 prefixes are shown as Open vSwitch shows them, as `network/len` with the host bits
 //! cleared, since they do not take part in matching. Vendor actions, which `ovs-ofctl` only
 //! prints for the vendors it implements, are shown as `vendor:0xID` followed by `:HEX` when
@@ -59,7 +62,9 @@
 use crate::action::Action;
 use crate::flow_match::{Ipv4Match, Match, VlanMatch, ETH_TYPE_ARP, ETH_TYPE_IPV4};
 use crate::flow_mod::{FlowMod, FlowModCommand, FlowModFlags, NO_BUFFER};
+use crate::messages::{FlowRemoved, FlowRemovedReason};
 use crate::port::PortNo;
+use crate::stats::FlowStats;
 use core::fmt;
 use core::net::Ipv4Addr;
 
@@ -355,6 +360,81 @@ impl fmt::Display for FlowMod {
         }
         write_flags(f, self.flags)?;
         write!(f, " actions={}", DisplayActions(&self.actions))
+    }
+}
+
+/// A duration as Open vSwitch prints it: seconds, then milliseconds when the nanoseconds are
+/// a whole number of them, else all nine digits (`7s`, `0.049s`, `5.000000001s`).
+struct Duration(u32, u32);
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Duration(sec, nsec) = *self;
+        write!(f, "{sec}")?;
+        if nsec > 0 {
+            if nsec % 1_000_000 == 0 {
+                write!(f, ".{:03}", nsec / 1_000_000)?;
+            } else {
+                write!(f, ".{nsec:09}")?;
+            }
+        }
+        f.write_str("s")
+    }
+}
+
+/// One line of `ovs-ofctl dump-flows` for an OpenFlow 1.0 flow stats entry:
+/// `cookie=0x1234, duration=0.066s, table=0, n_packets=0, n_bytes=0, idle_timeout=1,
+/// hard_timeout=3, priority=208,tcp,tp_src=80 actions=NORMAL` (timeouts only when set).
+impl fmt::Display for FlowStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cookie={:#x}, duration={}, table={}, n_packets={}, n_bytes={}, ",
+            self.cookie,
+            Duration(self.duration_sec, self.duration_nsec),
+            self.table_id,
+            self.packet_count,
+            self.byte_count
+        )?;
+        if self.idle_timeout != 0 {
+            write!(f, "idle_timeout={}, ", self.idle_timeout)?;
+        }
+        if self.hard_timeout != 0 {
+            write!(f, "hard_timeout={}, ", self.hard_timeout)?;
+        }
+        let mut flow = Fields::new(f);
+        write_match(&mut flow, &self.r#match, Some(self.priority))?;
+        if flow.any {
+            f.write_str(" ")?;
+        }
+        write!(f, "actions={}", DisplayActions(&self.actions))
+    }
+}
+
+/// The body of an `OFPT_FLOW_REMOVED` as `ovs-ofctl ofp-print` prints it:
+/// `priority=500,icmp reason=idle cookie:0xabc duration2.060s idle2 pkts0 bytes0`.
+/// The reason is `idle`, `hard`, `delete`, or its number when outside OpenFlow 1.0 (Open
+/// vSwitch names 3 `group_delete`, a reason of later versions).
+impl fmt::Display for FlowRemoved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_match(&mut Fields::new(f), &self.r#match, Some(self.priority))?;
+        match self.reason {
+            FlowRemovedReason::IdleTimeout => f.write_str(" reason=idle")?,
+            FlowRemovedReason::HardTimeout => f.write_str(" reason=hard")?,
+            FlowRemovedReason::Delete => f.write_str(" reason=delete")?,
+            FlowRemovedReason::Unknown(v) => write!(f, " reason={v}")?,
+        }
+        if self.cookie != 0 {
+            write!(f, " cookie:{:#x}", self.cookie)?;
+        }
+        write!(
+            f,
+            " duration{} idle{} pkts{} bytes{}",
+            Duration(self.duration_sec, self.duration_nsec),
+            self.idle_timeout,
+            self.packet_count,
+            self.byte_count
+        )
     }
 }
 
@@ -709,6 +789,132 @@ mod tests {
         assert_eq!(
             odd.to_string(),
             "cmd:7 priority=1 emerg flags:0x30 actions=drop"
+        );
+    }
+
+    fn stats(priority: u16, m: Match, actions: Vec<Action>) -> FlowStats {
+        FlowStats {
+            table_id: 0,
+            r#match: m,
+            duration_sec: 0,
+            duration_nsec: 49_000_000,
+            priority,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            cookie: 0,
+            packet_count: 1,
+            byte_count: 70,
+            actions,
+        }
+    }
+
+    #[test]
+    fn flow_stats_as_dump_flows() {
+        let port2 = Match {
+            in_port: Some(PortNo(2)),
+            ..Match::any()
+        };
+        let s = stats(209, port2, vec![Action::output(PortNo(1))]);
+        assert_eq!(
+            s.to_string(),
+            "cookie=0x0, duration=0.049s, table=0, n_packets=1, n_bytes=70, \
+             priority=209,in_port=2 actions=output:1"
+        );
+        let s2 = FlowStats {
+            table_id: 254,
+            duration_sec: 5,
+            duration_nsec: 1,
+            idle_timeout: 1,
+            cookie: u64::MAX,
+            packet_count: 2,
+            byte_count: 3,
+            ..stats(0x8000, port2, Vec::new())
+        };
+        assert_eq!(
+            s2.to_string(),
+            "cookie=0xffffffffffffffff, duration=5.000000001s, table=254, n_packets=2, \
+             n_bytes=3, idle_timeout=1, in_port=2 actions=drop"
+        );
+        let s3 = FlowStats {
+            table_id: 3,
+            duration_sec: 7,
+            duration_nsec: 0,
+            hard_timeout: 9,
+            cookie: 5,
+            packet_count: 0,
+            byte_count: 0,
+            ..stats(0, port2, vec![Action::to_controller(128)])
+        };
+        assert_eq!(
+            s3.to_string(),
+            "cookie=0x5, duration=7s, table=3, n_packets=0, n_bytes=0, hard_timeout=9, \
+             priority=0,in_port=2 actions=CONTROLLER:128"
+        );
+        let empty = FlowStats {
+            duration_nsec: 0,
+            ..stats(0x8000, Match::any(), Vec::new())
+        };
+        assert_eq!(
+            empty.to_string(),
+            "cookie=0x0, duration=0s, table=0, n_packets=1, n_bytes=70, actions=drop"
+        );
+    }
+
+    #[test]
+    fn flow_removed_as_ofp_print() {
+        let port2 = Match {
+            in_port: Some(PortNo(2)),
+            ..Match::any()
+        };
+        let fr = |cookie, priority, reason, sec, nsec, idle, pkts, bytes| FlowRemoved {
+            r#match: port2,
+            cookie,
+            priority,
+            reason,
+            duration_sec: sec,
+            duration_nsec: nsec,
+            idle_timeout: idle,
+            packet_count: pkts,
+            byte_count: bytes,
+        };
+        let cases = [
+            (
+                fr(
+                    0xabc,
+                    500,
+                    FlowRemovedReason::IdleTimeout,
+                    2,
+                    60_000_000,
+                    2,
+                    0,
+                    0,
+                ),
+                "priority=500,in_port=2 reason=idle cookie:0xabc duration2.060s idle2 pkts0 bytes0",
+            ),
+            (
+                fr(0, 0x8000, FlowRemovedReason::HardTimeout, 0, 0, 0, 5, 6),
+                "in_port=2 reason=hard duration0s idle0 pkts5 bytes6",
+            ),
+            (
+                fr(0, 7, FlowRemovedReason::Delete, 3, 123_456_789, 0, 1, 1),
+                "priority=7,in_port=2 reason=delete duration3.123456789s idle0 pkts1 bytes1",
+            ),
+            (
+                fr(1, 7, FlowRemovedReason::Unknown(9), 3, 1, 0, 1, 1),
+                "priority=7,in_port=2 reason=9 cookie:0x1 duration3.000000001s idle0 pkts1 bytes1",
+            ),
+        ];
+        for (value, text) in cases {
+            assert_eq!(value.to_string(), text);
+        }
+        let all = FlowRemoved {
+            r#match: Match::any(),
+            priority: 0x8000,
+            ..fr(0, 0, FlowRemovedReason::IdleTimeout, 0, 0, 0, 0, 0)
+        };
+        assert_eq!(
+            all.to_string(),
+            " reason=idle duration0s idle0 pkts0 bytes0"
         );
     }
 
