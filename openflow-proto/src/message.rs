@@ -303,3 +303,816 @@ impl Message {
         Ok(parts.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::Action;
+    use crate::error_msg::{BadActionCode, BadRequestCode, QueueOpFailedCode};
+    use crate::flow_match::{Ipv4Match, ETH_TYPE_ARP, ETH_TYPE_IPV4};
+    use crate::flow_mod::{FlowModCommand, FlowModFlags};
+    use crate::messages::{
+        ActionBitmap, Capabilities, ConfigFlags, FlowRemovedReason, FragHandling, PacketInReason,
+    };
+    use crate::port::{PortConfig, PortFeatures, PortNo, PortReason};
+    use crate::queue::{PacketQueue, QueueProperty};
+    use crate::stats::{
+        AggregateStats, FlowStatsRequest, StatsReplyBody, StatsReplyFlags, StatsRequestBody,
+        StatsType,
+    };
+    use crate::{MacAddr, NO_BUFFER};
+    use core::net::Ipv4Addr;
+
+    fn hex(s: &str) -> Bytes {
+        Bytes::from(
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect::<Vec<u8>>(),
+        )
+    }
+
+    /// Decode a fixture, check it re-encodes byte for byte, return the message.
+    fn rt(h: &str) -> (Header, Message) {
+        let frame = hex(h);
+        let (hdr, msg) = Message::decode(&frame).unwrap();
+        let mut out = BytesMut::new();
+        msg.encode(hdr.xid, &mut out).unwrap();
+        assert_eq!(&out[..], &frame[..], "re-encoding {msg:?}");
+        // The slice decoder agrees.
+        assert_eq!(Message::decode_slice(&frame).unwrap(), (hdr, msg.clone()));
+        (hdr, msg)
+    }
+
+    // Real messages from Open vSwitch 3.1 (tests/data of the crate has the whole capture).
+    const FEATURES_REPLY: &str = concat!(
+        "010600500000000200000000000000c100000000fe000000000000c700000fff",
+        "fffe6ab2bbb3824f636272300000000000000000000000000000000100000001",
+        "000000c0000000000000000000000000",
+    );
+    const PACKET_IN_ARP: &str = concat!(
+        "010a003c00000000ffffffff002a00010100ffffffffffff0200000000010806",
+        "00010800060400010200000000010a0100010000000000000a010002",
+    );
+    const FLOW_REMOVED: &str = concat!(
+        "010b005800000000003820cf0000000000000000000000000000000000000800",
+        "000100000000000000000000000000000000000000000abc01f4000000000002",
+        "039387000002000000000000000000000000000000000000",
+    );
+    const PACKET_OUT: &str = concat!(
+        "010d00420000006fffffffff0001000800000008fffbffffffffffffffff0200",
+        "00000001080600010800060400010200000000010a0100010000000000000a01",
+        "0002",
+    );
+    const FLOW_MOD: &str = concat!(
+        "010e005000000006003800ea0001020000000001000000000000000000000800",
+        "000000000a010001000000000000000000000000000000000000000000000064",
+        "ffffffffffff00000000000800020000",
+    );
+    const PORT_STATUS: &str = concat!(
+        "010c0040000000000200000000000000fffe6ab2bbb3824f6362723000000000",
+        "00000000000000000000000100000001000000c0000000000000000000000000",
+    );
+    const FLOW_STATS_REQUEST: &str = concat!(
+        "011000380000000200010000003820ff00000000000000000000000000000000",
+        "0000000000000000000000000000000000000000ff00ffff",
+    );
+    // OFPST_FLOW reply with 11 flows, one of each action type.
+    const FLOW_STATS_REPLY: &str = concat!(
+        "01110494000000020001000000600000003820fe00020000000000000000000000000000000000000000000000000000",
+        "00000000000000000000000002ebae4000d1000000000000000000000000000000000000000000000000000100000000",
+        "000000460000000800010000006000000038208f00000000000000000000000000000000000008000006000000000000",
+        "00000000005000000000000003ef148000d0000100030000000000000000000000001234000000000000000000000000",
+        "0000000000000008fffa000000680000001820ef00000000000000000000000000000000000008002000000000000000",
+        "000000000000000000000000053ec60000ce000000000000000000000000000000000000000000000000000000000000",
+        "00000000000b001000010000000000000000000000680000003820fd0000000000000000000000000000001e00000000",
+        "00000000000000000000000000000000000000000632ea0000cd00000000000000000000000000000000000000000000",
+        "000000000000000000000000000300080000000000000008fff8000000700000002820fd000000000000000000000000",
+        "0000000a0300000000000000000000000000000000000000000000000773594000cc0000000000000000000000000000",
+        "000000000000000000000000000000000000000000010008001400000002000805000000000000080001000000600000",
+        "003020cf00000000000000000000000000000000000008060001000000000000cb00710a00000000000000000848f8c0",
+        "00cb0000000000000000000000000000000000000000000000000000000000000000000000000008fffd010000680000",
+        "0038200f00000000000000000000000000000000000008000001000000000000000000000008000000000000095ba140",
+        "00ca00000000000000000000000000000000000000000000000000000000000000000000000800082000000000000008",
+        "fffdffff008800000038084f0000000000000000000000000000000000000800001100000a0a01000000000000000035",
+        "000000000a7d8c0000c90000000000000000000000000000000000000000000000000000000000000000000000060008",
+        "cb00710b000400100200000000ff0000000000000009000803e80000000a000807d00000000000080001000000780000",
+        "0030204f00000000000000000000000000000000000008000006000000000000cb00710a00000016000000000b2564c0",
+        "00c800000000000000000000000000000000000000000000000000000000000000000000000700080a01000200050010",
+        "020000000002000000000000000000080002000000600000003800ea0001020000000001000000000000000000000800",
+        "000000000a0100010000000000000000000000000c0a4680006400000000000000000000000000000000000000000000",
+        "000000000000000000000000000000080002000000600000003820ff0000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000516694e000000000000000000000000000000000000005eed00000000",
+        "0000001200000000000005a700000008fffd0080",
+    );
+
+    #[test]
+    fn hello_with_and_without_body() {
+        let (h, m) = rt("0100000800000001");
+        assert_eq!((h.xid, m), (1, Message::Hello(Bytes::new())));
+        // A version bitmap element, as OpenFlow 1.3+ peers send: accepted and kept.
+        let (_, m) = rt("01000010000000010001000800000012");
+        assert_eq!(m, Message::Hello(hex("0001000800000012")));
+    }
+
+    #[test]
+    fn error_messages_typed() {
+        let (h, m) = rt("0101001800000007000500000114000c00000007fffc0000");
+        assert_eq!(h.xid, 7);
+        let Message::Error(e) = m else { panic!() };
+        assert_eq!(
+            e.error,
+            ErrorType::QueueOpFailed(QueueOpFailedCode::BadPort)
+        );
+        assert_eq!(e.data, hex("0114000c00000007fffc0000"));
+        let (_, m) = rt("0101001c000000080001000401040010000000080000232000000000");
+        let Message::Error(e) = m else { panic!() };
+        assert_eq!(e.error, ErrorType::BadRequest(BadRequestCode::BadSubtype));
+        // Unknown type and code kept.
+        let (_, m) = rt("0101000c00000001b0c20007");
+        let Message::Error(e) = m else { panic!() };
+        assert_eq!(
+            e.error,
+            ErrorType::Unknown {
+                error_type: 0xb0c2,
+                code: 7
+            }
+        );
+        assert!(e.data.is_empty());
+    }
+
+    #[test]
+    fn echo_and_vendor() {
+        let (_, m) = rt("0102000c0000000970696e67");
+        assert_eq!(m, Message::EchoRequest(Bytes::from_static(b"ping")));
+        let (_, m) = rt("0103000c0000000970696e67");
+        assert_eq!(m, Message::EchoReply(Bytes::from_static(b"ping")));
+        let (_, m) = rt("01040010000000080000232000000000");
+        assert_eq!(
+            m,
+            Message::Vendor(VendorMsg {
+                vendor: 0x2320,
+                data: hex("00000000"),
+            })
+        );
+        // Exactly 12 bytes: no data.
+        let (_, m) = rt("0104000c0000000800002320");
+        assert_eq!(
+            m,
+            Message::Vendor(VendorMsg {
+                vendor: 0x2320,
+                data: Bytes::new(),
+            })
+        );
+        // Shorter than 12: BAD_LEN.
+        let e = Message::decode(&hex("010400080000000a")).unwrap_err();
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::BadLength {
+                expected: Expected::AtLeast(12),
+                found: 8
+            }
+        );
+        assert_eq!(e.ofp_error(), ErrorType::BadRequest(BadRequestCode::BadLen));
+    }
+
+    #[test]
+    fn features() {
+        assert_eq!(rt("0105000800000002").1, Message::FeaturesRequest);
+        let (_, m) = rt(FEATURES_REPLY);
+        let Message::FeaturesReply(f) = m else {
+            panic!()
+        };
+        assert_eq!(f.datapath_id, 0xc1);
+        assert_eq!(f.n_buffers, 0);
+        assert_eq!(f.n_tables, 254);
+        assert_eq!(
+            f.capabilities,
+            Capabilities::FLOW_STATS
+                | Capabilities::TABLE_STATS
+                | Capabilities::PORT_STATS
+                | Capabilities::QUEUE_STATS
+                | Capabilities::ARP_MATCH_IP
+        );
+        assert_eq!(f.actions.bits(), 0xfff);
+        assert!(f.actions.contains(ActionBitmap::ENQUEUE));
+        assert_eq!(f.ports.len(), 1);
+        assert_eq!(f.ports[0].name, "cbr0");
+        assert_eq!(f.ports[0].port_no, PortNo::LOCAL);
+        // Unknown capability bits are kept.
+        let mut b = hex(FEATURES_REPLY).to_vec();
+        b[24] = 0x80;
+        let (_, m) = Message::decode_slice(&b).unwrap();
+        let Message::FeaturesReply(f) = m else {
+            panic!()
+        };
+        assert_eq!(f.capabilities.bits() & 0x8000_0000, 0x8000_0000);
+        // Ports not a multiple of 48: BAD_LEN.
+        let e = Message::decode(&hex(
+            "0106002100000002000000000000000000000000fe000000000000c700000fff00",
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "features_reply.ports");
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::BadLength {
+                expected: Expected::MultipleOf(48),
+                found: 1
+            }
+        );
+    }
+
+    #[test]
+    fn switch_config() {
+        assert_eq!(rt("0107000800000004").1, Message::GetConfigRequest);
+        let (_, m) = rt("0108000c0000000400000080");
+        assert_eq!(m, Message::GetConfigReply(SwitchConfig::default()));
+        let (_, m) = rt("0109000c0000000300000080");
+        assert_eq!(m, Message::SetConfig(SwitchConfig::default()));
+        let (_, m) = rt("0109000c0000000300060040");
+        assert_eq!(
+            m,
+            Message::SetConfig(SwitchConfig {
+                flags: ConfigFlags {
+                    frag: FragHandling::Reasm,
+                    other_bits: 4
+                },
+                miss_send_len: 64
+            })
+        );
+        // Wrong length for set_config.
+        let e = Message::decode(&hex("0109000e000000030000008000ff")).unwrap_err();
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::BadLength {
+                expected: Expected::Exactly(12),
+                found: 14
+            }
+        );
+    }
+
+    #[test]
+    fn packet_in_data_starts_at_byte_18_and_is_zero_copy() {
+        let frame = hex(PACKET_IN_ARP);
+        let (h, m) = rt(PACKET_IN_ARP);
+        assert_eq!(h.xid, 0);
+        let Message::PacketIn(p) = m else { panic!() };
+        assert_eq!(p.buffer_id, NO_BUFFER);
+        assert_eq!(p.total_len, 42);
+        assert_eq!(p.in_port, PortNo(1));
+        assert_eq!(p.reason, PacketInReason::Action);
+        assert_eq!(p.data.len(), 42);
+        // The Ethernet frame: broadcast destination, then ARP ethertype at 12.
+        assert_eq!(&p.data[..6], &[0xff; 6]);
+        assert_eq!(&p.data[12..14], &[0x08, 0x06]);
+        // Decoding from Bytes slices the frame rather than copying it.
+        let (_, m) = Message::decode(&frame).unwrap();
+        let Message::PacketIn(p) = m else { panic!() };
+        assert_eq!(p.data.as_ptr(), frame[18..].as_ptr());
+        // A packet_in of exactly 18 bytes has empty data; 17 is too short.
+        let (_, m) = rt("010a001200000000ffffffff000000010200");
+        let Message::PacketIn(p) = m else { panic!() };
+        assert!(p.data.is_empty());
+        assert_eq!(p.reason, PacketInReason::Unknown(2));
+        assert!(Message::decode(&hex("010a001100000000ffffffff0000000102")).is_err());
+    }
+
+    #[test]
+    fn flow_removed() {
+        let (_, m) = rt(FLOW_REMOVED);
+        let Message::FlowRemoved(f) = m else { panic!() };
+        assert!(f.r#match.is_icmp());
+        assert_eq!(f.cookie, 0xabc);
+        assert_eq!(f.priority, 500);
+        assert_eq!(f.reason, FlowRemovedReason::IdleTimeout);
+        assert_eq!(f.duration_sec, 2);
+        assert_eq!(f.duration_nsec, 60_000_000);
+        assert_eq!(f.idle_timeout, 2);
+        assert_eq!((f.packet_count, f.byte_count), (0, 0));
+    }
+
+    #[test]
+    fn port_status_and_port_mod() {
+        let (_, m) = rt(PORT_STATUS);
+        let Message::PortStatus(p) = m else { panic!() };
+        assert_eq!(p.reason, PortReason::Modify);
+        assert_eq!(p.desc.name, "cbr0");
+        let (_, m) = rt("010f0020000000040002f23b7118256700000010000000100000000000000000");
+        let Message::PortMod(p) = m else { panic!() };
+        assert_eq!(p.port_no, PortNo(2));
+        assert_eq!(p.hw_addr, MacAddr([0xf2, 0x3b, 0x71, 0x18, 0x25, 0x67]));
+        assert_eq!(p.config, PortConfig::NO_FLOOD);
+        assert_eq!(p.mask, PortConfig::NO_FLOOD);
+        assert_eq!(p.advertise, PortFeatures::empty());
+    }
+
+    #[test]
+    fn packet_out() {
+        let frame = hex(PACKET_OUT);
+        let (h, m) = rt(PACKET_OUT);
+        assert_eq!(h.xid, 0x6f);
+        let Message::PacketOut(p) = m else { panic!() };
+        assert_eq!(p.buffer_id, NO_BUFFER);
+        assert_eq!(p.in_port, PortNo(1));
+        assert_eq!(
+            p.actions,
+            vec![Action::Output {
+                port: PortNo::FLOOD,
+                max_len: 0xffff
+            }]
+        );
+        assert_eq!(p.data.len(), 42);
+        assert_eq!(p.data[..], frame[24..]);
+        // actions_len past the end of the message.
+        let mut b = frame.to_vec();
+        b[14..16].copy_from_slice(&0x0100u16.to_be_bytes());
+        let e = Message::decode_slice(&b).unwrap_err();
+        assert_eq!(e.field, "packet_out.actions_len");
+        // actions_len covering part of an action.
+        let mut b = frame.to_vec();
+        b[14..16].copy_from_slice(&4u16.to_be_bytes());
+        let e = Message::decode_slice(&b).unwrap_err();
+        assert!(matches!(e.kind, DecodeErrorKind::BadActionLength { .. }));
+    }
+
+    #[test]
+    fn flow_mod() {
+        let (_, m) = rt(FLOW_MOD);
+        let Message::FlowMod(f) = m else { panic!() };
+        assert_eq!(f.command, FlowModCommand::Add);
+        assert_eq!(f.priority, 100);
+        assert_eq!(f.buffer_id, NO_BUFFER);
+        assert_eq!(f.out_port, PortNo::NONE);
+        assert_eq!(f.flags, FlowModFlags::empty());
+        assert_eq!(f.actions, vec![Action::output(PortNo(2))]);
+        assert_eq!(f.r#match.in_port, Some(PortNo(1)));
+        assert_eq!(
+            f.r#match.nw_src,
+            Ipv4Match::exact(Ipv4Addr::new(10, 1, 0, 1))
+        );
+        // The fixture's bad-command flow_mod decodes faithfully (the switch rejects it).
+        let (_, m) = rt(concat!(
+            "010e00480000000e003fffff0000000000000000000000000000000000000000",
+            "000000000000000000000000000000000000000000000000000700000000000d",
+            "ffffffffffff0000",
+        ));
+        let Message::FlowMod(f) = m else { panic!() };
+        assert_eq!(f.command, FlowModCommand::Unknown(7));
+        assert!(f.r#match.nw_src.is_any());
+        assert_eq!(f.r#match.nw_src.raw_wildcard_bits(), 63);
+    }
+
+    #[test]
+    fn stats_requests() {
+        let (_, m) = rt(FLOW_STATS_REQUEST);
+        assert_eq!(
+            m,
+            Message::StatsRequest(StatsRequest::new(StatsRequestBody::Flow(
+                FlowStatsRequest::all()
+            )))
+        );
+        let (_, m) = rt("011000140000000200040000ffff000000000000");
+        let Message::StatsRequest(s) = m else {
+            panic!()
+        };
+        assert_eq!(s.stats_type(), StatsType::Port);
+        let (_, m) = rt("011000140000000200050000fffc0000ffffffff");
+        let Message::StatsRequest(s) = m else {
+            panic!()
+        };
+        assert_eq!(
+            s.body,
+            StatsRequestBody::Queue(crate::stats::QueueStatsRequest {
+                port_no: PortNo::ALL,
+                queue_id: 0xffff_ffff
+            })
+        );
+        assert_eq!(
+            rt("0110000c0000000200000000").1.msg_type(),
+            MessageType::StatsRequest
+        );
+        assert_eq!(
+            rt("0110000c0000000200030000").1.msg_type(),
+            MessageType::StatsRequest
+        );
+        // Unknown stats type and vendor stats kept raw.
+        let (_, m) = rt("01100010000000020077000101020304");
+        let Message::StatsRequest(s) = m else {
+            panic!()
+        };
+        assert_eq!(
+            s.body,
+            StatsRequestBody::Unknown {
+                stats_type: 0x77,
+                body: hex("01020304")
+            }
+        );
+        assert_eq!(s.flags.bits(), 1);
+        let (_, m) = rt("0110001400000002ffff00000000232000000001");
+        let Message::StatsRequest(s) = m else {
+            panic!()
+        };
+        assert_eq!(s.stats_type(), StatsType::Vendor);
+        // A desc request with a body (the fixture's bad request): BAD_LEN like OVS says.
+        let e = Message::decode(&hex(
+            "011000380000001000000000003fffff000000000000000000000000000000000000000000000000000000000000000000000000ff00ffff"
+        ))
+        .unwrap_err();
+        assert_eq!(e.ofp_error(), ErrorType::BadRequest(BadRequestCode::BadLen));
+        assert_eq!(e.field, "stats_request.body");
+        assert_eq!(e.offset, 12);
+    }
+
+    #[test]
+    fn stats_replies() {
+        let (_, m) = rt("011100240000000200020000000000000000001300000000000005ed0000000b00000000");
+        assert_eq!(
+            m,
+            Message::StatsReply(StatsReply::new(StatsReplyBody::Aggregate(AggregateStats {
+                packet_count: 19,
+                byte_count: 1517,
+                flow_count: 11
+            })))
+        );
+        let (_, m) = rt("0111000c0000000200050000");
+        assert_eq!(
+            m,
+            Message::StatsReply(StatsReply::new(StatsReplyBody::Queue(vec![])))
+        );
+        let (_, m) = rt(FLOW_STATS_REPLY);
+        let Message::StatsReply(s) = m else { panic!() };
+        let StatsReplyBody::Flow(flows) = s.body else {
+            panic!()
+        };
+        assert_eq!(flows.len(), 11);
+        assert_eq!(flows[0].priority, 209);
+        assert_eq!(flows[0].actions, vec![Action::output(PortNo(1))]);
+        assert_eq!(flows[0].packet_count, 1);
+        assert_eq!(flows[0].byte_count, 70);
+        assert_eq!(flows[1].cookie, 0x1234);
+        assert_eq!((flows[1].idle_timeout, flows[1].hard_timeout), (1, 3));
+        assert_eq!(flows[1].actions, vec![Action::output(PortNo::NORMAL)]);
+        assert_eq!(
+            flows[5].r#match.dl_type,
+            Some(ETH_TYPE_ARP),
+            "priority=203,arp"
+        );
+        assert_eq!(flows[5].actions, vec![Action::to_controller(256)]);
+        let last = &flows[10];
+        assert_eq!(last.cookie, 0x5eed);
+        assert_eq!((last.packet_count, last.byte_count), (18, 1447));
+        assert_eq!(last.duration_sec, 5);
+        // A flow stats entry whose length is below 88 is rejected, not looped on.
+        let mut b = hex(FLOW_STATS_REPLY).to_vec();
+        b[12..14].copy_from_slice(&0u16.to_be_bytes());
+        let e = Message::decode_slice(&b).unwrap_err();
+        assert_eq!(e.field, "flow_stats.length");
+        assert_eq!(e.offset, 12);
+        // Port stats not a multiple of 104.
+        let e = Message::decode(&hex("0111000d000000020004000000")).unwrap_err();
+        assert!(matches!(
+            e.kind,
+            DecodeErrorKind::BadLength {
+                expected: Expected::MultipleOf(104),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn barrier_and_queue_config() {
+        assert_eq!(rt("0112000800000006").1, Message::BarrierRequest);
+        assert_eq!(rt("0113000800000006").1, Message::BarrierReply);
+        // A barrier with a body is malformed.
+        let e = Message::decode(&hex("011200090000000600")).unwrap_err();
+        assert_eq!(e.ofp_error(), ErrorType::BadRequest(BadRequestCode::BadLen));
+        let (_, m) = rt("0114000c0000000200010000");
+        assert_eq!(
+            m,
+            Message::QueueGetConfigRequest(QueueGetConfigRequest { port: PortNo(1) })
+        );
+        let (_, m) = rt("01150010000000020001000000000000");
+        assert_eq!(
+            m,
+            Message::QueueGetConfigReply(QueueGetConfigReply {
+                port: PortNo(1),
+                queues: vec![]
+            })
+        );
+        // Queues with a min-rate property and an unknown property kept raw.
+        let reply = QueueGetConfigReply {
+            port: PortNo(3),
+            queues: vec![
+                PacketQueue {
+                    queue_id: 1,
+                    properties: vec![QueueProperty::MinRate(500)],
+                },
+                PacketQueue {
+                    queue_id: 2,
+                    properties: vec![
+                        QueueProperty::Unknown {
+                            property: 2,
+                            data: Bytes::from_static(&[0, 0x64, 0, 0, 0, 0, 0, 0]),
+                        },
+                        QueueProperty::MinRate(1001),
+                    ],
+                },
+            ],
+        };
+        let msg = Message::QueueGetConfigReply(reply);
+        let b = msg.to_bytes(9).unwrap();
+        assert_eq!(b.len(), 16 + (8 + 16) + (8 + 16 + 16));
+        assert_eq!(Message::decode(&b).unwrap().1, msg);
+        // A property with length 0: rejected (no infinite loop).
+        let e = Message::decode(&hex(
+            "0115002000000002000300000000000000000001001000000000000000000000",
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "queue_prop.len");
+        // min_rate with the wrong length.
+        let e = Message::decode(&hex(
+            "0115002000000002000300000000000000000001001000000001000800000000",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::BadLength {
+                expected: Expected::Exactly(16),
+                found: 8
+            }
+        );
+        // A queue shorter than its header.
+        let e =
+            Message::decode(&hex("011500180000000200030000000000000000000100040000")).unwrap_err();
+        assert_eq!(e.field, "packet_queue.len");
+    }
+
+    #[test]
+    fn header_errors() {
+        // Version 4: BAD_VERSION.
+        let e = Message::decode(&hex("0400000800000001")).unwrap_err();
+        assert_eq!(e.kind, DecodeErrorKind::BadVersion { found: 4 });
+        assert_eq!(
+            e.ofp_error(),
+            ErrorType::BadRequest(BadRequestCode::BadVersion)
+        );
+        // Type 99 (the fixture's invalid message): BAD_TYPE like OVS answered.
+        let e = Message::decode(&hex("016300080000000a")).unwrap_err();
+        assert_eq!(e.kind, DecodeErrorKind::UnknownType { found: 99 });
+        assert_eq!(
+            e.ofp_error(),
+            ErrorType::BadRequest(BadRequestCode::BadType)
+        );
+        // Header length below 8.
+        let e = Message::decode(&hex("0100000400000001")).unwrap_err();
+        assert_eq!(e.kind, DecodeErrorKind::HeaderLength { found: 4 });
+        assert!(e.is_fatal());
+        // Header length disagrees with the frame.
+        let e = Message::decode(&hex("010000090000000100aa")).unwrap_err();
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::LengthMismatch {
+                header: 9,
+                actual: 10
+            }
+        );
+        // Shorter than a header.
+        assert!(Message::decode(&hex("010000")).is_err());
+        assert!(Message::decode(&Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn fixture_bad_requests_map_to_the_errors_ovs_sent() {
+        // Unknown action type 0xeeee in a flow_mod: OVS said OFPBAC_BAD_TYPE.
+        let e = Message::decode(&hex(concat!(
+            "010e00500000000b003fffff0000000000000000000000000000000000000000",
+            "000000000000000000000000000000000000000000000000000000000000000a",
+            "ffffffffffff0000eeee000800000000",
+        )))
+        .unwrap_err();
+        assert_eq!(e.ofp_error(), ErrorType::BadAction(BadActionCode::BadType));
+        assert_eq!(e.offset, 72);
+        // Output action with length 12: OVS said OFPBAC_BAD_LEN.
+        let frame = hex(concat!(
+            "010e00500000000d003fffff0000000000000000000000000000000000000000",
+            "000000000000000000000000000000000000000000000000000000000000000c",
+            "ffffffffffff00000000000c00010000",
+        ));
+        let e = Message::decode(&frame).unwrap_err();
+        assert_eq!(e.ofp_error(), ErrorType::BadAction(BadActionCode::BadLen));
+        // The reply carries the first 64 bytes of the request.
+        let reply = Message::Error(e.error_reply(&frame));
+        let b = reply.to_bytes(0xd).unwrap();
+        assert_eq!(b.len(), 12 + 64);
+        assert_eq!(&b[..12], &hex("0101004c0000000d00020001")[..]);
+        assert_eq!(&b[12..], &frame[..64]);
+    }
+
+    #[test]
+    fn every_prefix_of_every_fixture_is_an_error_not_a_panic() {
+        for h in [
+            FEATURES_REPLY,
+            PACKET_IN_ARP,
+            FLOW_REMOVED,
+            PACKET_OUT,
+            FLOW_MOD,
+            PORT_STATUS,
+            FLOW_STATS_REQUEST,
+            FLOW_STATS_REPLY,
+        ] {
+            let full = hex(h);
+            for n in 0..full.len() {
+                let cut = full.slice(..n);
+                assert!(Message::decode(&cut).is_err(), "prefix {n} of {h}");
+                // With the header length patched to the cut length, still an error
+                // (the fixed part or an element is cut), never a panic.
+                if n >= 8 {
+                    let mut b = cut.to_vec();
+                    b[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+                    let _ = Message::decode_slice(&b);
+                }
+            }
+        }
+    }
+
+    fn sample_messages() -> Vec<Message> {
+        let mut m = crate::Match::any();
+        m.dl_type = Some(ETH_TYPE_IPV4);
+        m.nw_dst = Ipv4Match::prefix(Ipv4Addr::new(203, 0, 113, 0), 24);
+        vec![
+            Message::Hello(Bytes::from_static(&[0, 1, 0, 8, 0, 0, 0, 2])),
+            Message::Error(ErrorMsg::hello_incompatible("only 1.0")),
+            Message::EchoRequest(Bytes::from_static(b"abc")),
+            Message::EchoReply(Bytes::new()),
+            Message::Vendor(VendorMsg {
+                vendor: 1,
+                data: Bytes::from_static(b"xyz"),
+            }),
+            Message::FeaturesRequest,
+            Message::FeaturesReply(SwitchFeatures::default()),
+            Message::GetConfigRequest,
+            Message::GetConfigReply(SwitchConfig::default()),
+            Message::SetConfig(SwitchConfig::default()),
+            Message::PacketIn(PacketIn {
+                buffer_id: 5,
+                total_len: 100,
+                in_port: PortNo(3),
+                reason: PacketInReason::NoMatch,
+                data: Bytes::from_static(&[1, 2, 3]),
+            }),
+            Message::FlowRemoved(FlowRemoved {
+                r#match: m,
+                cookie: u64::MAX,
+                priority: 7,
+                reason: FlowRemovedReason::Unknown(9),
+                duration_sec: 1,
+                duration_nsec: 2,
+                idle_timeout: 3,
+                packet_count: 4,
+                byte_count: 5,
+            }),
+            Message::PortStatus(PortStatus {
+                reason: PortReason::Unknown(5),
+                desc: crate::PhyPort::default(),
+            }),
+            Message::PacketOut(PacketOut {
+                buffer_id: NO_BUFFER,
+                in_port: PortNo::CONTROLLER,
+                actions: vec![Action::output(PortNo::TABLE), Action::StripVlan],
+                data: Bytes::from_static(&[9; 60]),
+            }),
+            Message::FlowMod(FlowMod::add(m, 10, vec![Action::SetNwTos(4)])),
+            Message::PortMod(PortMod {
+                port_no: PortNo(1),
+                hw_addr: MacAddr::BROADCAST,
+                config: PortConfig::NO_FWD,
+                mask: PortConfig::all(),
+                advertise: PortFeatures::F_1GB_FD,
+            }),
+            Message::StatsRequest(StatsRequest::new(StatsRequestBody::Aggregate(
+                FlowStatsRequest::all(),
+            ))),
+            Message::StatsReply(StatsReply {
+                flags: StatsReplyFlags::MORE,
+                body: StatsReplyBody::Desc(crate::stats::DescStats {
+                    mfr_desc: "m".into(),
+                    hw_desc: "h".into(),
+                    sw_desc: "s".into(),
+                    serial_num: "1".into(),
+                    dp_desc: "d".into(),
+                }),
+            }),
+            Message::BarrierRequest,
+            Message::BarrierReply,
+            Message::QueueGetConfigRequest(QueueGetConfigRequest { port: PortNo::ALL }),
+            Message::QueueGetConfigReply(QueueGetConfigReply {
+                port: PortNo(1),
+                queues: vec![],
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_type_round_trips_with_exact_length() {
+        let msgs = sample_messages();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let xid = 1000 + i as u32;
+            let mut b = BytesMut::from(&b"prefix"[..]);
+            m.encode(xid, &mut b).unwrap();
+            let frame = b.freeze().slice(6..);
+            let h = Header::parse(&frame).unwrap();
+            assert_eq!(usize::from(h.length), frame.len());
+            assert_eq!(h.version, OFP_VERSION);
+            assert_eq!(h.msg_type, m.msg_type());
+            let (h2, back) = Message::decode(&frame).unwrap();
+            assert_eq!(h2.xid, xid);
+            assert_eq!(&back, m);
+            seen.insert(m.msg_type().to_u8());
+        }
+        assert_eq!(seen, (0..=21).collect());
+    }
+
+    #[test]
+    fn encoding_too_long_fails_without_writing() {
+        let mut b = BytesMut::from(&b"keep"[..]);
+        // Largest echo that fits.
+        Message::EchoRequest(Bytes::from(vec![0u8; 65535 - 8]))
+            .encode(1, &mut b)
+            .unwrap();
+        assert_eq!(b.len(), 4 + 65535);
+        let mut b = BytesMut::from(&b"keep"[..]);
+        let e = Message::EchoRequest(Bytes::from(vec![0u8; 65535 - 7]))
+            .encode(1, &mut b)
+            .unwrap_err();
+        assert!(matches!(e, EncodeError::TooLong { len: 65536, .. }));
+        assert_eq!(&b[..], b"keep");
+        // Too many actions.
+        let f = FlowMod::add(crate::Match::any(), 1, vec![Action::StripVlan; 8200]);
+        assert!(Message::FlowMod(f).encode(1, &mut b).is_err());
+        assert_eq!(&b[..], b"keep");
+        // A packet_out whose actions fit but data does not.
+        let p = PacketOut {
+            buffer_id: NO_BUFFER,
+            in_port: PortNo::NONE,
+            actions: vec![],
+            data: Bytes::from(vec![0; 70_000]),
+        };
+        assert!(Message::PacketOut(p).encode(1, &mut b).is_err());
+        // A misaligned vendor action.
+        let f = FlowMod::add(
+            crate::Match::any(),
+            1,
+            vec![Action::Vendor {
+                vendor: 1,
+                data: Bytes::from_static(&[1]),
+            }],
+        );
+        assert!(matches!(
+            Message::FlowMod(f).encode(1, &mut b),
+            Err(EncodeError::Misaligned { .. })
+        ));
+        assert_eq!(&b[..], b"keep");
+    }
+
+    #[test]
+    fn large_stats_replies_split_across_messages() {
+        let tables: Vec<_> = (0..2000u32)
+            .map(|i| crate::stats::TableStats {
+                table_id: i as u8,
+                name: format!("t{i}"),
+                wildcards: 0x3fffff,
+                max_entries: 1_000_000,
+                active_count: i,
+                lookup_count: u64::from(i) * 3,
+                matched_count: u64::from(i),
+            })
+            .collect();
+        let reply = StatsReply::new(StatsReplyBody::Table(tables.clone()));
+        assert!(Message::StatsReply(reply.clone()).to_bytes(1).is_err());
+        let mut b = BytesMut::new();
+        let n = Message::encode_stats_reply(&reply, 42, &mut b).unwrap();
+        assert_eq!(n, 2);
+        let mut framer = crate::Framer::new();
+        framer.extend_from_slice(&b);
+        let mut re = crate::StatsReassembler::default();
+        let mut whole = None;
+        let mut parts = 0;
+        while let Some(r) = framer.next_message().unwrap() {
+            let (h, m) = r.unwrap();
+            assert_eq!(h.xid, 42);
+            assert!(usize::from(h.length) <= 65535);
+            let Message::StatsReply(part) = m else {
+                panic!()
+            };
+            parts += 1;
+            assert_eq!(part.more(), parts < n);
+            if let Some(w) = re.push(h.xid, part).unwrap() {
+                whole = Some(w);
+            }
+        }
+        assert_eq!(parts, n);
+        assert_eq!(whole.unwrap().body, StatsReplyBody::Table(tables));
+        assert_eq!(re.held_bytes(), 0);
+    }
+}
