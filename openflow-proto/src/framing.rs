@@ -244,3 +244,160 @@ mod tokio_codec {
 
 #[cfg(feature = "tokio")]
 pub use tokio_codec::{CodecError, OfpCodec};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error_msg::{BadRequestCode, ErrorType};
+
+    const HELLO: &[u8] = &[1, 0, 0, 8, 0, 0, 0, 1];
+    const ECHO: &[u8] = &[1, 2, 0, 12, 0, 0, 0, 9, b'p', b'i', b'n', b'g'];
+    const BARRIER: &[u8] = &[1, 18, 0, 8, 0, 0, 0, 6];
+
+    fn stream() -> Vec<u8> {
+        [HELLO, ECHO, BARRIER].concat()
+    }
+
+    #[test]
+    fn byte_at_a_time() {
+        let mut f = Framer::new();
+        let mut got = Vec::new();
+        for b in stream() {
+            f.extend_from_slice(&[b]);
+            while let Some(r) = f.next_message().unwrap() {
+                got.push(r.unwrap());
+            }
+        }
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].1, Message::Hello(Bytes::new()));
+        assert_eq!(got[1].0.xid, 9);
+        assert_eq!(got[1].1, Message::EchoRequest(Bytes::from_static(b"ping")));
+        assert_eq!(got[2].1, Message::BarrierRequest);
+        assert_eq!(f.buffered(), 0);
+    }
+
+    #[test]
+    fn all_at_once_frames_are_exact() {
+        let mut f = Framer::new();
+        f.extend_from_slice(&stream());
+        f.extend_from_slice(&HELLO[..3]);
+        assert_eq!(f.next_frame().unwrap().unwrap(), HELLO);
+        assert_eq!(f.next_frame().unwrap().unwrap(), ECHO);
+        assert_eq!(f.next_frame().unwrap().unwrap(), BARRIER);
+        assert_eq!(f.next_frame().unwrap(), None);
+        assert_eq!(f.buffered(), 3);
+    }
+
+    #[test]
+    fn bad_version_and_unknown_type_do_not_poison_the_stream() {
+        let mut f = Framer::new();
+        let v4 = [4u8, 0, 0, 8, 0, 0, 0, 0x21];
+        let t99 = [1u8, 99, 0, 10, 0, 0, 0, 0x22, 0xaa, 0xbb];
+        f.extend_from_slice(&[&v4[..], &t99[..], HELLO].concat());
+        let bad = f.next_message().unwrap().unwrap().unwrap_err();
+        assert_eq!(bad.error.kind, DecodeErrorKind::BadVersion { found: 4 });
+        assert_eq!(bad.xid(), 0x21);
+        let (xid, reply) = bad.error_reply();
+        assert_eq!(xid, 0x21);
+        let Message::Error(e) = reply else { panic!() };
+        assert_eq!(e.error, ErrorType::BadRequest(BadRequestCode::BadVersion));
+        assert_eq!(&e.data[..], &v4[..]);
+        let bad = f.next_message().unwrap().unwrap().unwrap_err();
+        assert_eq!(bad.error.kind, DecodeErrorKind::UnknownType { found: 99 });
+        assert_eq!(&bad.frame[..], &t99[..]);
+        assert_eq!(
+            f.next_message().unwrap().unwrap().unwrap().1,
+            Message::Hello(Bytes::new())
+        );
+    }
+
+    #[test]
+    fn malformed_body_is_per_message() {
+        // A barrier with a body is framed fine but invalid; the next message decodes.
+        let mut f = Framer::new();
+        f.extend_from_slice(&[&[1u8, 18, 0, 9, 0, 0, 0, 5, 0][..], HELLO].concat());
+        let bad = f.next_message().unwrap().unwrap().unwrap_err();
+        assert_eq!(
+            bad.error.ofp_error(),
+            ErrorType::BadRequest(BadRequestCode::BadLen)
+        );
+        assert!(f.next_message().unwrap().unwrap().is_ok());
+    }
+
+    #[test]
+    fn short_header_length_is_fatal_and_sticky() {
+        let mut f = Framer::new();
+        f.extend_from_slice(&[1, 0, 0, 4, 0, 0, 0, 1]);
+        let e = f.next_frame().unwrap_err();
+        assert_eq!(e.kind, DecodeErrorKind::HeaderLength { found: 4 });
+        assert!(e.is_fatal());
+        f.extend_from_slice(HELLO);
+        assert_eq!(f.next_frame().unwrap_err(), e);
+        assert!(f.next_message().is_err());
+    }
+
+    #[test]
+    fn zero_length_header_does_not_loop() {
+        let mut f = Framer::new();
+        f.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 1]);
+        assert!(f.next_frame().is_err());
+    }
+
+    #[test]
+    fn maximum_frame_size() {
+        let mut f = Framer::with_max_frame_len(64);
+        f.extend_from_slice(&[1, 2, 0, 65, 0, 0, 0, 1]);
+        let e = f.next_frame().unwrap_err();
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::FrameTooLarge { max: 64, found: 65 }
+        );
+        let mut f = Framer::with_max_frame_len(64);
+        let mut echo = vec![1u8, 2, 0, 64, 0, 0, 0, 1];
+        echo.resize(64, 7);
+        f.extend_from_slice(&echo);
+        assert_eq!(f.next_frame().unwrap().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn frames_are_zero_copy_from_the_buffer() {
+        let mut f = Framer::new();
+        f.extend_from_slice(ECHO);
+        let frame = f.next_frame().unwrap().unwrap();
+        let (_, m) = Message::decode(&frame).unwrap();
+        let Message::EchoRequest(data) = m else {
+            panic!()
+        };
+        assert_eq!(data.as_ptr(), frame[8..].as_ptr());
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_codec() {
+        use tokio_util::codec::{Decoder, Encoder};
+        let mut c = OfpCodec::new();
+        let mut buf = BytesMut::new();
+        c.encode((7, Message::BarrierRequest), &mut buf).unwrap();
+        c.encode((8, &Message::EchoReply(Bytes::from_static(b"x"))), &mut buf)
+            .unwrap();
+        buf.extend_from_slice(&[4, 0, 0, 8, 0, 0, 0, 9]);
+        buf.extend_from_slice(&HELLO[..5]);
+        let (h, m) = c.decode(&mut buf).unwrap().unwrap().unwrap();
+        assert_eq!((h.xid, m), (7, Message::BarrierRequest));
+        let (h, m) = c.decode(&mut buf).unwrap().unwrap().unwrap();
+        assert_eq!(
+            (h.xid, m),
+            (8, Message::EchoReply(Bytes::from_static(b"x")))
+        );
+        assert!(c.decode(&mut buf).unwrap().unwrap().is_err());
+        assert!(c.decode(&mut buf).unwrap().is_none());
+        buf.clear();
+        buf.extend_from_slice(&[1, 0, 0, 2, 0, 0, 0, 0]);
+        assert!(matches!(c.decode(&mut buf), Err(CodecError::Framing(_))));
+        let too_big = Message::EchoRequest(Bytes::from(vec![0; 70_000]));
+        assert!(matches!(
+            c.encode((1, too_big), &mut BytesMut::new()),
+            Err(CodecError::Encode(_))
+        ));
+    }
+}

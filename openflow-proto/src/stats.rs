@@ -1106,3 +1106,167 @@ impl StatsReassembler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports(n: usize) -> Vec<PortStats> {
+        (0..n)
+            .map(|i| PortStats {
+                port_no: PortNo(i as u16 + 1),
+                rx_packets: i as u64,
+                ..PortStats::default()
+            })
+            .collect()
+    }
+
+    fn flows(n: usize) -> Vec<FlowStats> {
+        (0..n)
+            .map(|i| FlowStats {
+                table_id: 0,
+                r#match: Match::any(),
+                duration_sec: 1,
+                duration_nsec: 2,
+                priority: i as u16,
+                idle_timeout: 0,
+                hard_timeout: 0,
+                cookie: i as u64,
+                packet_count: 0,
+                byte_count: 0,
+                // Entries of different sizes.
+                actions: vec![Action::StripVlan; i % 7],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn split_cuts_at_entry_boundaries_within_limit() {
+        for (body, n) in [
+            (StatsReplyBody::Port(ports(1000)), 1000),
+            (StatsReplyBody::Flow(flows(2000)), 2000),
+            (
+                StatsReplyBody::Queue(vec![QueueStats::default(); 5000]),
+                5000,
+            ),
+        ] {
+            let reply = StatsReply::new(body);
+            let parts = reply.split(MAX_MESSAGE_LEN).unwrap();
+            assert!(parts.len() > 1);
+            let mut total = 0;
+            for (i, p) in parts.iter().enumerate() {
+                assert!(StatsReply::FIXED_LEN + p.body.wire_len() <= MAX_MESSAGE_LEN);
+                assert_eq!(p.more(), i + 1 < parts.len());
+                assert_eq!(p.stats_type(), reply.stats_type());
+                total += match &p.body {
+                    StatsReplyBody::Port(v) => v.len(),
+                    StatsReplyBody::Flow(v) => v.len(),
+                    StatsReplyBody::Queue(v) => v.len(),
+                    _ => unreachable!(),
+                };
+            }
+            assert_eq!(total, n);
+            let mut re = StatsReassembler::default();
+            let mut out = None;
+            for p in parts {
+                out = re.push(5, p).unwrap();
+            }
+            assert_eq!(out.unwrap(), reply);
+        }
+    }
+
+    #[test]
+    fn split_small_and_empty() {
+        let r = StatsReply::new(StatsReplyBody::Table(vec![]));
+        assert_eq!(r.split(MAX_MESSAGE_LEN).unwrap(), vec![r.clone()]);
+        let r = StatsReply::new(StatsReplyBody::Port(ports(3)));
+        // A tiny limit: one entry per part.
+        let parts = r.split(12 + 104).unwrap();
+        assert_eq!(parts.len(), 3);
+        // Too small for one entry.
+        assert!(matches!(
+            r.split(12 + 103),
+            Err(EncodeError::TooLong { .. })
+        ));
+        // Unsplittable bodies come back whole, or fail if too big.
+        let d = StatsReply::new(StatsReplyBody::Desc(DescStats::default()));
+        assert_eq!(d.split(MAX_MESSAGE_LEN).unwrap().len(), 1);
+        assert!(d.split(100).is_err());
+    }
+
+    #[test]
+    fn reassembler_errors() {
+        let more = |body| StatsReply {
+            flags: StatsReplyFlags::MORE,
+            body,
+        };
+        let mut re = StatsReassembler::default();
+        assert_eq!(
+            re.push(1, more(StatsReplyBody::Port(ports(2)))).unwrap(),
+            None
+        );
+        assert_eq!(re.pending(), 1);
+        let e = re
+            .push(1, StatsReply::new(StatsReplyBody::Table(vec![])))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            ReassemblyError::TypeMismatch {
+                xid: 1,
+                expected: StatsType::Port,
+                found: StatsType::Table
+            }
+        );
+        assert_eq!(re.pending(), 0);
+        assert_eq!(re.held_bytes(), 0);
+        let e = re
+            .push(
+                2,
+                more(StatsReplyBody::Aggregate(AggregateStats::default())),
+            )
+            .unwrap_err();
+        assert!(matches!(e, ReassemblyError::Unsplittable { xid: 2, .. }));
+        // Bounded: the third part of 104-byte entries would exceed 250 bytes.
+        let mut re = StatsReassembler::new(250);
+        assert!(re.push(3, more(StatsReplyBody::Port(ports(1)))).is_ok());
+        assert!(re.push(3, more(StatsReplyBody::Port(ports(1)))).is_ok());
+        assert_eq!(re.held_bytes(), 208);
+        let e = re
+            .push(3, more(StatsReplyBody::Port(ports(1))))
+            .unwrap_err();
+        assert!(matches!(e, ReassemblyError::TooLarge { limit: 250, .. }));
+        assert_eq!(re.held_bytes(), 0);
+        assert_eq!(re.pending(), 0);
+        // Interleaved xids and discard.
+        let mut re = StatsReassembler::default();
+        re.push(10, more(StatsReplyBody::Port(ports(1)))).unwrap();
+        re.push(11, more(StatsReplyBody::Port(ports(2)))).unwrap();
+        re.discard(10);
+        let whole = re
+            .push(11, StatsReply::new(StatsReplyBody::Port(ports(1))))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(whole.body, StatsReplyBody::Port(ref v) if v.len() == 3));
+        assert!(!whole.more());
+        assert_eq!(re.held_bytes(), 0);
+        // A single-part reply passes through.
+        let single = StatsReply::new(StatsReplyBody::Desc(DescStats::default()));
+        assert_eq!(re.push(12, single.clone()).unwrap(), Some(single));
+    }
+
+    #[test]
+    fn flow_entry_too_long_is_an_encode_error() {
+        let mut f = flows(1).remove(0);
+        f.actions = vec![Action::StripVlan; 8200];
+        let r = StatsReply::new(StatsReplyBody::Flow(vec![f]));
+        assert!(r.split(MAX_MESSAGE_LEN).is_err());
+        assert!(r.write(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn stats_types() {
+        for v in [0u16, 1, 2, 3, 4, 5, 6, 0xfffe, 0xffff] {
+            assert_eq!(StatsType::from_u16(v).to_u16(), v);
+        }
+    }
+}
