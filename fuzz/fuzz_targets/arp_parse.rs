@@ -22,9 +22,16 @@ fuzz_target!(|data: &[u8]| {
     // Answer whatever the input asks for, at every scope level.
     let mut table = ResponderTable::new();
     if let Ok(frame) = parsed {
-        table.insert(Scope::Global, frame.target_ip, MacAddr::new([0x02, 0, 0, 0, 0, 2]));
         table.insert(
-            Scope::Port { datapath: 1, port: 1 },
+            Scope::Global,
+            frame.target_ip,
+            MacAddr::new([0x02, 0, 0, 0, 0, 2]),
+        );
+        table.insert(
+            Scope::Port {
+                datapath: 1,
+                port: 1,
+            },
             frame.target_ip,
             MacAddr::new([0x02, 0, 0, 0, 0, 3]),
         );
