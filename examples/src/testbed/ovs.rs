@@ -530,7 +530,9 @@ impl Ovs {
         self.with_relay(bridge, |relay| (relay.open_connections(), relay.accepted()))
     }
 
-    /// Whether the switch reports `bridge`'s controller connection as up (`is_connected`).
+    /// Whether the switch reports `bridge`'s controller connection as up (the `is_connected`
+    /// column). The switch refreshes that column only every few seconds (about 5 s measured
+    /// here): a controller's own view of its sessions is faster.
     pub fn controller_connected(&self, bridge: &str) -> Result<bool> {
         let target = format!("target=\"unix:{}\"", self.relay_path(bridge).display());
         let text = self.vsctl(&[
