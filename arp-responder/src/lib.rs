@@ -123,3 +123,8 @@ pub use frame::{
 };
 pub use spoof::{Binding, Mismatch, Spoofed};
 pub use table::{Answer, Decision, Ignored, Location, Reply, ResponderTable, Scope};
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
