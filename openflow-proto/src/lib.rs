@@ -14,6 +14,9 @@
 //!   [`DecodeError::error_reply`]).
 //! - [`Match::normalized`] applies OpenFlow 1.0's prerequisites the way Open vSwitch does,
 //!   explicitly: decoding never normalises.
+//! - [`Message::validate`] checks, explicitly, what a switch would refuse although it
+//!   decodes (unknown commands, bad output ports, out-of-range arguments...), with the
+//!   OpenFlow error to answer ([`ValidationError::ofp_error`]).
 //! - [`stats::StatsReply::split`] and [`stats::StatsReassembler`] handle multi-part stats.
 //!
 //! # Example
@@ -70,6 +73,7 @@ pub mod messages;
 pub mod port;
 pub mod queue;
 pub mod stats;
+pub mod validate;
 
 pub use action::{Action, ActionType, ActionValueError};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
@@ -91,6 +95,7 @@ pub use port::{
 };
 pub use queue::{PacketQueue, QueueGetConfigReply, QueueGetConfigRequest, QueueProperty};
 pub use stats::{StatsReassembler, StatsReply, StatsReplyBody, StatsRequest, StatsRequestBody};
+pub use validate::ValidationError;
 
 /// The OpenFlow wire version this crate speaks (OpenFlow 1.0).
 pub const OFP_VERSION: u8 = 0x01;
