@@ -6,7 +6,7 @@
 //! these tests fail, naming what is missing, when a prerequisite is absent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread;
@@ -351,7 +351,8 @@ fn drop_removes_everything_even_after_a_panic() {
 
 #[test]
 fn cleanup_stale_removes_only_dead_runs() {
-    let prefix = "oetbstale-";
+    // A prefix of this process only, so that concurrent runs of this test do not meet.
+    let prefix = &format!("oets{}x-", std::process::id());
     // A pid that is certainly dead: a child we waited for.
     let mut child = std::process::Command::new("true").spawn().unwrap();
     child.wait().unwrap();
@@ -374,4 +375,78 @@ fn cleanup_stale_removes_only_dead_runs() {
     assert!(left.contains(&live_ns), "{left}");
     drop(live);
     assert!(cleanup_stale("bad1").is_err());
+}
+
+/// Set in the child process of [`a_killed_run_is_cleaned_up_by_cleanup_stale`].
+const CRASH_CHILD: &str = "OVS_EC2_TESTBED_CRASH_CHILD";
+
+#[test]
+fn a_killed_run_is_cleaned_up_by_cleanup_stale() {
+    if let Ok(prefix) = std::env::var(CRASH_CHILD) {
+        // The child: build a cloud, report it, and wait to be killed (at most a minute).
+        let mut cloud = Cloud::seed().prefix(&prefix).start().unwrap();
+        cloud
+            .add_instance("hv1", InstanceSpec::new(A, "10.0.0.2/24".parse().unwrap()))
+            .unwrap();
+        let ovs = cloud.ovs();
+        println!(
+            "READY {} {} {}",
+            ovs.base_name(),
+            ovs.vswitchd_pid().unwrap(),
+            ovs.ovsdb_pid().unwrap()
+        );
+        std::io::stdout().flush().unwrap();
+        thread::sleep(Duration::from_secs(60));
+        panic!("the parent did not kill this child");
+    }
+    let prefix = format!("oetk{}x-", std::process::id());
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_killed_run_is_cleaned_up_by_cleanup_stale",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD, &prefix)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            // libtest may print `test NAME ... ` on the same line first.
+            if let Some(at) = line.find("READY ") {
+                let _ = sender.send(line[at + "READY ".len()..].to_owned());
+            }
+        }
+    });
+    let ready = receiver.recv_timeout(Duration::from_secs(30));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let ready = ready.expect("the child did not build its cloud");
+    let fields: Vec<&str> = ready.split(' ').collect();
+    let (base, vswitchd, ovsdb) = (
+        fields[0].to_owned(),
+        fields[1].parse::<u32>().unwrap(),
+        fields[2].parse::<u32>().unwrap(),
+    );
+    // SIGKILL left everything behind: the daemons and the namespaces.
+    assert!(process::pid_alive(vswitchd) && process::pid_alive(ovsdb));
+    let left = process::run_ok("ip", ["netns", "list"]).unwrap();
+    assert!(left.contains(&format!("{base}-sw")), "{left}");
+    assert!(left.contains(&format!("{base}-{A}")), "{left}");
+
+    let report = cleanup_stale(&prefix).unwrap();
+    assert_eq!(report.namespaces.len(), 3, "{report:?}");
+    assert_eq!(report.directories, vec![std::env::temp_dir().join(&base)]);
+    assert!(
+        !process::pid_alive(vswitchd),
+        "ovs-vswitchd {vswitchd} survived"
+    );
+    assert!(!process::pid_alive(ovsdb), "ovsdb-server {ovsdb} survived");
+    let left = process::run_ok("ip", ["netns", "list"]).unwrap();
+    assert!(!left.contains(&base), "{left}");
+    assert_eq!(cleanup_stale(&prefix).unwrap(), Default::default());
 }

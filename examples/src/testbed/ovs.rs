@@ -264,6 +264,11 @@ impl Ovs {
         Ok(())
     }
 
+    /// The pid of `ovsdb-server`.
+    pub fn ovsdb_pid(&self) -> Option<u32> {
+        self.ovsdb_pid
+    }
+
     /// The pid of the running `ovs-vswitchd`, if any.
     pub fn vswitchd_pid(&self) -> Option<u32> {
         *lock(&self.vswitchd_pid)
