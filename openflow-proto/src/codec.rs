@@ -194,17 +194,30 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decode a NUL-padded fixed-size string field: up to the first NUL, lossily as UTF-8.
+/// Decode a NUL-padded fixed-size string field: the bytes up to the first NUL (all of them
+/// if there is none), as UTF-8 with invalid sequences replaced by U+FFFD, cut at a
+/// character boundary so that its UTF-8 form still fits the field. The result never
+/// contains NUL, so [`put_fixed_str`] writes it back whole and it decodes to itself.
 pub(crate) fn fixed_str(raw: &[u8]) -> String {
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-    String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).into_owned()
+    let mut s = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).into_owned();
+    if s.len() > raw.len() {
+        let mut cut = raw.len();
+        while cut > 0 && !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
 }
 
-/// Encode `s` into a NUL-padded field of `N` bytes; at most `N - 1` bytes of the string are
-/// kept (cut at a character boundary) so that the field is always NUL-terminated.
+/// Encode `s` into a NUL-padded field of `N` bytes. At most `N` bytes are kept (cut at a
+/// character boundary, and at the first NUL if `s` has one); a string of exactly `N` bytes
+/// fills the field without a terminating NUL, as a peer may send it.
 pub(crate) fn put_fixed_str<const N: usize>(dst: &mut impl bytes::BufMut, s: &str) {
+    let s = s.split('\0').next().unwrap_or_default();
     let mut out = [0u8; N];
-    let mut cut = s.len().min(N.saturating_sub(1));
+    let mut cut = s.len().min(N);
     while cut > 0 && !s.is_char_boundary(cut) {
         cut -= 1;
     }
@@ -268,12 +281,34 @@ mod tests {
     fn fixed_strings() {
         assert_eq!(fixed_str(b"eth0\0\0\0\0"), "eth0");
         assert_eq!(fixed_str(b"abcd"), "abcd");
+        assert_eq!(fixed_str(b"ab\0d"), "ab");
         let mut v = Vec::new();
         put_fixed_str::<4>(&mut v, "abcdef");
-        assert_eq!(v, b"abc\0");
+        assert_eq!(v, b"abcd");
         let mut v = Vec::new();
         // 'é' is two bytes: a cut in its middle moves back.
-        put_fixed_str::<4>(&mut v, "abé");
-        assert_eq!(v, b"ab\0\0");
+        put_fixed_str::<4>(&mut v, "abcé");
+        assert_eq!(v, b"abc\0");
+        let mut v = Vec::new();
+        put_fixed_str::<4>(&mut v, "a\0b");
+        assert_eq!(v, b"a\0\0\0");
+    }
+
+    #[test]
+    fn fixed_strings_are_stable_through_a_round_trip() {
+        // Invalid UTF-8 grows when replaced by U+FFFD: the decoded value is cut to fit, so
+        // it encodes whole and decodes to itself.
+        for raw in [
+            &[0x80u8; 4][..],
+            &[b'a', b'b', b'c', 0xff][..],
+            &[0xe2, 0x82, 0xac, b'x'][..],
+            &[1, 1, 1, 1][..],
+        ] {
+            let s = fixed_str(raw);
+            assert!(s.len() <= 4, "{s:?}");
+            let mut v = Vec::new();
+            put_fixed_str::<4>(&mut v, &s);
+            assert_eq!(fixed_str(&v), s);
+        }
     }
 }

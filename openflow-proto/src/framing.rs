@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn bad_version_and_unknown_type_do_not_poison_the_stream() {
         let mut f = Framer::new();
-        let v4 = [4u8, 0, 0, 8, 0, 0, 0, 0x21];
+        let v4 = [4u8, 2, 0, 8, 0, 0, 0, 0x21];
         let t99 = [1u8, 99, 0, 10, 0, 0, 0, 0x22, 0xaa, 0xbb];
         f.extend_from_slice(&[&v4[..], &t99[..], HELLO].concat());
         let bad = f.next_message().unwrap().unwrap().unwrap_err();
@@ -380,7 +380,7 @@ mod tests {
         c.encode((7, Message::BarrierRequest), &mut buf).unwrap();
         c.encode((8, &Message::EchoReply(Bytes::from_static(b"x"))), &mut buf)
             .unwrap();
-        buf.extend_from_slice(&[4, 0, 0, 8, 0, 0, 0, 9]);
+        buf.extend_from_slice(&[4, 2, 0, 8, 0, 0, 0, 9]);
         buf.extend_from_slice(&HELLO[..5]);
         let (h, m) = c.decode(&mut buf).unwrap().unwrap().unwrap();
         assert_eq!((h.xid, m), (7, Message::BarrierRequest));

@@ -87,8 +87,8 @@ pub use header::{Header, MessageType};
 pub use mac::MacAddr;
 pub use message::Message;
 pub use messages::{
-    ActionBitmap, Capabilities, ConfigFlags, FlowRemoved, FlowRemovedReason, FragHandling,
-    PacketIn, PacketInReason, PacketOut, SwitchConfig, SwitchFeatures, VendorMsg,
+    negotiate_version, ActionBitmap, Capabilities, ConfigFlags, FlowRemoved, FlowRemovedReason,
+    FragHandling, PacketIn, PacketInReason, PacketOut, SwitchConfig, SwitchFeatures, VendorMsg,
 };
 pub use port::{
     PhyPort, PortConfig, PortFeatures, PortMod, PortNo, PortReason, PortState, PortStatus, StpState,

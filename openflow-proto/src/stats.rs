@@ -307,15 +307,15 @@ impl StatsRequest {
 /// The switch description (`ofp_desc_stats`, 1056 bytes).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct DescStats {
-    /// Manufacturer (up to 255 bytes on encode).
+    /// Manufacturer (up to 256 bytes).
     pub mfr_desc: String,
-    /// Hardware description (up to 255 bytes).
+    /// Hardware description (up to 256 bytes).
     pub hw_desc: String,
-    /// Software description (up to 255 bytes).
+    /// Software description (up to 256 bytes).
     pub sw_desc: String,
-    /// Serial number (up to 31 bytes).
+    /// Serial number (up to 32 bytes).
     pub serial_num: String,
-    /// Datapath description (up to 255 bytes).
+    /// Datapath description (up to 256 bytes).
     pub dp_desc: String,
 }
 
@@ -480,7 +480,7 @@ impl AggregateStats {
 pub struct TableStats {
     /// The table id.
     pub table_id: u8,
-    /// The table's name (up to 31 bytes on encode).
+    /// The table's name (up to 32 bytes).
     pub name: String,
     /// Wildcards the table supports (`ofp_flow_wildcards` bits).
     pub wildcards: u32,
