@@ -180,6 +180,24 @@ fn seed_cloud_forwards_with_static_flows_and_nothing_without_them() {
     );
     let arrival = on_outside.wait_for(LONG, |a| a.data == b"dgram").unwrap();
     assert_eq!(arrival.peer.ip(), ip("10.0.0.3"));
+    // A steady numbered stream from A (on hv1) to the outside host: every datagram arrives.
+    on_outside.take_arrivals();
+    let stream = a
+        .netns()
+        .udp_stream(
+            "10.0.0.100:5353".parse().unwrap(),
+            Duration::from_millis(1),
+            100,
+        )
+        .unwrap();
+    let output = stream.wait(LONG).unwrap().into_success().unwrap();
+    assert_eq!(output.stdout.trim(), "done\t100");
+    let arrivals = on_outside.wait_for_count(100, LONG);
+    let mut sequences: Vec<u64> = arrivals.iter().filter_map(|a| a.sequence()).collect();
+    sequences.sort_unstable();
+    assert_eq!(sequences, (0..100).collect::<Vec<u64>>());
+    assert!(arrivals.iter().all(|a| a.peer.ip() == ip("10.0.0.2")));
+
     // A port nobody listens on is refused (a reset crossed the switch).
     let outcome = a
         .netns()

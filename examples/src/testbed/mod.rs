@@ -66,7 +66,7 @@ pub use cloud::{
     OUTSIDE_SEGMENT,
 };
 pub use flows::{parse_dump_flows, parse_flow_line, FlowEntry};
-pub use netns::{Arrival, Exchange, Listener, Neighbour, Netns, PingOutcome, Protocol};
+pub use netns::{Arrival, Background, Exchange, Listener, Neighbour, Netns, PingOutcome, Protocol};
 pub use ovs::{BridgeSpec, Ovs};
 pub use process::{CommandOutput, COMMAND_TIMEOUT};
 

@@ -39,6 +39,17 @@ pub struct Arrival {
     pub local: SocketAddr,
     /// The data (at most [`probe::MAX_DATA`] bytes).
     pub data: Vec<u8>,
+    /// When the test bed learnt of it (within about a millisecond of its arrival; for TCP, of
+    /// the end of the connection's data).
+    pub at: Instant,
+}
+
+impl Arrival {
+    /// The sequence number of a datagram sent by [`Netns::udp_stream`].
+    pub fn sequence(&self) -> Option<u64> {
+        let bytes: [u8; 8] = self.data.as_slice().try_into().ok()?;
+        Some(u64::from_be_bytes(bytes))
+    }
 }
 
 /// The outcome of a TCP or UDP exchange from a namespace.
@@ -310,6 +321,53 @@ impl Netns {
         self.probe_outcome(&["send", "udp", &dst.to_string(), &millis, &data], timeout)
     }
 
+    /// Starts sending `count` UDP datagrams to `dst` in the background, one every `interval`,
+    /// each carrying its sequence number (see [`Arrival::sequence`]): a steady stream to measure
+    /// loss and gaps (while flows change, a controller restarts, a link is cut...).
+    pub fn udp_stream(
+        &self,
+        dst: SocketAddr,
+        interval: Duration,
+        count: u64,
+    ) -> Result<Background> {
+        let probe = probe::locate()?;
+        let micros = interval.as_micros().to_string();
+        self.spawn(
+            &probe.to_string_lossy(),
+            &[
+                "stream",
+                "udp",
+                &dst.to_string(),
+                &micros,
+                &count.to_string(),
+            ],
+        )
+    }
+
+    /// Starts `program args...` in the namespace in the background; killed on drop.
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Result<Background> {
+        let mut command = self.command(program);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let text = process::describe(&command);
+        let mut child = command.spawn().map_err(|source| TestbedError::Spawn {
+            command: text.clone(),
+            source,
+        })?;
+        let readers = [
+            spawn_collector(child.stdout.take()),
+            spawn_collector(child.stderr.take()),
+        ];
+        Ok(Background {
+            command: text,
+            child,
+            readers: Some(readers),
+        })
+    }
+
     /// Starts a listener on `0.0.0.0:port` in this namespace that records (and echoes) what
     /// arrives. Returns once it is bound.
     pub fn listen(&self, protocol: Protocol, port: u16) -> Result<Listener> {
@@ -448,6 +506,64 @@ fn parse_neighbour(line: &str) -> Result<Neighbour> {
     })
 }
 
+fn spawn_collector<R: Read + Send + 'static>(source: Option<R>) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buffer = Vec::new();
+        if let Some(mut source) = source {
+            let _ = source.read_to_end(&mut buffer);
+        }
+        buffer
+    })
+}
+
+/// A process running in a namespace in the background ([`Netns::spawn`], [`Netns::udp_stream`]).
+/// Killed on drop if still running.
+#[derive(Debug)]
+pub struct Background {
+    command: String,
+    child: Child,
+    readers: Option<[JoinHandle<Vec<u8>>; 2]>,
+}
+
+impl Background {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits at most `timeout` for it to exit (killing it after that) and returns its output.
+    pub fn wait(mut self, timeout: Duration) -> Result<CommandOutput> {
+        let status = process::wait_with_deadline(&mut self.child, &self.command, timeout)?;
+        let [stdout, stderr] = match self.readers.take() {
+            Some([out, err]) => [
+                out.join().unwrap_or_default(),
+                err.join().unwrap_or_default(),
+            ],
+            None => [Vec::new(), Vec::new()],
+        };
+        Ok(CommandOutput {
+            command: self.command.clone(),
+            status,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        if let Some(readers) = self.readers.take() {
+            for reader in readers {
+                let _ = reader.join();
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct ListenerState {
     ready: Option<SocketAddr>,
@@ -489,6 +605,7 @@ fn parse_arrival(protocol: Protocol, line: &str) -> Option<Arrival> {
         peer,
         local,
         data,
+        at: Instant::now(),
     })
 }
 
@@ -583,6 +700,11 @@ impl Listener {
     /// Everything that arrived so far.
     pub fn arrivals(&self) -> Vec<Arrival> {
         lock(&self.shared).arrivals.clone()
+    }
+
+    /// Everything that arrived so far, forgetting it (the next phase of a test starts empty).
+    pub fn take_arrivals(&self) -> Vec<Arrival> {
+        std::mem::take(&mut lock(&self.shared).arrivals)
     }
 
     /// Waits at most `timeout` until an arrival satisfies `predicate`, and returns it.
@@ -710,6 +832,13 @@ mod tests {
         let a = parse_arrival(Protocol::Tcp, "tcp\t10.0.0.2:4000\t10.0.0.3:80\t6869").unwrap();
         assert_eq!(a.peer, "10.0.0.2:4000".parse().unwrap());
         assert_eq!(a.data, b"hi");
+        assert_eq!(a.sequence(), None);
+        let n = parse_arrival(
+            Protocol::Udp,
+            "udp\t10.0.0.2:4000\t10.0.0.3:80\t0000000000000107",
+        )
+        .unwrap();
+        assert_eq!(n.sequence(), Some(263));
         assert!(parse_arrival(Protocol::Udp, "tcp\t10.0.0.2:4000\t10.0.0.3:80\t-").is_none());
         assert!(parse_arrival(Protocol::Tcp, "tcp\tbad").is_none());
     }

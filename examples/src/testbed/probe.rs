@@ -15,6 +15,10 @@
 //!   `err<TAB>timeout|refused|unreachable|error<TAB>MESSAGE` (exit status 0, respectively 1).
 //! - `send udp ADDR:PORT TIMEOUT_MS HEXDATA`: sends one datagram and waits for one reply; prints
 //!   the same outcome lines.
+//! - `stream udp ADDR:PORT INTERVAL_US COUNT`: sends COUNT datagrams, one every INTERVAL_US
+//!   microseconds (on a fixed schedule), each carrying its sequence number (0, 1, ...) as 8
+//!   big-endian bytes; prints `done<TAB>SENT` (a send error is counted, not fatal: a stream
+//!   measures loss).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -238,6 +242,37 @@ fn send_udp(addr: SocketAddr, timeout: Duration, data: &[u8]) -> Result<String, 
     ))
 }
 
+fn stream_udp(addr: SocketAddr, interval: Duration, count: u64) -> Result<String, String> {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let socket = UdpSocket::bind(bind).map_err(|e| format!("bind: {e}"))?;
+    socket
+        .connect(addr)
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let start = Instant::now();
+    let mut sent = 0u64;
+    for sequence in 0..count {
+        let due = u32::try_from(sequence)
+            .ok()
+            .and_then(|n| interval.checked_mul(n))
+            .and_then(|offset| start.checked_add(offset));
+        if let Some(due) = due {
+            let now = Instant::now();
+            if due > now {
+                thread::sleep(due - now);
+            }
+        }
+        // Errors (no route, refused by an ICMP error) are loss, as on the wire.
+        if socket.send(&sequence.to_be_bytes()).is_ok() {
+            sent += 1;
+        }
+    }
+    Ok(format!("done\t{sent}"))
+}
+
 fn parse_client_args(args: &[String]) -> Result<(SocketAddr, Duration, Vec<u8>), String> {
     let [addr, timeout, data] = args else {
         return Err("expected ADDR:PORT TIMEOUT_MS HEXDATA".to_owned());
@@ -252,7 +287,9 @@ fn parse_client_args(args: &[String]) -> Result<(SocketAddr, Duration, Vec<u8>),
 
 /// The probe's command line entry point; returns the process exit status.
 pub fn run(args: &[String]) -> i32 {
-    let usage = "usage: netns-probe listen tcp|udp ADDR:PORT | connect tcp ADDR:PORT TIMEOUT_MS HEX | send udp ADDR:PORT TIMEOUT_MS HEX";
+    let usage =
+        "usage: netns-probe listen tcp|udp ADDR:PORT | connect tcp ADDR:PORT TIMEOUT_MS HEX \
+                 | send udp ADDR:PORT TIMEOUT_MS HEX | stream udp ADDR:PORT INTERVAL_US COUNT";
     let outcome = match args {
         [command, protocol, addr] if command == "listen" => match addr.parse() {
             Ok(addr) => listen(protocol, addr).map(|()| String::new()),
@@ -264,6 +301,26 @@ pub fn run(args: &[String]) -> i32 {
                     return finish(connect_tcp(addr, timeout, &data));
                 }
                 Err(error) => Err(error),
+            }
+        }
+        [command, protocol, addr, interval, count] if command == "stream" && protocol == "udp" => {
+            match (
+                addr.parse::<SocketAddr>(),
+                interval.parse::<u64>(),
+                count.parse::<u64>(),
+            ) {
+                (Ok(addr), Ok(interval), Ok(count)) => {
+                    match stream_udp(addr, Duration::from_micros(interval), count) {
+                        Ok(line) => {
+                            println!("{line}");
+                            return 0;
+                        }
+                        Err(error) => Err(error),
+                    }
+                }
+                _ => Err(format!(
+                    "stream: bad ADDR:PORT {addr:?}, INTERVAL_US {interval:?} or COUNT {count:?}"
+                )),
             }
         }
         [command, protocol, rest @ ..] if command == "send" && protocol == "udp" => {
@@ -340,6 +397,18 @@ mod tests {
         let fields: Vec<&str> = line.split('\t').collect();
         assert_eq!(fields[0], "ok");
         assert_eq!(decode_data(fields[2]).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn udp_stream_sends_numbered_datagrams() {
+        let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let line = stream_udp(sink.local_addr().unwrap(), Duration::from_micros(100), 5).unwrap();
+        assert_eq!(line, "done\t5");
+        let mut buffer = [0u8; 16];
+        for expected in 0u64..5 {
+            let (n, _) = sink.recv_from(&mut buffer).unwrap();
+            assert_eq!(buffer[..n], expected.to_be_bytes());
+        }
     }
 
     #[test]
