@@ -53,8 +53,10 @@
 //!
 //! # Cargo features
 //!
-//! - `tokio` (off by default): [`OfpCodec`], a `tokio_util::codec::{Decoder, Encoder}`
-//!   for `Framed` streams.
+//! - `tokio` (off by default): `OfpCodec` (in [`framing`]), a
+//!   `tokio_util::codec::{Decoder, Encoder}` for `Framed` streams: it decodes
+//!   [`FrameResult`]s (one invalid message is an item, not the end of the stream) and
+//!   encodes `(xid, Message)`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
