@@ -301,14 +301,15 @@ impl Message {
         dst: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
         let parts = reply.split(MAX_MESSAGE_LEN)?;
+        let count = parts.len();
         let start = dst.len();
-        for part in &parts {
-            if let Err(e) = Message::StatsReply(part.clone()).encode(xid, dst) {
+        for part in parts {
+            if let Err(e) = Message::StatsReply(part).encode(xid, dst) {
                 dst.truncate(start);
                 return Err(e);
             }
         }
-        Ok(parts.len())
+        Ok(count)
     }
 }
 

@@ -1004,8 +1004,12 @@ impl Default for StatsReassembler {
 impl StatsReassembler {
     /// The default bound on held bytes (64 MiB).
     pub const DEFAULT_LIMIT: usize = 64 << 20;
+    /// Bytes counted per part beside its entries (its stats header), so that a stream of
+    /// empty parts, or of parts for ever new xids, also reaches the bound.
+    pub const FIXED_LEN: usize = StatsReply::FIXED_LEN;
 
-    /// A reassembler holding at most `limit` bytes (wire size of bodies) at a time.
+    /// A reassembler holding at most `limit` bytes at a time (wire size of the parts'
+    /// bodies plus 12 bytes per part), across all pending xids.
     pub fn new(limit: usize) -> Self {
         StatsReassembler {
             pending: HashMap::new(),
@@ -1039,7 +1043,8 @@ impl StatsReassembler {
         part: StatsReply,
     ) -> Result<Option<StatsReply>, ReassemblyError> {
         let more = part.more();
-        let size = part.body.wire_len();
+        // Count the stats header too, so that empty parts also use up the bound.
+        let size = part.body.wire_len().saturating_add(Self::FIXED_LEN);
         let stats_type = part.stats_type();
         let Some(mut partial) = self.pending.remove(&xid) else {
             if !more {
@@ -1226,17 +1231,27 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(e, ReassemblyError::Unsplittable { xid: 2, .. }));
-        // Bounded: the third part of 104-byte entries would exceed 250 bytes.
+        // Bounded: the third part of one 104-byte entry would exceed 250 bytes.
         let mut re = StatsReassembler::new(250);
         assert!(re.push(3, more(StatsReplyBody::Port(ports(1)))).is_ok());
         assert!(re.push(3, more(StatsReplyBody::Port(ports(1)))).is_ok());
-        assert_eq!(re.held_bytes(), 208);
+        assert_eq!(re.held_bytes(), 2 * (104 + 12));
         let e = re
             .push(3, more(StatsReplyBody::Port(ports(1))))
             .unwrap_err();
         assert!(matches!(e, ReassemblyError::TooLarge { limit: 250, .. }));
         assert_eq!(re.held_bytes(), 0);
         assert_eq!(re.pending(), 0);
+        // Empty parts for ever new xids also reach the bound.
+        let mut re = StatsReassembler::new(1200);
+        let mut refused = 0;
+        for xid in 0..1000 {
+            if re.push(xid, more(StatsReplyBody::Flow(vec![]))).is_err() {
+                refused += 1;
+            }
+        }
+        assert_eq!(re.pending(), 100);
+        assert_eq!(refused, 900);
         // Interleaved xids and discard.
         let mut re = StatsReassembler::default();
         re.push(10, more(StatsReplyBody::Port(ports(1)))).unwrap();
