@@ -695,6 +695,29 @@ mod tests {
     }
 
     #[test]
+    fn exact_match_means_no_wildcard_bit() {
+        let mut m = Match {
+            in_port: Some(PortNo(1)),
+            dl_src: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+            dl_dst: Some(MacAddr([2, 0, 0, 0, 0, 2])),
+            dl_vlan: VlanMatch::Untagged,
+            dl_vlan_pcp: Some(0),
+            dl_type: Some(ETH_TYPE_IPV4),
+            nw_tos: Some(0),
+            nw_proto: Some(IP_PROTO_UDP),
+            nw_src: Ipv4Match::exact(Ipv4Addr::new(10, 0, 0, 1)),
+            nw_dst: Ipv4Match::exact(Ipv4Addr::new(10, 0, 0, 2)),
+            tp_src: Some(68),
+            tp_dst: Some(67),
+        };
+        assert!(m.is_exact());
+        assert_eq!(m.wildcards(), 0);
+        m.nw_dst = Ipv4Match::prefix(Ipv4Addr::new(10, 0, 0, 0), 31);
+        assert!(!m.is_exact());
+        assert_eq!(m.wildcards(), 1 << wildcards::NW_DST_SHIFT);
+    }
+
+    #[test]
     fn decode_never_normalises() {
         let mut m = Match::any();
         m.tp_dst = Some(22);

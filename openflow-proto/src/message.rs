@@ -691,16 +691,19 @@ mod tests {
             panic!()
         };
         assert_eq!(s.stats_type(), StatsType::Port);
+        assert_eq!(
+            s.body,
+            StatsRequestBody::Port(crate::stats::PortStatsRequest::all()),
+            "all ports is OFPP_NONE for port stats"
+        );
         let (_, m) = rt("011000140000000200050000fffc0000ffffffff");
         let Message::StatsRequest(s) = m else {
             panic!()
         };
         assert_eq!(
             s.body,
-            StatsRequestBody::Queue(crate::stats::QueueStatsRequest {
-                port_no: PortNo::ALL,
-                queue_id: 0xffff_ffff
-            })
+            StatsRequestBody::Queue(crate::stats::QueueStatsRequest::all()),
+            "all ports is OFPP_ALL and all queues OFPQ_ALL for queue stats"
         );
         assert_eq!(
             rt("0110000c0000000200000000").1.msg_type(),
@@ -754,6 +757,22 @@ mod tests {
             m,
             Message::StatsReply(StatsReply::new(StatsReplyBody::Queue(vec![])))
         );
+        // Port stats: u64 counters only 4-byte aligned from the message start.
+        let (_, m) = rt(concat!(
+            "0111007400000002000400000001000000000000000000000000000b00000000",
+            "000000110000000000000369000000000000056e000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000"
+        ));
+        let Message::StatsReply(s) = m else { panic!() };
+        let StatsReplyBody::Port(ports) = s.body else {
+            panic!()
+        };
+        assert_eq!(ports.len(), 1);
+        assert_eq!(ports[0].port_no, PortNo(1));
+        assert_eq!((ports[0].rx_packets, ports[0].tx_packets), (11, 17));
+        assert_eq!((ports[0].rx_bytes, ports[0].tx_bytes), (873, 1390));
+        assert_eq!(ports[0].collisions, 0);
         let (_, m) = rt(FLOW_STATS_REPLY);
         let Message::StatsReply(s) = m else { panic!() };
         let StatsReplyBody::Flow(flows) = s.body else {

@@ -140,6 +140,15 @@ pub struct PortStatsRequest {
     pub port_no: PortNo,
 }
 
+impl PortStatsRequest {
+    /// Every port (`port_no` [`PortNo::NONE`]).
+    pub const fn all() -> Self {
+        PortStatsRequest {
+            port_no: PortNo::NONE,
+        }
+    }
+}
+
 /// The body of a queue stats request (`ofp_queue_stats_request`, 8 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct QueueStatsRequest {
@@ -152,6 +161,14 @@ pub struct QueueStatsRequest {
 impl QueueStatsRequest {
     /// `OFPQ_ALL`: all queues.
     pub const ALL_QUEUES: u32 = 0xffff_ffff;
+
+    /// Every queue of every port (`port_no` [`PortNo::ALL`], `queue_id` `OFPQ_ALL`).
+    pub const fn all() -> Self {
+        QueueStatsRequest {
+            port_no: PortNo::ALL,
+            queue_id: Self::ALL_QUEUES,
+        }
+    }
 }
 
 /// What a stats request asks for.
