@@ -231,6 +231,64 @@ fn seed_cloud_forwards_with_static_flows_and_nothing_without_them() {
     assert_blocked(&cloud, 8081);
 }
 
+#[test]
+fn extra_outside_hosts_and_forged_sources() {
+    let mut cloud = Cloud::seed().start().unwrap();
+    cloud
+        .add_instance(
+            "hv1",
+            InstanceSpec::new(A, "203.0.113.2/24".parse().unwrap()).ofport(7),
+        )
+        .unwrap();
+    let second = OutsideSpec {
+        addresses: vec!["203.0.113.20/24".parse().unwrap()],
+        gateway: None,
+        mac: None,
+    };
+    let host = cloud.add_outside_host("second", second.clone()).unwrap();
+    assert_eq!(host.ip(), Some(ip("203.0.113.20")));
+    assert!(cloud.add_outside_host("second", second.clone()).is_err());
+    assert!(cloud
+        .add_outside_host("much-too-long-name", second)
+        .is_err());
+    cloud.ovs().add_flow("hv1", "actions=NORMAL").unwrap();
+    let a = cloud.instance(A).unwrap().netns();
+    let second = cloud.outside_host_named("second").unwrap().netns();
+
+    // Both outside hosts reach the instance, each seen with its own address.
+    let on_a = a.listen(Protocol::Tcp, 22).unwrap();
+    for (netns, source) in [
+        (cloud.outside_host(), "203.0.113.10"),
+        (second, "203.0.113.20"),
+    ] {
+        let outcome = netns
+            .tcp_exchange("203.0.113.2:22".parse().unwrap(), source.as_bytes(), LONG)
+            .unwrap();
+        assert!(outcome.is_answered(), "{outcome:?}");
+        let arrival = on_a
+            .wait_for(LONG, |a| a.data == source.as_bytes())
+            .unwrap();
+        assert_eq!(arrival.peer.ip(), ip(source));
+    }
+
+    // A forged source address leaves the instance as such (the switch must be what stops it).
+    a.add_address("eth0", "203.0.113.99/32".parse().unwrap())
+        .unwrap();
+    let on_outside = cloud.outside_host().listen(Protocol::Udp, 53).unwrap();
+    let outcome = a
+        .udp_exchange_from(
+            "203.0.113.99".parse().unwrap(),
+            "203.0.113.10:53".parse().unwrap(),
+            b"forged",
+            SHORT,
+        )
+        .unwrap();
+    // With plain NORMAL flows nothing stops it, and the echo comes back to the forged address.
+    assert!(outcome.is_answered(), "{outcome:?}");
+    let arrival = on_outside.wait_for(LONG, |a| a.data == b"forged").unwrap();
+    assert_eq!(arrival.peer.ip(), ip("203.0.113.99"));
+}
+
 fn outcome_local(outcome: &Exchange) -> SocketAddr {
     match outcome {
         Exchange::Answered { local, .. } => *local,

@@ -159,6 +159,37 @@ impl Instance {
     }
 }
 
+/// An additional host on the outside segment ([`Cloud::add_outside_host`]).
+#[derive(Debug)]
+pub struct OutsideHost {
+    name: String,
+    spec: OutsideSpec,
+    mac: MacAddr,
+    netns: Netns,
+}
+
+impl OutsideHost {
+    /// Its name in the cloud.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its primary address.
+    pub fn ip(&self) -> Option<Ipv4Addr> {
+        self.spec.addresses.first().map(|network| network.ip())
+    }
+
+    /// Its MAC address.
+    pub fn mac(&self) -> MacAddr {
+        self.mac
+    }
+
+    /// Its namespace.
+    pub fn netns(&self) -> &Netns {
+        &self.netns
+    }
+}
+
 /// Describes a cloud to build; [`Cloud::seed`] gives the seed's two-hypervisor topology.
 #[derive(Debug, Clone)]
 pub struct CloudBuilder {
@@ -269,6 +300,7 @@ impl CloudBuilder {
         let outside_mac = outside_host.mac("eth0")?;
         Ok(Cloud {
             instances: BTreeMap::new(),
+            extra_outside: BTreeMap::new(),
             outside_host,
             outside: self.outside,
             outside_mac,
@@ -346,6 +378,7 @@ fn configure_eth0(
 pub struct Cloud {
     // Fields drop in this order: instances and outside host first, the switch last.
     instances: BTreeMap<String, Instance>,
+    extra_outside: BTreeMap<String, OutsideHost>,
     outside_host: Netns,
     outside: OutsideSpec,
     outside_mac: MacAddr,
@@ -397,6 +430,44 @@ impl Cloud {
     /// The outside host's MAC address.
     pub fn outside_mac(&self) -> MacAddr {
         self.outside_mac
+    }
+
+    /// Adds another host on the outside segment (for example a second source for CIDR rules).
+    /// Its switch-side port is `o-<name>`, so `name` has at most 13 bytes.
+    pub fn add_outside_host(&mut self, name: &str, spec: OutsideSpec) -> Result<&OutsideHost> {
+        let port = format!("o-{name}");
+        validate_ifname("outside host port", &port)?;
+        if self.extra_outside.contains_key(name) {
+            return Err(TestbedError::Duplicate {
+                kind: "outside host",
+                name: name.to_owned(),
+            });
+        }
+        let netns = Netns::create(&format!("{}-out-{name}", self.ovs.base_name()))?;
+        quiet_ipv6(&netns)?;
+        let switch = self.ovs.switch_netns();
+        attach_veth(switch, &port, &netns)?;
+        switch.exec_ok("ip", &["link", "set", &port, "master", OUTSIDE_SEGMENT])?;
+        switch.exec_ok("ip", &["link", "set", &port, "up"])?;
+        configure_eth0(&netns, spec.mac, &spec.addresses, spec.gateway)?;
+        let mac = netns.mac("eth0")?;
+        let host = OutsideHost {
+            name: name.to_owned(),
+            spec,
+            mac,
+            netns,
+        };
+        Ok(self.extra_outside.entry(name.to_owned()).or_insert(host))
+    }
+
+    /// The additional outside host with this name.
+    pub fn outside_host_named(&self, name: &str) -> Result<&OutsideHost> {
+        self.extra_outside
+            .get(name)
+            .ok_or_else(|| TestbedError::Unknown {
+                kind: "outside host",
+                name: name.to_owned(),
+            })
     }
 
     /// Points every hypervisor bridge at the controller at `addr` (see [`Ovs::set_controller`]:

@@ -62,8 +62,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub use cloud::{
-    Cloud, CloudBuilder, HypervisorSpec, Instance, InstanceSpec, OutsideSpec, OUTSIDE_HOST_PORT,
-    OUTSIDE_SEGMENT,
+    Cloud, CloudBuilder, HypervisorSpec, Instance, InstanceSpec, OutsideHost, OutsideSpec,
+    OUTSIDE_HOST_PORT, OUTSIDE_SEGMENT,
 };
 pub use flows::{parse_dump_flows, parse_flow_line, FlowEntry};
 pub use netns::{Arrival, Background, Exchange, Listener, Neighbour, Netns, PingOutcome, Protocol};

@@ -321,6 +321,32 @@ impl Netns {
         self.probe_outcome(&["send", "udp", &dst.to_string(), &millis, &data], timeout)
     }
 
+    /// Like [`Netns::udp_exchange`], from source address `source`, which must be an address of
+    /// the namespace (to forge a source, add it first with [`Netns::add_address`]).
+    pub fn udp_exchange_from(
+        &self,
+        source: IpAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Exchange> {
+        let millis = timeout.as_millis().to_string();
+        let data = probe::encode_data(payload);
+        let source = source.to_string();
+        self.probe_outcome(
+            &["send", "udp", &dst.to_string(), &millis, &data, &source],
+            timeout,
+        )
+    }
+
+    /// Adds an address to interface `dev` (for example a forged source as a `/32`).
+    /// (`ip_nonlocal_bind` would not do for sending: the kernel's route lookup refuses a source
+    /// address that is not local.)
+    pub fn add_address(&self, dev: &str, address: ipnetwork::Ipv4Network) -> Result<()> {
+        self.exec_ok("ip", &["addr", "add", &address.to_string(), "dev", dev])
+            .map(|_| ())
+    }
+
     /// Starts sending `count` UDP datagrams to `dst` in the background, one every `interval`,
     /// each carrying its sequence number (see [`Arrival::sequence`]): a steady stream to measure
     /// loss and gaps (while flows change, a controller restarts, a link is cut...).

@@ -21,7 +21,7 @@
 //!   measures loss).
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -213,13 +213,24 @@ fn connect_tcp(addr: SocketAddr, timeout: Duration, data: &[u8]) -> Result<Strin
     Ok(format!("ok\t{local}\t{}", encode_data(&reply)))
 }
 
-fn send_udp(addr: SocketAddr, timeout: Duration, data: &[u8]) -> Result<String, String> {
-    let bind: SocketAddr = if addr.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    let socket = UdpSocket::bind(bind).map_err(|e| format!("err\terror\tbind: {e}"))?;
+/// The local address a UDP client binds: `source` (which must be local, or the namespace must
+/// allow `ip_nonlocal_bind`) or the unspecified address, with any port.
+fn udp_bind_address(addr: SocketAddr, source: Option<IpAddr>) -> SocketAddr {
+    match source {
+        Some(source) => SocketAddr::new(source, 0),
+        None if addr.is_ipv4() => SocketAddr::from(([0, 0, 0, 0], 0)),
+        None => SocketAddr::from(([0u16; 8], 0)),
+    }
+}
+
+fn send_udp(
+    addr: SocketAddr,
+    timeout: Duration,
+    data: &[u8],
+    source: Option<IpAddr>,
+) -> Result<String, String> {
+    let bind = udp_bind_address(addr, source);
+    let socket = UdpSocket::bind(bind).map_err(|e| format!("err\terror\tbind {bind}: {e}"))?;
     socket
         .connect(addr)
         .map_err(|e| format!("err\t{}\tconnect {addr}: {e}", error_kind(&e)))?;
@@ -229,26 +240,40 @@ fn send_udp(addr: SocketAddr, timeout: Duration, data: &[u8]) -> Result<String, 
     socket
         .send(data)
         .map_err(|e| format!("err\t{}\tsend to {addr}: {e}", error_kind(&e)))?;
-    socket
-        .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
-        .map_err(|e| format!("err\terror\t{e}"))?;
+    let deadline = Instant::now() + timeout;
     let mut buffer = vec![0u8; 65536];
-    let n = socket
-        .recv(&mut buffer)
-        .map_err(|e| format!("err\t{}\tno reply from {addr}: {e}", error_kind(&e)))?;
+    let n = loop {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        socket
+            .set_read_timeout(Some(left))
+            .map_err(|e| format!("err\terror\t{e}"))?;
+        match socket.recv(&mut buffer) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && Instant::now() < deadline => {}
+            Err(e) => {
+                return Err(format!(
+                    "err\t{}\tno reply from {addr}: {e}",
+                    error_kind(&e)
+                ))
+            }
+        }
+    };
     Ok(format!(
         "ok\t{local}\t{}",
         encode_data(buffer.get(..n).unwrap_or_default())
     ))
 }
 
-fn stream_udp(addr: SocketAddr, interval: Duration, count: u64) -> Result<String, String> {
-    let bind: SocketAddr = if addr.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    let socket = UdpSocket::bind(bind).map_err(|e| format!("bind: {e}"))?;
+fn stream_udp(
+    addr: SocketAddr,
+    interval: Duration,
+    count: u64,
+    source: Option<IpAddr>,
+) -> Result<String, String> {
+    let bind = udp_bind_address(addr, source);
+    let socket = UdpSocket::bind(bind).map_err(|e| format!("bind {bind}: {e}"))?;
     socket
         .connect(addr)
         .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -273,62 +298,89 @@ fn stream_udp(addr: SocketAddr, interval: Duration, count: u64) -> Result<String
     Ok(format!("done\t{sent}"))
 }
 
-fn parse_client_args(args: &[String]) -> Result<(SocketAddr, Duration, Vec<u8>), String> {
-    let [addr, timeout, data] = args else {
-        return Err("expected ADDR:PORT TIMEOUT_MS HEXDATA".to_owned());
+type ClientArgs = (SocketAddr, Duration, Vec<u8>, Option<IpAddr>);
+
+fn parse_client_args(args: &[String]) -> Result<ClientArgs, String> {
+    let (addr, timeout, data, source) = match args {
+        [addr, timeout, data] => (addr, timeout, data, None),
+        [addr, timeout, data, source] => (addr, timeout, data, Some(source)),
+        _ => return Err("expected ADDR:PORT TIMEOUT_MS HEXDATA [SOURCE_IP]".to_owned()),
     };
     let addr: SocketAddr = addr.parse().map_err(|e| format!("address {addr:?}: {e}"))?;
     let timeout: u64 = timeout
         .parse()
         .map_err(|e| format!("timeout {timeout:?}: {e}"))?;
     let data = decode_data(data).map_err(|e| e.to_string())?;
-    Ok((addr, Duration::from_millis(timeout), data))
+    let source = source
+        .map(|text| {
+            text.parse::<IpAddr>()
+                .map_err(|e| format!("source {text:?}: {e}"))
+        })
+        .transpose()?;
+    Ok((addr, Duration::from_millis(timeout), data, source))
+}
+
+fn parse_stream_args(
+    args: &[String],
+) -> Result<(SocketAddr, Duration, u64, Option<IpAddr>), String> {
+    let (addr, interval, count, source) = match args {
+        [addr, interval, count] => (addr, interval, count, None),
+        [addr, interval, count, source] => (addr, interval, count, Some(source)),
+        _ => return Err("expected ADDR:PORT INTERVAL_US COUNT [SOURCE_IP]".to_owned()),
+    };
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("address {addr:?}: {e}"))?;
+    let interval: u64 = interval
+        .parse()
+        .map_err(|e| format!("interval {interval:?}: {e}"))?;
+    let count: u64 = count.parse().map_err(|e| format!("count {count:?}: {e}"))?;
+    let source = source
+        .map(|text| {
+            text.parse::<IpAddr>()
+                .map_err(|e| format!("source {text:?}: {e}"))
+        })
+        .transpose()?;
+    Ok((addr, Duration::from_micros(interval), count, source))
 }
 
 /// The probe's command line entry point; returns the process exit status.
 pub fn run(args: &[String]) -> i32 {
-    let usage =
-        "usage: netns-probe listen tcp|udp ADDR:PORT | connect tcp ADDR:PORT TIMEOUT_MS HEX \
-                 | send udp ADDR:PORT TIMEOUT_MS HEX | stream udp ADDR:PORT INTERVAL_US COUNT";
-    let outcome = match args {
-        [command, protocol, addr] if command == "listen" => match addr.parse() {
-            Ok(addr) => listen(protocol, addr).map(|()| String::new()),
-            Err(error) => Err(format!("address {addr:?}: {error}")),
+    let usage = "usage: netns-probe listen tcp|udp ADDR:PORT \
+                 | connect tcp ADDR:PORT TIMEOUT_MS HEX \
+                 | send udp ADDR:PORT TIMEOUT_MS HEX [SOURCE_IP] \
+                 | stream udp ADDR:PORT INTERVAL_US COUNT [SOURCE_IP]";
+    let command: Vec<&str> = args.iter().take(2).map(String::as_str).collect();
+    let rest = args.get(2..).unwrap_or_default();
+    let outcome = match command.as_slice() {
+        ["listen", protocol] => match rest {
+            [addr] => match addr.parse() {
+                Ok(addr) => listen(protocol, addr).map(|()| String::new()),
+                Err(error) => Err(format!("address {addr:?}: {error}")),
+            },
+            _ => Err(usage.to_owned()),
         },
-        [command, protocol, rest @ ..] if command == "connect" && protocol == "tcp" => {
-            match parse_client_args(rest) {
-                Ok((addr, timeout, data)) => {
-                    return finish(connect_tcp(addr, timeout, &data));
-                }
-                Err(error) => Err(error),
+        ["connect", "tcp"] => match parse_client_args(rest) {
+            Ok((addr, timeout, data, None)) => return finish(connect_tcp(addr, timeout, &data)),
+            Ok((_, _, _, Some(_))) => Err("connect tcp takes no source address".to_owned()),
+            Err(error) => Err(error),
+        },
+        ["send", "udp"] => match parse_client_args(rest) {
+            Ok((addr, timeout, data, source)) => {
+                return finish(send_udp(addr, timeout, &data, source))
             }
-        }
-        [command, protocol, addr, interval, count] if command == "stream" && protocol == "udp" => {
-            match (
-                addr.parse::<SocketAddr>(),
-                interval.parse::<u64>(),
-                count.parse::<u64>(),
-            ) {
-                (Ok(addr), Ok(interval), Ok(count)) => {
-                    match stream_udp(addr, Duration::from_micros(interval), count) {
-                        Ok(line) => {
-                            println!("{line}");
-                            return 0;
-                        }
-                        Err(error) => Err(error),
+            Err(error) => Err(error),
+        },
+        ["stream", "udp"] => match parse_stream_args(rest) {
+            Ok((addr, interval, count, source)) => {
+                match stream_udp(addr, interval, count, source) {
+                    Ok(line) => {
+                        println!("{line}");
+                        return 0;
                     }
+                    Err(error) => Err(error),
                 }
-                _ => Err(format!(
-                    "stream: bad ADDR:PORT {addr:?}, INTERVAL_US {interval:?} or COUNT {count:?}"
-                )),
             }
-        }
-        [command, protocol, rest @ ..] if command == "send" && protocol == "udp" => {
-            match parse_client_args(rest) {
-                Ok((addr, timeout, data)) => return finish(send_udp(addr, timeout, &data)),
-                Err(error) => Err(error),
-            }
-        }
+            Err(error) => Err(error),
+        },
         _ => Err(usage.to_owned()),
     };
     match outcome {
@@ -373,6 +425,26 @@ mod tests {
         assert!(parse_client_args(&args(&["127.0.0.1", "100", "-"])).is_err());
         assert!(parse_client_args(&args(&["127.0.0.1:1", "x", "-"])).is_err());
         assert!(parse_client_args(&args(&["127.0.0.1:1", "100"])).is_err());
+        assert_eq!(
+            parse_client_args(&args(&["127.0.0.1:1", "100", "-", "10.0.0.9"]))
+                .unwrap()
+                .3,
+            Some("10.0.0.9".parse().unwrap())
+        );
+        assert!(parse_client_args(&args(&["127.0.0.1:1", "100", "-", "nope"])).is_err());
+        assert!(parse_stream_args(&args(&["127.0.0.1:1", "1000", "5"])).is_ok());
+        assert!(parse_stream_args(&args(&["127.0.0.1:1", "1000"])).is_err());
+        assert_eq!(
+            run(&args(&[
+                "connect",
+                "tcp",
+                "127.0.0.1:1",
+                "10",
+                "-",
+                "10.0.0.9"
+            ])),
+            2
+        );
         assert_eq!(run(&args(&["bogus"])), 2);
     }
 
@@ -402,7 +474,13 @@ mod tests {
     #[test]
     fn udp_stream_sends_numbered_datagrams() {
         let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let line = stream_udp(sink.local_addr().unwrap(), Duration::from_micros(100), 5).unwrap();
+        let line = stream_udp(
+            sink.local_addr().unwrap(),
+            Duration::from_micros(100),
+            5,
+            Some("127.0.0.1".parse().unwrap()),
+        )
+        .unwrap();
         assert_eq!(line, "done\t5");
         let mut buffer = [0u8; 16];
         for expected in 0u64..5 {
@@ -418,6 +496,7 @@ mod tests {
             silent.local_addr().unwrap(),
             Duration::from_millis(100),
             b"x",
+            None,
         )
         .unwrap_err();
         assert!(line.starts_with("err\ttimeout\t"), "{line}");
