@@ -313,6 +313,34 @@ impl Message {
     }
 }
 
+macro_rules! from_body {
+    ($($body:ty => $variant:ident),* $(,)?) => {
+        $(
+            impl From<$body> for Message {
+                fn from(body: $body) -> Self {
+                    Message::$variant(body)
+                }
+            }
+        )*
+    };
+}
+
+from_body! {
+    ErrorMsg => Error,
+    VendorMsg => Vendor,
+    SwitchFeatures => FeaturesReply,
+    PacketIn => PacketIn,
+    FlowRemoved => FlowRemoved,
+    PortStatus => PortStatus,
+    PacketOut => PacketOut,
+    FlowMod => FlowMod,
+    PortMod => PortMod,
+    StatsRequest => StatsRequest,
+    StatsReply => StatsReply,
+    QueueGetConfigRequest => QueueGetConfigRequest,
+    QueueGetConfigReply => QueueGetConfigReply,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1065,6 +1093,17 @@ mod tests {
             seen.insert(m.msg_type().to_u8());
         }
         assert_eq!(seen, (0..=21).collect());
+    }
+
+    #[test]
+    fn from_bodies() {
+        let f = FlowMod::add(crate::Match::any(), 1, vec![]);
+        assert_eq!(Message::from(f.clone()), Message::FlowMod(f));
+        let q = QueueGetConfigRequest { port: PortNo(1) };
+        assert_eq!(
+            Message::from(q).msg_type(),
+            MessageType::QueueGetConfigRequest
+        );
     }
 
     #[test]
