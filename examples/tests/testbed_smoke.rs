@@ -434,16 +434,25 @@ fn cleanup_stale_removes_only_dead_runs() {
     child.wait().unwrap();
     let dead = child.id();
     let stale_ns = format!("{prefix}{dead}-1-sw");
-    let live_ns = format!("{prefix}{}-999-sw", std::process::id());
+    // Pid 1 is always alive: its run is live and must be kept.
+    let live_ns = format!("{prefix}1-999-sw");
+    // Our own pid, but not created by this process: an earlier process with the same pid.
+    let reused_ns = format!("{prefix}{}-999-sw", std::process::id());
     let stale_dir = std::env::temp_dir().join(format!("{prefix}{dead}-1"));
     std::fs::create_dir_all(&stale_dir).unwrap();
     let stale = Netns::create(&stale_ns).unwrap();
     let live = Netns::create(&live_ns).unwrap();
-    // Hand the stale one over to cleanup_stale, as if its owner had crashed.
+    let reused = Netns::create(&reused_ns).unwrap();
+    // Hand the stale ones over to cleanup_stale, as if their owners had crashed.
     std::mem::forget(stale);
+    std::mem::forget(reused);
 
     let report = cleanup_stale(prefix).unwrap();
-    assert_eq!(report.namespaces, vec![stale_ns.clone()]);
+    let mut removed = report.namespaces.clone();
+    removed.sort();
+    let mut expected = vec![stale_ns.clone(), reused_ns.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
     assert_eq!(report.directories, vec![stale_dir.clone()]);
     assert!(!stale_dir.exists());
     let left = process::run_ok("ip", ["netns", "list"]).unwrap();

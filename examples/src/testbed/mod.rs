@@ -55,10 +55,12 @@ pub mod probe;
 pub mod process;
 mod relay;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub use cloud::{
@@ -306,27 +308,48 @@ pub fn validate_ifname(kind: &'static str, name: &str) -> Result<()> {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The base names this process created: a name carrying our pid but not in here was left by an
+/// earlier process that had the same pid (pids are reused) and is stale.
+static CREATED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn created() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
+    match CREATED.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 /// A fresh base name `<prefix><pid>-<counter>` unique within this machine for this process.
 pub(crate) fn unique_base(prefix: &str) -> Result<String> {
     validate_prefix(prefix)?;
     let counter = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
-    Ok(format!("{prefix}{}-{counter}", std::process::id()))
+    let base = format!("{prefix}{}-{counter}", std::process::id());
+    created().insert(base.clone());
+    Ok(base)
 }
 
-/// The pid embedded in a name made by [`unique_base`] with `prefix`, if it is one.
-pub(crate) fn owner_pid(prefix: &str, name: &str) -> Option<u32> {
+/// The owner pid and base name (`<prefix><pid>-<counter>`) of a name made by [`unique_base`]
+/// with `prefix`, if it is one.
+pub(crate) fn parse_owned(prefix: &str, name: &str) -> Option<(u32, String)> {
     let rest = name.strip_prefix(prefix)?;
-    let digits: &str = rest.split('-').next()?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let mut parts = rest.split('-');
+    let digits = parts.next()?;
+    let counter = parts.next()?;
+    let all_digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(digits) || !all_digits(counter) {
         return None;
     }
-    // A name is ours only if a counter follows the pid.
-    let after = rest.get(digits.len()..)?;
-    let counter = after.strip_prefix('-')?.split('-').next()?;
-    if counter.is_empty() || !counter.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    Some((digits.parse().ok()?, format!("{prefix}{digits}-{counter}")))
+}
+
+/// Whether a name made with `prefix` belongs to a run that is gone: its pid is dead, or it is
+/// our pid but this process did not create it.
+fn is_stale(prefix: &str, name: &str) -> bool {
+    match parse_owned(prefix, name) {
+        None => false,
+        Some((pid, base)) if pid == std::process::id() => !created().contains(&base),
+        Some((pid, _)) => !process::pid_alive(pid),
     }
-    digits.parse().ok()
 }
 
 /// What [`cleanup_stale`] removed.
@@ -342,7 +365,8 @@ pub struct StaleReport {
 
 /// Removes the leftovers of crashed runs that used `prefix`: namespaces (killing what runs in
 /// them) and run directories (stopping the daemons of their pid files) whose owning process is
-/// no longer alive. Test beds of live processes, including this one, are left alone.
+/// no longer alive (or carry this process's pid without having been created by it: pids are
+/// reused). Test beds of live processes, including this one's, are left alone.
 pub fn cleanup_stale(prefix: &str) -> Result<StaleReport> {
     validate_prefix(prefix)?;
     let mut report = StaleReport::default();
@@ -354,10 +378,7 @@ pub fn cleanup_stale(prefix: &str) -> Result<StaleReport> {
     })?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = owner_pid(prefix, &name) else {
-            continue;
-        };
-        if process::pid_alive(pid) || !entry.path().is_dir() {
+        if !is_stale(prefix, &name) || !entry.path().is_dir() {
             continue;
         }
         let path = entry.path();
@@ -380,10 +401,7 @@ pub fn cleanup_stale(prefix: &str) -> Result<StaleReport> {
         report.directories.push(path);
     }
     for name in netns::list_namespaces()? {
-        let Some(pid) = owner_pid(prefix, &name) else {
-            continue;
-        };
-        if process::pid_alive(pid) {
+        if !is_stale(prefix, &name) {
             continue;
         }
         netns::delete_namespace(&name)?;
@@ -432,6 +450,10 @@ impl FromStr for MacAddr {
 mod tests {
     use super::*;
 
+    fn owner_pid(prefix: &str, name: &str) -> Option<u32> {
+        parse_owned(prefix, name).map(|(pid, _)| pid)
+    }
+
     #[test]
     fn prefixes_are_validated() {
         assert!(validate_prefix("oetb").is_ok());
@@ -469,6 +491,19 @@ mod tests {
         assert_eq!(owner_pid("oetb", "oetb12"), None);
         assert_eq!(owner_pid("oetb", "other12-1"), None);
         assert_eq!(owner_pid("oetb", "oetb12-"), None);
+        assert_eq!(
+            parse_owned("oetb", "oetb12-3-i-0a1b2c3d"),
+            Some((12, "oetb12-3".to_owned()))
+        );
+        assert!(!is_stale("oetb", &first));
+        // Our pid, but not created by this process: a leftover of an earlier process.
+        assert!(is_stale(
+            "oetb",
+            &format!("oetb{}-999999-sw", std::process::id())
+        ));
+        // Pid 1 is always alive.
+        assert!(!is_stale("oetb", "oetb1-1-sw"));
+        assert!(!is_stale("oetb", "unrelated"));
     }
 
     #[test]
