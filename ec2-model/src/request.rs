@@ -1063,8 +1063,10 @@ fn flat_permissions(p: &Params) -> Result<Vec<IpPermission>, Ec2Error> {
             let protocol = Protocol::parse_param("IpProtocol", proto)?;
             let ports = Ports::from_wire(protocol, "", p.get("FromPort"), p.get("ToPort"))?;
             if ip_ranges.is_empty() && groups.is_empty() {
-                return Err(Ec2Error::missing_parameter(
-                    "CidrIp (or SourceSecurityGroupName)",
+                return Err(Ec2Error::new(
+                    ErrorCode::MissingParameter,
+                    "Missing source specification: include source security group or CIDR \
+                     information (CidrIp or SourceSecurityGroupName)",
                 ));
             }
             Ok(vec![IpPermission {
@@ -1206,9 +1208,13 @@ fn permission(n: u32, fields: &[(&str, &str)]) -> Result<IpPermission, Ec2Error>
         })
         .collect::<Result<Vec<_>, Ec2Error>>()?;
     if ip_ranges.is_empty() && ipv6_ranges.is_empty() && groups.is_empty() {
-        return Err(Ec2Error::missing_parameter(&format!(
-            "{prefix}IpRanges, {prefix}Ipv6Ranges or {prefix}Groups"
-        )));
+        return Err(Ec2Error::new(
+            ErrorCode::MissingParameter,
+            format!(
+                "Missing source specification: include source security group or CIDR information \
+                 ({prefix}IpRanges, {prefix}Ipv6Ranges or {prefix}Groups)"
+            ),
+        ));
     }
     Ok(IpPermission {
         protocol,
