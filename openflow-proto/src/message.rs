@@ -130,6 +130,10 @@ impl Message {
     /// is accepted from any version so that versions can be negotiated) carry version 0x01.
     /// Payloads are zero-copy slices of `frame`. Nothing is normalised: values outside the
     /// specification are kept.
+    ///
+    /// Messages without lists (packet_in, echo, error, vendor...) decode without touching
+    /// the heap when `frame` is shared `Bytes` (as [`crate::Framer`] yields, or static);
+    /// a `Bytes` made from a `Vec` allocates its shared header once, on its first slice.
     pub fn decode(frame: &Bytes) -> Result<(Header, Message), DecodeError> {
         let header = Header::parse(frame)?;
         Self::decode_with(Reader::from_bytes(frame, header.msg_type), header)
