@@ -507,6 +507,21 @@ mod tests {
     }
 
     #[test]
+    fn missing_prerequisites_are_named_in_one_message() {
+        let error = TestbedError::Prerequisite {
+            missing: vec![
+                "must run as root (effective uid is 1000)".to_owned(),
+                "`ethtool` not found (Debian package ethtool)".to_owned(),
+            ],
+        };
+        let text = error.to_string();
+        assert!(text.contains("must run as root"), "{text}");
+        assert!(text.contains("; `ethtool` not found"), "{text}");
+        assert!(find_in_path("sh").is_some());
+        assert!(find_in_path("no-such-tool-ovs-ec2").is_none());
+    }
+
+    #[test]
     fn mac_addresses_round_trip() {
         let mac: MacAddr = "02:00:0a:00:00:02".parse().unwrap();
         assert_eq!(mac, MacAddr([2, 0, 10, 0, 0, 2]));
