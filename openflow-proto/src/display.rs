@@ -363,8 +363,10 @@ impl fmt::Display for FlowMod {
     }
 }
 
-/// A duration as Open vSwitch prints it: seconds, then milliseconds when the nanoseconds are
-/// a whole number of them, else all nine digits (`7s`, `0.049s`, `5.000000001s`).
+/// A duration as Open vSwitch prints it: the seconds; then, if the nanoseconds are not zero,
+/// the milliseconds on at least three digits and the rest of the nanoseconds without their
+/// trailing zeros (`7s`, `0.049s`, `0.02330631s`, `5.000000001s`; an out-of-range
+/// `1000000000` ns prints as `.1000`, as Open vSwitch prints it).
 struct Duration(u32, u32);
 
 impl fmt::Display for Duration {
@@ -372,10 +374,15 @@ impl fmt::Display for Duration {
         let Duration(sec, nsec) = *self;
         write!(f, "{sec}")?;
         if nsec > 0 {
-            if nsec % 1_000_000 == 0 {
-                write!(f, ".{:03}", nsec / 1_000_000)?;
-            } else {
-                write!(f, ".{nsec:09}")?;
+            write!(f, ".{:03}", nsec / 1_000_000)?;
+            let mut rest = nsec % 1_000_000;
+            if rest > 0 {
+                let mut digits = 6;
+                while rest % 10 == 0 {
+                    rest /= 10;
+                    digits -= 1;
+                }
+                write!(f, "{rest:0digits$}")?;
             }
         }
         f.write_str("s")
@@ -858,6 +865,31 @@ mod tests {
             empty.to_string(),
             "cookie=0x0, duration=0s, table=0, n_packets=1, n_bytes=70, actions=drop"
         );
+    }
+
+    #[test]
+    fn durations_as_ovs_prints_them() {
+        // Printed by ovs-ofctl 3.1 for the same (sec, nsec).
+        let cases = [
+            (0, 0, "0s"),
+            (7, 0, "7s"),
+            (0, 23_306_310, "0.02330631s"),
+            (0, 306_310, "0.00030631s"),
+            (0, 1, "0.000000001s"),
+            (0, 10, "0.00000001s"),
+            (0, 100_000, "0.0001s"),
+            (0, 123_456_780, "0.12345678s"),
+            (0, 999_999_999, "0.999999999s"),
+            (0, 1_000_000_000, "0.1000s"),
+            (0, u32::MAX, "0.4294967295s"),
+            (0, 60_000_000, "0.060s"),
+            (0, 500_000_000, "0.500s"),
+            (0, 1_500_000, "0.0015s"),
+            (5, 1, "5.000000001s"),
+        ];
+        for (sec, nsec, text) in cases {
+            assert_eq!(Duration(sec, nsec).to_string(), text);
+        }
     }
 
     #[test]
