@@ -1,0 +1,1164 @@
+//! The compiler: from the [`Model`] to one OpenFlow 1.0 flow table per switch.
+//!
+//! The tables enforce, at each switch, the security-group sides of the instances attached
+//! there (see the crate documentation for the semantics and the band layout). Flows are
+//! grouped in *fragments*: the flows an instance contributes to its switch, and each switch's
+//! base flows. A change recompiles only the fragments of the instances it [`Touched`], and
+//! [`Compiler::update`] returns the flow_mods that turn the installed tables into the new
+//! ones (adds before deletes).
+
+use crate::diff::{diff, Update};
+use crate::model::{
+    Direction, Dpid, Instance, InstanceId, Model, Peer, Permission, Protocol, Touched,
+};
+use crate::packet::ARP_REQUEST;
+use crate::reference::{eip_in_actions, eip_out_actions, icmp_reply_type};
+use ipnetwork::Ipv4Network;
+use openflow_proto::flow_match::{
+    ETH_TYPE_ARP, ETH_TYPE_IPV4, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP,
+};
+use openflow_proto::{
+    Action, FlowMod, FlowModCommand, FlowModFlags, Ipv4Match, Match, PortNo, VlanMatch, NO_BUFFER,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// The priority bands, highest first. Every compiled flow has one of these priorities; two
+/// flows of the same band that overlap always have the same actions.
+pub mod priority {
+    /// Pinholes: exact flows of tracked connections, installed by the controller.
+    pub const PINHOLE: u16 = 40000;
+    /// ARP requests the controller answers (from instances, and for hosted elastic IPs).
+    pub const ARP: u16 = 36000;
+    /// Drop traffic to elastic IPs claiming a private source address.
+    pub const UPLINK_GUARD: u16 = 34000;
+    /// From the uplink: forward what the receiver's rules allow both ways.
+    pub const INGRESS_FORWARD: u16 = 32000;
+    /// From the uplink: send what the receiver's rules allow one way to the controller.
+    pub const INGRESS_PUNT: u16 = 31000;
+    /// From the uplink: drop everything else.
+    pub const UPLINK_DROP: u16 = 30000;
+    /// To an instance attached to this switch from any other port: to the controller (both
+    /// sides are enforced here, and the controller installs pinholes).
+    pub const LOCAL_PUNT: u16 = 28000;
+    /// From an instance to other instances: forward what its rules allow both ways.
+    pub const EGRESS_PRIVATE_FORWARD: u16 = 26000;
+    /// From an instance to other instances: the rest its egress rules allow, to the
+    /// controller.
+    pub const EGRESS_PRIVATE_PUNT: u16 = 25000;
+    /// From an instance, to the private subnet: drop the rest (so the outside bands below
+    /// never see private destinations).
+    pub const EGRESS_SUBNET_DROP: u16 = 24000;
+    /// From an instance to the outside through its elastic IP: forward, rewritten, what its
+    /// rules allow both ways.
+    pub const EGRESS_OUTSIDE_FORWARD: u16 = 23000;
+    /// From an instance to the outside: the rest its egress rules allow, to the controller.
+    pub const EGRESS_OUTSIDE_PUNT: u16 = 22000;
+    /// Everything else is dropped (OpenFlow 1.0 would send table misses to the controller).
+    pub const TABLE_MISS: u16 = 0;
+
+    /// Every compiled band, highest first.
+    pub const ALL: [u16; 12] = [
+        ARP,
+        UPLINK_GUARD,
+        INGRESS_FORWARD,
+        INGRESS_PUNT,
+        UPLINK_DROP,
+        LOCAL_PUNT,
+        EGRESS_PRIVATE_FORWARD,
+        EGRESS_PRIVATE_PUNT,
+        EGRESS_SUBNET_DROP,
+        EGRESS_OUTSIDE_FORWARD,
+        EGRESS_OUTSIDE_PUNT,
+        TABLE_MISS,
+    ];
+}
+
+/// Cookie layout: the top byte says where a flow comes from, the rest identifies the object.
+pub mod cookie {
+    /// A flow of an instance's fragment; low 56 bits: a hash of the instance id.
+    pub const INSTANCE: u64 = 0x01 << 56;
+    /// A switch's base flows; low 56 bits: the datapath id's low bits.
+    pub const SWITCH: u64 = 0x02 << 56;
+    /// A pinhole; low 56 bits: the connection's serial number.
+    pub const PINHOLE: u64 = 0x80 << 56;
+    /// The mask of the kind byte.
+    pub const KIND_MASK: u64 = 0xff << 56;
+}
+
+/// Compiler options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// The most flows one permission (or one pair of permissions) may expand to for its
+    /// ports; beyond it the traffic goes to the controller, which decides and installs
+    /// pinholes.
+    pub port_budget: u32,
+    /// The idle timeout of pinholes, in seconds (and of tracked connections).
+    pub pinhole_idle_timeout: u16,
+    /// How many bytes of a punted packet the switch sends to the controller.
+    pub punt_max_len: u16,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            port_budget: 64,
+            pinhole_idle_timeout: 60,
+            punt_max_len: 0xffff,
+        }
+    }
+}
+
+/// One flow of a table.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// Priority (one of the [`priority`] bands).
+    pub priority: u16,
+    /// Match.
+    pub r#match: Match,
+    /// Actions (empty: drop); shared between the flows that have the same.
+    pub actions: Arc<[Action]>,
+    /// Cookie (see [`cookie`]).
+    pub cookie: u64,
+    /// Idle timeout, seconds.
+    pub idle_timeout: u16,
+    /// Hard timeout, seconds.
+    pub hard_timeout: u16,
+    /// Flags.
+    pub flags: FlowModFlags,
+}
+
+impl Flow {
+    /// A permanent flow.
+    pub fn new(priority: u16, r#match: Match, actions: Arc<[Action]>, cookie: u64) -> Self {
+        Flow {
+            priority,
+            r#match,
+            actions,
+            cookie,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            flags: FlowModFlags::empty(),
+        }
+    }
+
+    /// The flow's identity in a switch: OpenFlow replaces a flow added with the same match
+    /// and priority.
+    pub fn key(&self) -> (u16, Match) {
+        (self.priority, self.r#match)
+    }
+
+    /// The `OFPFC_ADD` that installs it.
+    pub fn to_add(&self) -> FlowMod {
+        FlowMod {
+            r#match: self.r#match,
+            cookie: self.cookie,
+            command: FlowModCommand::Add,
+            idle_timeout: self.idle_timeout,
+            hard_timeout: self.hard_timeout,
+            priority: self.priority,
+            buffer_id: NO_BUFFER,
+            out_port: PortNo::NONE,
+            flags: self.flags,
+            actions: self.actions.to_vec(),
+        }
+    }
+
+    /// The `OFPFC_DELETE_STRICT` that removes it.
+    pub fn to_delete(&self) -> FlowMod {
+        let mut fm = FlowMod::delete_strict(self.r#match, self.priority);
+        fm.cookie = self.cookie;
+        fm
+    }
+}
+
+/// One switch's compiled flows, in a deterministic order.
+pub type FlowTable = Vec<Flow>;
+
+/// The compiled tables of every switch.
+pub type Tables = BTreeMap<Dpid, FlowTable>;
+
+/// FNV-1a, for stable cookies.
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The cookie of an instance's flows.
+pub fn instance_cookie(id: &InstanceId) -> u64 {
+    cookie::INSTANCE | (fnv(id.as_str()) & !cookie::KIND_MASK)
+}
+
+/// The cookie of a switch's base flows.
+pub fn switch_cookie(dpid: Dpid) -> u64 {
+    cookie::SWITCH | (dpid & !cookie::KIND_MASK)
+}
+
+/// Shared action lists.
+struct Acts {
+    drop: Arc<[Action]>,
+    punt: Arc<[Action]>,
+}
+
+impl Acts {
+    fn new(o: &CompileOptions) -> Self {
+        Acts {
+            drop: Arc::from(Vec::new()),
+            punt: Arc::from(vec![Action::to_controller(o.punt_max_len)]),
+        }
+    }
+}
+
+/// A transport class: IP protocol (None: any) and the transport fields (None: any).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct L4 {
+    proto: Option<u8>,
+    tp_src: Option<u16>,
+    tp_dst: Option<u16>,
+}
+
+impl L4 {
+    fn apply(&self, m: &mut Match) {
+        m.nw_proto = self.proto;
+        m.tp_src = self.tp_src;
+        m.tp_dst = self.tp_dst;
+    }
+}
+
+fn ports(r: &crate::model::PortRange) -> Vec<Option<u16>> {
+    if r.is_all() {
+        vec![None]
+    } else {
+        (r.from()..=r.to()).map(Some).collect()
+    }
+}
+
+fn port_count(r: &crate::model::PortRange) -> u32 {
+    if r.is_all() {
+        1
+    } else {
+        r.len()
+    }
+}
+
+/// The classes of a permission's own traffic, or `None` if its ports exceed the budget.
+fn own_classes(p: &Protocol, budget: u32) -> Option<Vec<L4>> {
+    Some(match p {
+        Protocol::Any => vec![L4 {
+            proto: None,
+            tp_src: None,
+            tp_dst: None,
+        }],
+        Protocol::Tcp(r) | Protocol::Udp(r) => {
+            if port_count(r) > budget {
+                return None;
+            }
+            let proto = p.ip_proto();
+            ports(r)
+                .into_iter()
+                .map(|d| L4 {
+                    proto,
+                    tp_src: None,
+                    tp_dst: d,
+                })
+                .collect()
+        }
+        Protocol::Icmp(s) => vec![L4 {
+            proto: Some(IP_PROTO_ICMP),
+            tp_src: s.icmp_type().map(u16::from),
+            tp_dst: s.code().map(u16::from),
+        }],
+        Protocol::Number(n) => vec![L4 {
+            proto: Some(*n),
+            tp_src: None,
+            tp_dst: None,
+        }],
+    })
+}
+
+/// The punt classes of a permission: its own classes, or, beyond the budget, its protocol
+/// with the ports wildcarded.
+fn punt_classes(p: &Protocol, budget: u32) -> Vec<L4> {
+    own_classes(p, budget).unwrap_or_else(|| {
+        vec![L4 {
+            proto: p.ip_proto(),
+            tp_src: None,
+            tp_dst: None,
+        }]
+    })
+}
+
+/// True if `reverse` allows every reply of every packet `primary` allows (on protocol and
+/// ports).
+fn reverse_covers(primary: &Protocol, reverse: &Protocol) -> bool {
+    match (primary, reverse) {
+        (_, Protocol::Any) => true,
+        (Protocol::Tcp(_), Protocol::Tcp(r)) | (Protocol::Udp(_), Protocol::Udp(r)) => r.is_all(),
+        (Protocol::Icmp(_), Protocol::Icmp(s)) => s.icmp_type().is_none() && s.code().is_none(),
+        (Protocol::Number(a), Protocol::Number(b)) => a == b,
+        _ => false,
+    }
+}
+
+const ICMP_QUERY_TYPES: [u16; 8] = [0, 8, 13, 14, 15, 16, 17, 18];
+
+/// The classes of packets `primary` allows whose replies `reverse` allows (on protocol and
+/// ports): the packets that need no tracked state. `None` if the expansion exceeds the
+/// budget. The classes may cover only part of that set (never more).
+fn self_sufficient_classes(primary: &Protocol, reverse: &Protocol, budget: u32) -> Option<Vec<L4>> {
+    if reverse_covers(primary, reverse) {
+        return own_classes(primary, budget);
+    }
+    let icmp = |t: u16, code: Option<u16>| L4 {
+        proto: Some(IP_PROTO_ICMP),
+        tp_src: Some(t),
+        tp_dst: code,
+    };
+    Some(match (primary, reverse) {
+        // Every protocol out, only some replies back: the packets whose replies are those.
+        (Protocol::Any, Protocol::Tcp(r)) | (Protocol::Any, Protocol::Udp(r)) => {
+            if port_count(r) > budget {
+                return None;
+            }
+            let proto = reverse.ip_proto();
+            ports(r)
+                .into_iter()
+                .map(|s| L4 {
+                    proto,
+                    tp_src: s,
+                    tp_dst: None,
+                })
+                .collect()
+        }
+        (Protocol::Any, Protocol::Icmp(s)) => {
+            let code = s.code().map(u16::from);
+            match s.icmp_type() {
+                Some(rt) => match icmp_reply_type(u16::from(rt)) {
+                    Some(t) => vec![icmp(t, code)],
+                    None => Vec::new(),
+                },
+                None => ICMP_QUERY_TYPES.iter().map(|t| icmp(*t, code)).collect(),
+            }
+        }
+        (Protocol::Any, Protocol::Number(n)) => vec![L4 {
+            proto: Some(*n),
+            tp_src: None,
+            tp_dst: None,
+        }],
+        (Protocol::Tcp(d), Protocol::Tcp(r)) | (Protocol::Udp(d), Protocol::Udp(r)) => {
+            if u64::from(port_count(d)) * u64::from(port_count(r)) > u64::from(budget) {
+                return None;
+            }
+            let proto = primary.ip_proto();
+            let mut v = Vec::new();
+            for dp in ports(d) {
+                for sp in ports(r) {
+                    v.push(L4 {
+                        proto,
+                        tp_src: sp,
+                        tp_dst: dp,
+                    });
+                }
+            }
+            v
+        }
+        (Protocol::Icmp(ps), Protocol::Icmp(rs)) => {
+            // The reply keeps the code: it must satisfy both.
+            let code = match (ps.code(), rs.code()) {
+                (None, c) | (c, None) => c.map(u16::from),
+                (Some(a), Some(b)) if a == b => Some(u16::from(a)),
+                _ => return Some(Vec::new()),
+            };
+            let types: Vec<u16> = match ps.icmp_type() {
+                Some(t) => vec![u16::from(t)],
+                None => ICMP_QUERY_TYPES.to_vec(),
+            };
+            types
+                .into_iter()
+                .filter_map(|t| match icmp_reply_type(t) {
+                    // No reply (an error): nothing to track, allowed as it is.
+                    None => Some(icmp(t, ps.code().map(u16::from))),
+                    Some(rt) => rs
+                        .icmp_type()
+                        .is_none_or(|x| u16::from(x) == rt)
+                        .then_some(icmp(t, code)),
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    })
+}
+
+fn net(m: Ipv4Network) -> Ipv4Match {
+    Ipv4Match::prefix(m.network(), m.prefix())
+}
+
+/// The intersection of two CIDR blocks (one contains the other, or they are disjoint).
+fn cidr_and(a: Ipv4Network, b: Ipv4Network) -> Option<Ipv4Network> {
+    if a.prefix() >= b.prefix() {
+        b.contains(a.network()).then_some(a)
+    } else {
+        a.contains(b.network()).then_some(b)
+    }
+}
+
+/// The addresses a pair of peers both contain: a CIDR block, or listed instances.
+enum PeerSet<'m> {
+    Cidr(Ipv4Network),
+    Members(Vec<&'m Instance>),
+}
+
+/// A peer restricted to the private subnet.
+fn private_peer<'m>(model: &'m Model, p: &Peer) -> Option<PeerSet<'m>> {
+    let subnet = model.settings().subnet;
+    match p {
+        Peer::Cidr(c) => cidr_and(*c, subnet).map(PeerSet::Cidr),
+        Peer::Group(g) => Some(PeerSet::Members(model.members(g).collect())),
+    }
+}
+
+/// Two peers' common private addresses.
+fn private_peer_and<'m>(model: &'m Model, a: &Peer, b: &Peer) -> Option<PeerSet<'m>> {
+    let subnet = model.settings().subnet;
+    match (a, b) {
+        (Peer::Cidr(x), Peer::Cidr(y)) => cidr_and(*x, *y)
+            .and_then(|c| cidr_and(c, subnet))
+            .map(PeerSet::Cidr),
+        (Peer::Group(g), Peer::Cidr(c)) | (Peer::Cidr(c), Peer::Group(g)) => Some(
+            PeerSet::Members(model.members(g).filter(|m| c.contains(m.ip)).collect()),
+        ),
+        (Peer::Group(g), Peer::Group(h)) => {
+            let (small, other) = if model.member_count(g) <= model.member_count(h) {
+                (g, h)
+            } else {
+                (h, g)
+            };
+            Some(PeerSet::Members(
+                model
+                    .members(small)
+                    .filter(|m| m.groups.contains(other))
+                    .collect(),
+            ))
+        }
+    }
+}
+
+/// True if peer `outer` contains every private address of peer `inner`.
+fn peer_covers(outer: &Peer, inner: &Peer, model: &Model) -> bool {
+    match (outer, inner) {
+        (Peer::Cidr(o), Peer::Cidr(i)) => o.prefix() <= i.prefix() && o.contains(i.network()),
+        (Peer::Cidr(o), Peer::Group(_)) => {
+            // Private addresses of members are in the subnet.
+            let s = model.settings().subnet;
+            o.prefix() <= s.prefix() && o.contains(s.network())
+        }
+        (Peer::Group(o), Peer::Group(i)) => o == i,
+        (Peer::Group(_), Peer::Cidr(_)) => false,
+    }
+}
+
+/// True if CIDR peer `outer` contains CIDR peer `inner` (for elastic-IP paths).
+fn cidr_covers(outer: &Peer, inner: &Peer) -> bool {
+    matches!((outer, inner), (Peer::Cidr(o), Peer::Cidr(i)) if o.prefix() <= i.prefix() && o.contains(i.network()))
+}
+
+/// Emits an instance's flows, deduplicated by (priority, match).
+struct Emitter {
+    flows: Vec<Flow>,
+    seen: HashSet<(u16, Match)>,
+    cookie: u64,
+}
+
+impl Emitter {
+    fn push(&mut self, priority: u16, m: Match, actions: &Arc<[Action]>) {
+        if self.seen.insert((priority, m)) {
+            self.flows
+                .push(Flow::new(priority, m, Arc::clone(actions), self.cookie));
+        }
+    }
+}
+
+fn untagged_ip() -> Match {
+    let mut m = Match::any();
+    m.dl_vlan = VlanMatch::Untagged;
+    m.dl_type = Some(ETH_TYPE_IPV4);
+    m
+}
+
+/// The flows instance `inst` contributes to the switch it is attached to (none if it is not
+/// attached).
+pub fn instance_flows(model: &Model, inst: &Instance, options: &CompileOptions) -> FlowTable {
+    let acts = Acts::new(options);
+    instance_flows_with(model, inst, options, &acts)
+}
+
+fn instance_flows_with(
+    model: &Model,
+    inst: &Instance,
+    options: &CompileOptions,
+    acts: &Acts,
+) -> FlowTable {
+    let Some(at) = inst.attachment else {
+        return Vec::new();
+    };
+    let Some(sw) = model.switch(at.switch) else {
+        return Vec::new();
+    };
+    let s = model.settings();
+    let uplink = sw.uplink;
+    let budget = options.port_budget;
+    let mut e = Emitter {
+        flows: Vec::new(),
+        seen: HashSet::new(),
+        cookie: instance_cookie(&inst.id),
+    };
+    let eip = model.elastic_ip_of(&inst.id);
+    let to_me: Arc<[Action]> = Arc::from(vec![Action::output(at.port)]);
+    let to_uplink: Arc<[Action]> = Arc::from(vec![Action::output(uplink)]);
+    let eip_in: Option<Arc<[Action]>> =
+        eip.map(|_| Arc::from(eip_in_actions(model, inst, at.port)));
+    let eip_out: Option<Arc<[Action]>> =
+        eip.map(|ip| Arc::from(eip_out_actions(model, ip, uplink)));
+
+    // ARP: requests from the instance (with its own addresses) and for its elastic IP.
+    let mut m = Match::any();
+    m.in_port = Some(at.port);
+    m.dl_src = Some(inst.mac);
+    m.dl_vlan = VlanMatch::Untagged;
+    m.set_arp_opcode(ARP_REQUEST);
+    m.nw_src = Ipv4Match::exact(inst.ip);
+    e.push(priority::ARP, m, &acts.punt);
+    if let Some(ip) = eip {
+        let mut m = Match::any();
+        m.in_port = Some(uplink);
+        m.dl_vlan = VlanMatch::Untagged;
+        m.set_arp_opcode(ARP_REQUEST);
+        m.nw_dst = Ipv4Match::exact(ip);
+        e.push(priority::ARP, m, &acts.punt);
+    }
+
+    // Traffic to this instance from any port but the uplink: both sides are here.
+    let mut m = untagged_ip();
+    m.nw_dst = Ipv4Match::exact(inst.ip);
+    e.push(priority::LOCAL_PUNT, m, &acts.punt);
+
+    let ingress: Vec<&Permission> = model
+        .permissions_of(inst, Direction::Ingress)
+        .map(|(_, p)| p)
+        .collect();
+    let egress: Vec<&Permission> = model
+        .permissions_of(inst, Direction::Egress)
+        .map(|(_, p)| p)
+        .collect();
+
+    // ----- Ingress side, from the uplink -----
+    let mut priv_in = untagged_ip();
+    priv_in.in_port = Some(uplink);
+    priv_in.dl_dst = Some(inst.mac);
+    priv_in.nw_dst = Ipv4Match::exact(inst.ip);
+    let eip_in_base = eip.map(|ip| {
+        let mut m = untagged_ip();
+        m.in_port = Some(uplink);
+        m.dl_dst = Some(s.elastic_ip_mac);
+        m.nw_dst = Ipv4Match::exact(ip);
+        m
+    });
+    for i in &ingress {
+        let mut priv_covered = false;
+        let mut eip_covered = false;
+        for r in &egress {
+            let Some(classes) = self_sufficient_classes(i.protocol(), r.protocol(), budget) else {
+                continue;
+            };
+            if classes.is_empty() {
+                continue;
+            }
+            let proto_cover = reverse_covers(i.protocol(), r.protocol());
+            // Private path.
+            if let Some(set) = private_peer_and(model, i.peer(), r.peer()) {
+                emit_src(
+                    &mut e,
+                    priority::INGRESS_FORWARD,
+                    &priv_in,
+                    &set,
+                    &classes,
+                    &to_me,
+                );
+                priv_covered |= proto_cover && peer_covers(r.peer(), i.peer(), model);
+            }
+            // Elastic-IP path.
+            if let (Some(base), Some(acts_in), Peer::Cidr(a), Peer::Cidr(b)) =
+                (&eip_in_base, &eip_in, i.peer(), r.peer())
+            {
+                if let Some(c) = cidr_and(*a, *b) {
+                    let mut m = *base;
+                    m.nw_src = net(c);
+                    for l4 in &classes {
+                        let mut m = m;
+                        l4.apply(&mut m);
+                        e.push(priority::INGRESS_FORWARD, m, acts_in);
+                    }
+                    eip_covered |= proto_cover && cidr_covers(r.peer(), i.peer());
+                }
+            }
+        }
+        let punt = punt_classes(i.protocol(), budget);
+        if !priv_covered {
+            if let Some(set) = private_peer(model, i.peer()) {
+                emit_src(
+                    &mut e,
+                    priority::INGRESS_PUNT,
+                    &priv_in,
+                    &set,
+                    &punt,
+                    &acts.punt,
+                );
+            }
+        }
+        if !eip_covered {
+            if let (Some(base), Peer::Cidr(c)) = (&eip_in_base, i.peer()) {
+                let mut m = *base;
+                m.nw_src = net(*c);
+                for l4 in &punt {
+                    let mut m = m;
+                    l4.apply(&mut m);
+                    e.push(priority::INGRESS_PUNT, m, &acts.punt);
+                }
+            }
+        }
+    }
+
+    // ----- Egress side, from the instance's port -----
+    let mut eg = untagged_ip();
+    eg.in_port = Some(at.port);
+    eg.dl_src = Some(inst.mac);
+    eg.nw_src = Ipv4Match::exact(inst.ip);
+    let mut eg_out = eg;
+    eg_out.dl_dst = Some(s.router_mac);
+    for x in &egress {
+        let mut priv_covered = false;
+        let mut out_covered = false;
+        for r in &ingress {
+            let Some(classes) = self_sufficient_classes(x.protocol(), r.protocol(), budget) else {
+                continue;
+            };
+            if classes.is_empty() {
+                continue;
+            }
+            let proto_cover = reverse_covers(x.protocol(), r.protocol());
+            // Private: only destinations whose MAC is known (group members) are forwarded
+            // here; CIDR destinations go to the controller, which pins the MAC.
+            if let Some(PeerSet::Members(ms)) = private_peer_and(model, x.peer(), r.peer()) {
+                for mbr in ms.into_iter().filter(|mbr| mbr.id != inst.id) {
+                    let mut m = eg;
+                    m.dl_dst = Some(mbr.mac);
+                    m.nw_dst = Ipv4Match::exact(mbr.ip);
+                    for l4 in &classes {
+                        let mut m = m;
+                        l4.apply(&mut m);
+                        e.push(priority::EGRESS_PRIVATE_FORWARD, m, &to_uplink);
+                    }
+                }
+                priv_covered |= proto_cover
+                    && matches!(x.peer(), Peer::Group(_))
+                    && peer_covers(r.peer(), x.peer(), model);
+            }
+            if let (Some(acts_out), Peer::Cidr(a), Peer::Cidr(b)) = (&eip_out, x.peer(), r.peer()) {
+                if let Some(c) = cidr_and(*a, *b) {
+                    let mut m = eg_out;
+                    m.nw_dst = net(c);
+                    for l4 in &classes {
+                        let mut m = m;
+                        l4.apply(&mut m);
+                        e.push(priority::EGRESS_OUTSIDE_FORWARD, m, acts_out);
+                    }
+                    out_covered |= proto_cover && cidr_covers(r.peer(), x.peer());
+                }
+            }
+        }
+        let punt = punt_classes(x.protocol(), budget);
+        if !priv_covered {
+            match private_peer(model, x.peer()) {
+                Some(PeerSet::Cidr(c)) => {
+                    let mut m = eg;
+                    m.nw_dst = net(c);
+                    for l4 in &punt {
+                        let mut m = m;
+                        l4.apply(&mut m);
+                        e.push(priority::EGRESS_PRIVATE_PUNT, m, &acts.punt);
+                    }
+                }
+                Some(PeerSet::Members(ms)) => {
+                    for mbr in ms.into_iter().filter(|mbr| mbr.id != inst.id) {
+                        let mut m = eg;
+                        m.dl_dst = Some(mbr.mac);
+                        m.nw_dst = Ipv4Match::exact(mbr.ip);
+                        for l4 in &punt {
+                            let mut m = m;
+                            l4.apply(&mut m);
+                            e.push(priority::EGRESS_PRIVATE_PUNT, m, &acts.punt);
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        if !out_covered && eip.is_some() {
+            if let Peer::Cidr(c) = x.peer() {
+                let mut m = eg_out;
+                m.nw_dst = net(*c);
+                for l4 in &punt {
+                    let mut m = m;
+                    l4.apply(&mut m);
+                    e.push(priority::EGRESS_OUTSIDE_PUNT, m, &acts.punt);
+                }
+            }
+        }
+    }
+    // Private destinations never reach the outside bands.
+    if eip.is_some() {
+        let mut m = eg;
+        m.nw_dst = net(s.subnet);
+        e.push(priority::EGRESS_SUBNET_DROP, m, &acts.drop);
+    }
+    e.flows
+}
+
+fn emit_src(
+    e: &mut Emitter,
+    prio: u16,
+    base: &Match,
+    set: &PeerSet<'_>,
+    classes: &[L4],
+    actions: &Arc<[Action]>,
+) {
+    match set {
+        PeerSet::Cidr(c) => {
+            let mut m = *base;
+            m.nw_src = net(*c);
+            for l4 in classes {
+                let mut m = m;
+                l4.apply(&mut m);
+                e.push(prio, m, actions);
+            }
+        }
+        PeerSet::Members(ms) => {
+            for mbr in ms {
+                let mut m = *base;
+                m.nw_src = Ipv4Match::exact(mbr.ip);
+                for l4 in classes {
+                    let mut m = m;
+                    l4.apply(&mut m);
+                    e.push(prio, m, actions);
+                }
+            }
+        }
+    }
+}
+
+/// A switch's base flows: the uplink's guard and default drop, and the table-miss drop.
+pub fn switch_flows(model: &Model, dpid: Dpid) -> FlowTable {
+    let Some(sw) = model.switch(dpid) else {
+        return Vec::new();
+    };
+    let s = model.settings();
+    let c = switch_cookie(dpid);
+    let drop: Arc<[Action]> = Arc::from(Vec::new());
+    let mut guard = untagged_ip();
+    guard.in_port = Some(sw.uplink);
+    guard.dl_dst = Some(s.elastic_ip_mac);
+    guard.nw_src = net(s.subnet);
+    let mut up = Match::any();
+    up.in_port = Some(sw.uplink);
+    vec![
+        Flow::new(priority::UPLINK_GUARD, guard, Arc::clone(&drop), c),
+        Flow::new(priority::UPLINK_DROP, up, Arc::clone(&drop), c),
+        Flow::new(priority::TABLE_MISS, Match::any(), drop, c),
+    ]
+}
+
+/// Compile the whole model: one table per switch, base flows first, then each attached
+/// instance's fragment in instance-id order.
+pub fn compile(model: &Model, options: &CompileOptions) -> Tables {
+    let acts = Acts::new(options);
+    let mut tables: Tables = model
+        .switches()
+        .keys()
+        .map(|d| (*d, switch_flows(model, *d)))
+        .collect();
+    for inst in model.instances().values() {
+        if let Some(at) = inst.attachment {
+            if let Some(t) = tables.get_mut(&at.switch) {
+                t.extend(instance_flows_with(model, inst, options, &acts));
+            }
+        }
+    }
+    tables
+}
+
+#[derive(Clone, Debug)]
+struct Fragment {
+    switch: Dpid,
+    flows: FlowTable,
+}
+
+/// The incremental compiler: the compiled fragments of the current model, kept to turn a
+/// model change into flow_mods for only what it touches.
+#[derive(Clone, Debug)]
+pub struct Compiler {
+    options: CompileOptions,
+    fragments: HashMap<InstanceId, Fragment>,
+    bases: BTreeMap<Dpid, FlowTable>,
+}
+
+impl Compiler {
+    /// Compile `model` in full.
+    pub fn new(model: &Model, options: CompileOptions) -> Self {
+        let mut c = Compiler {
+            options,
+            fragments: HashMap::new(),
+            bases: BTreeMap::new(),
+        };
+        c.rebuild(model);
+        c
+    }
+
+    fn rebuild(&mut self, model: &Model) {
+        let acts = Acts::new(&self.options);
+        self.bases = model
+            .switches()
+            .keys()
+            .map(|d| (*d, switch_flows(model, *d)))
+            .collect();
+        self.fragments.clear();
+        for inst in model.instances().values() {
+            if let Some(at) = inst.attachment {
+                self.fragments.insert(
+                    inst.id.clone(),
+                    Fragment {
+                        switch: at.switch,
+                        flows: instance_flows_with(model, inst, &self.options, &acts),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &CompileOptions {
+        &self.options
+    }
+
+    /// The compiled tables (the same as [`compile`] of the current model).
+    pub fn tables(&self) -> Tables {
+        let mut tables: Tables = self.bases.clone();
+        let mut ids: Vec<&InstanceId> = self.fragments.keys().collect();
+        ids.sort();
+        for id in ids {
+            if let Some(f) = self.fragments.get(id) {
+                if let Some(t) = tables.get_mut(&f.switch) {
+                    t.extend(f.flows.iter().cloned());
+                }
+            }
+        }
+        tables
+    }
+
+    /// The number of flows in all tables.
+    pub fn flow_count(&self) -> usize {
+        self.bases.values().map(Vec::len).sum::<usize>()
+            + self
+                .fragments
+                .values()
+                .map(|f| f.flows.len())
+                .sum::<usize>()
+    }
+
+    /// The model changed (`touched` says what the change touched, as the [`Model`]'s
+    /// mutators return it): recompile what it touched and return the flow_mods that bring the
+    /// switches' tables from the previous state to the new one, per switch adds (and
+    /// replacements) before deletes.
+    pub fn update(&mut self, model: &Model, touched: &Touched) -> Vec<Update> {
+        if touched.all {
+            let before = self.tables();
+            self.rebuild(model);
+            let after = self.tables();
+            let mut out = Vec::new();
+            let empty: FlowTable = Vec::new();
+            let switches: std::collections::BTreeSet<Dpid> =
+                before.keys().chain(after.keys()).copied().collect();
+            for d in switches {
+                let old = before.get(&d).unwrap_or(&empty);
+                let new = after.get(&d).unwrap_or(&empty);
+                out.extend(diff(old, new).into_iter().map(|fm| Update {
+                    switch: d,
+                    flow_mod: fm,
+                }));
+            }
+            return out;
+        }
+        let acts = Acts::new(&self.options);
+        // Per switch: (old flows, new flows) of everything touched there.
+        let mut changes: BTreeMap<Dpid, (Vec<Flow>, Vec<Flow>)> = BTreeMap::new();
+        for d in &touched.switches {
+            let old = self.bases.remove(d).unwrap_or_default();
+            let new = switch_flows(model, *d);
+            let entry = changes.entry(*d).or_default();
+            entry.0.extend(old);
+            entry.1.extend(new.iter().cloned());
+            if model.switch(*d).is_some() {
+                self.bases.insert(*d, new);
+            }
+        }
+        for id in &touched.instances {
+            if let Some(old) = self.fragments.remove(id) {
+                changes.entry(old.switch).or_default().0.extend(old.flows);
+            }
+            let Some(inst) = model.instance(id) else {
+                continue;
+            };
+            let Some(at) = inst.attachment else {
+                continue;
+            };
+            if model.switch(at.switch).is_none() {
+                continue;
+            }
+            let flows = instance_flows_with(model, inst, &self.options, &acts);
+            changes
+                .entry(at.switch)
+                .or_default()
+                .1
+                .extend(flows.iter().cloned());
+            self.fragments.insert(
+                id.clone(),
+                Fragment {
+                    switch: at.switch,
+                    flows,
+                },
+            );
+        }
+        let mut out = Vec::new();
+        for (d, (old, new)) in changes {
+            out.extend(diff(&old, &new).into_iter().map(|fm| Update {
+                switch: d,
+                flow_mod: fm,
+            }));
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invariants
+// ---------------------------------------------------------------------------------------------
+
+/// A compiled table breaks one of the invariants.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvariantError {
+    /// A match sets a field whose OpenFlow 1.0 prerequisite is not met (Open vSwitch would
+    /// silently drop the field and widen the flow).
+    #[error("flow {index} (priority {priority}): {field} is set but its prerequisite is not met")]
+    Prerequisite {
+        /// The flow's index in the table.
+        index: usize,
+        /// Its priority.
+        priority: u16,
+        /// The field.
+        field: &'static str,
+    },
+    /// Two flows of the same priority overlap and have different actions: which one wins is
+    /// undefined.
+    #[error("flows {a} and {b} (priority {priority}) overlap with different actions")]
+    AmbiguousOverlap {
+        /// The first flow's index.
+        a: usize,
+        /// The second flow's index.
+        b: usize,
+        /// Their priority.
+        priority: u16,
+    },
+    /// A flow with no wildcard: the switch would rank it above every priority.
+    #[error("flow {index} (priority {priority}) wildcards nothing: it would be exact-match")]
+    ExactMatch {
+        /// The flow's index.
+        index: usize,
+        /// Its priority.
+        priority: u16,
+    },
+    /// A compiled flow outside the priority bands.
+    #[error("flow {index} has priority {priority}, which is not a band")]
+    NotABand {
+        /// The flow's index.
+        index: usize,
+        /// Its priority.
+        priority: u16,
+    },
+    /// Two flows with the same priority and match.
+    #[error("flows {a} and {b} have the same priority and match")]
+    Duplicate {
+        /// The first flow's index.
+        a: usize,
+        /// The second flow's index.
+        b: usize,
+    },
+}
+
+/// The first field of `m` set without its OpenFlow 1.0 prerequisite, if any: `nw_src`,
+/// `nw_dst` and `nw_proto` need `dl_type` IPv4 or ARP, `nw_tos` needs IPv4, `tp_src` and
+/// `tp_dst` need IPv4 with `nw_proto` TCP, UDP or ICMP. (These are the fields
+/// `Match::normalized` would drop.)
+pub fn unmet_prerequisite(m: &Match) -> Option<&'static str> {
+    let ip = m.dl_type == Some(ETH_TYPE_IPV4);
+    let ip_or_arp = ip || m.dl_type == Some(ETH_TYPE_ARP);
+    if !ip_or_arp {
+        if !m.nw_src.is_any() {
+            return Some("nw_src");
+        }
+        if !m.nw_dst.is_any() {
+            return Some("nw_dst");
+        }
+        if m.nw_proto.is_some() {
+            return Some("nw_proto");
+        }
+    }
+    if !ip && m.nw_tos.is_some() {
+        return Some("nw_tos");
+    }
+    let l4 = ip
+        && matches!(
+            m.nw_proto,
+            Some(IP_PROTO_TCP | IP_PROTO_UDP | IP_PROTO_ICMP)
+        );
+    if !l4 {
+        if m.tp_src.is_some() {
+            return Some("tp_src");
+        }
+        if m.tp_dst.is_some() {
+            return Some("tp_dst");
+        }
+    }
+    None
+}
+
+fn opt_overlap<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    }
+}
+
+fn ip_overlap(a: &Ipv4Match, b: &Ipv4Match) -> bool {
+    let m = a.mask() & b.mask();
+    (u32::from(a.addr()) & m) == (u32::from(b.addr()) & m)
+}
+
+/// True if some packet matches both `a` and `b`.
+pub fn overlaps(a: &Match, b: &Match) -> bool {
+    let vlan = match (a.dl_vlan, b.dl_vlan) {
+        (VlanMatch::Any, _) | (_, VlanMatch::Any) => true,
+        (x, y) => x == y,
+    };
+    vlan && opt_overlap(&a.in_port, &b.in_port)
+        && opt_overlap(&a.dl_src, &b.dl_src)
+        && opt_overlap(&a.dl_dst, &b.dl_dst)
+        && opt_overlap(&a.dl_vlan_pcp, &b.dl_vlan_pcp)
+        && opt_overlap(&a.dl_type, &b.dl_type)
+        && opt_overlap(&a.nw_tos, &b.nw_tos)
+        && opt_overlap(&a.nw_proto, &b.nw_proto)
+        && ip_overlap(&a.nw_src, &b.nw_src)
+        && ip_overlap(&a.nw_dst, &b.nw_dst)
+        && opt_overlap(&a.tp_src, &b.tp_src)
+        && opt_overlap(&a.tp_dst, &b.tp_dst)
+}
+
+/// Check a compiled table: every priority is a band (or [`priority::PINHOLE`]), no match is
+/// exact, every match meets the OpenFlow 1.0 prerequisites, no two flows share priority and
+/// match, and no two flows of the same priority overlap with different actions.
+pub fn check_invariants(table: &[Flow]) -> Result<(), InvariantError> {
+    let mut keys: HashMap<(u16, Match), usize> = HashMap::with_capacity(table.len());
+    let mut by_prio: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+    for (index, f) in table.iter().enumerate() {
+        if f.priority != priority::PINHOLE && !priority::ALL.contains(&f.priority) {
+            return Err(InvariantError::NotABand {
+                index,
+                priority: f.priority,
+            });
+        }
+        if f.r#match.is_exact() {
+            return Err(InvariantError::ExactMatch {
+                index,
+                priority: f.priority,
+            });
+        }
+        if let Some(field) = unmet_prerequisite(&f.r#match) {
+            return Err(InvariantError::Prerequisite {
+                index,
+                priority: f.priority,
+                field,
+            });
+        }
+        if let Some(a) = keys.insert(f.key(), index) {
+            return Err(InvariantError::Duplicate { a, b: index });
+        }
+        by_prio.entry(f.priority).or_default().push(index);
+    }
+    for (prio, idx) in by_prio {
+        // Bucket by (in_port, dl_dst); only buckets that can overlap are compared.
+        let mut buckets: HashMap<(Option<PortNo>, Option<openflow_proto::MacAddr>), Vec<usize>> =
+            HashMap::new();
+        for i in idx {
+            let m = &table[i].r#match;
+            buckets.entry((m.in_port, m.dl_dst)).or_default().push(i);
+        }
+        let mut keys: Vec<_> = buckets.keys().copied().collect();
+        keys.sort();
+        let wild: Vec<_> = keys
+            .iter()
+            .copied()
+            .filter(|(p, d)| p.is_none() || d.is_none())
+            .collect();
+        let check = |a: usize, b: usize| -> Result<(), InvariantError> {
+            let (fa, fb) = (&table[a], &table[b]);
+            if fa.actions != fb.actions && overlaps(&fa.r#match, &fb.r#match) {
+                return Err(InvariantError::AmbiguousOverlap {
+                    a: a.min(b),
+                    b: a.max(b),
+                    priority: prio,
+                });
+            }
+            Ok(())
+        };
+        for k in &keys {
+            let Some(list) = buckets.get(k) else { continue };
+            // Skip the common case: one action list in the bucket.
+            let first = &table[list[0]].actions;
+            if list.iter().any(|i| &table[*i].actions != first) {
+                for (n, a) in list.iter().enumerate() {
+                    for b in &list[n + 1..] {
+                        check(*a, *b)?;
+                    }
+                }
+            }
+            for w in &wild {
+                if w == k || (k.0.is_none() || k.1.is_none()) && w < k {
+                    continue;
+                }
+                let compatible = opt_overlap(&k.0, &w.0) && opt_overlap(&k.1, &w.1);
+                if !compatible {
+                    continue;
+                }
+                let Some(wl) = buckets.get(w) else { continue };
+                for a in list {
+                    for b in wl {
+                        check(*a, *b)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! From the flows installed on a switch to the flows it should have: the flow_mods to send.
+//!
+//! Flows are identified as OpenFlow identifies them, by priority and match. A desired flow
+//! that is not installed, or installed with other actions, cookie, timeouts or flags, is
+//! (re)installed with `OFPFC_ADD` (which replaces a flow of identical priority and match in
+//! one step, so the traffic it carries never sees a gap); an installed flow that is not
+//! desired is removed with `OFPFC_DELETE_STRICT`. All adds come before all deletes, so that a
+//! connection moving from an old flow to a new one is never without a flow. Unchanged flows
+//! produce nothing.
+
+use crate::compile::{Flow, Tables};
+use crate::model::Dpid;
+use openflow_proto::{FlowMod, Match};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// A flow_mod for one switch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    /// The switch.
+    pub switch: Dpid,
+    /// The flow_mod.
+    pub flow_mod: FlowMod,
+}
+
+/// The flow_mods that turn `installed` into `desired`: adds (in `desired`'s order), then
+/// deletes (in `installed`'s order).
+pub fn diff(installed: &[Flow], desired: &[Flow]) -> Vec<FlowMod> {
+    let old: HashMap<(u16, Match), &Flow> = installed.iter().map(|f| (f.key(), f)).collect();
+    let mut keep: HashSet<(u16, Match)> = HashSet::with_capacity(desired.len());
+    let mut out = Vec::new();
+    for f in desired {
+        let key = f.key();
+        if !keep.insert(key) {
+            continue;
+        }
+        match old.get(&key) {
+            Some(o) if *o == f => {}
+            _ => out.push(f.to_add()),
+        }
+    }
+    let mut deleted: HashSet<(u16, Match)> = HashSet::new();
+    for f in installed {
+        let key = f.key();
+        if !keep.contains(&key) && deleted.insert(key) {
+            out.push(f.to_delete());
+        }
+    }
+    out
+}
+
+/// [`diff`] for every switch of two sets of tables (a switch missing on one side has an
+/// empty table there). Switches in datapath-id order.
+pub fn diff_tables(installed: &Tables, desired: &Tables) -> Vec<Update> {
+    let switches: BTreeSet<Dpid> = installed.keys().chain(desired.keys()).copied().collect();
+    let empty: Vec<Flow> = Vec::new();
+    let mut out = Vec::new();
+    for d in switches {
+        let old = installed.get(&d).unwrap_or(&empty);
+        let new = desired.get(&d).unwrap_or(&empty);
+        out.extend(diff(old, new).into_iter().map(|flow_mod| Update {
+            switch: d,
+            flow_mod,
+        }));
+    }
+    out
+}

@@ -1,0 +1,363 @@
+//! The controller's decisions on punted packets, and the pinholes it installs.
+//!
+//! A switch sends a packet to the controller when its compiled flows cannot decide it alone
+//! (see the crate docs): an ARP request it must answer, or IPv4 traffic that the rules at
+//! that switch allow one way but whose replies need tracked state (or whose ports exceed the
+//! expansion budget, or that goes between two instances on the same switch). [`Pinholes`]
+//! decides from the model exactly as [`crate::reference::hop`] does, keeps the tracked
+//! connections of each switch, and returns what to send: pinhole flows for both directions
+//! (exact on everything but the ToS and VLAN priority, an idle timeout, `SEND_FLOW_REM`,
+//! removed together) and a packet_out for the packet itself. It does no I/O: the controller
+//! only transports what it returns.
+
+use crate::compile::{cookie, priority, CompileOptions};
+use crate::diff::Update;
+use crate::model::{Dpid, InstanceId, Model, Touched};
+use crate::packet::Packet;
+use crate::reference::{hop, ConnKey, DropReason, Duty, FiveTuple, Hop, Path, Transit, Way};
+use openflow_proto::flow_match::{ETH_TYPE_IPV4, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP};
+use openflow_proto::{
+    Action, FlowMod, FlowModCommand, FlowModFlags, Ipv4Match, MacAddr, Match, PortNo, VlanMatch,
+    NO_BUFFER,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// A packet the controller sends (`OFPT_PACKET_OUT`, unbuffered).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketOut {
+    /// The switch.
+    pub switch: Dpid,
+    /// The packet's notional input port.
+    pub in_port: PortNo,
+    /// The actions.
+    pub actions: Vec<Action>,
+    /// The packet.
+    pub packet: Packet,
+}
+
+/// What the controller decided about a punted packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It goes on: it belongs to a tracked connection.
+    Tracked,
+    /// It goes on: the rules at this switch allow it (a connection is tracked if it has
+    /// replies).
+    Allowed,
+    /// An ARP request the controller answers (or ignores, if it knows no answer).
+    Arp(Duty),
+    /// It is dropped.
+    Dropped(DropReason),
+}
+
+/// The controller's answer to a packet_in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// What was decided.
+    pub outcome: Outcome,
+    /// Flow_mods to send first (the pinholes).
+    pub flow_mods: Vec<Update>,
+    /// The packet_out to send after them.
+    pub packet_out: Option<PacketOut>,
+}
+
+#[derive(Clone, Debug)]
+struct Record {
+    cookie: u64,
+    involved: Vec<InstanceId>,
+    /// The installed pinholes (match) at the record's switch.
+    flows: Vec<Match>,
+}
+
+/// The controller's tracked connections and their pinholes.
+#[derive(Clone, Debug)]
+pub struct Pinholes {
+    options: CompileOptions,
+    records: HashMap<ConnKey, Record>,
+    by_cookie: HashMap<(Dpid, u64), ConnKey>,
+    serial: u64,
+}
+
+/// The pinhole match of a packet arriving on `in_port` at a switch whose uplink is `uplink`:
+/// every field exact but the ToS and VLAN priority (so that it is never an exact-match flow
+/// and ranks by priority), and the source MAC of frames from the uplink (which the semantics
+/// do not constrain).
+pub fn pinhole_match(in_port: PortNo, uplink: PortNo, p: &Packet) -> Match {
+    let mut m = Match::any();
+    m.in_port = Some(in_port);
+    if in_port != uplink {
+        m.dl_src = Some(p.dl_src);
+    }
+    m.dl_dst = Some(p.dl_dst);
+    m.dl_vlan = VlanMatch::Untagged;
+    m.dl_type = Some(ETH_TYPE_IPV4);
+    m.nw_proto = Some(p.nw_proto);
+    m.nw_src = Ipv4Match::exact(p.nw_src);
+    m.nw_dst = Ipv4Match::exact(p.nw_dst);
+    if matches!(p.nw_proto, IP_PROTO_TCP | IP_PROTO_UDP | IP_PROTO_ICMP) {
+        m.tp_src = Some(p.tp_src);
+        m.tp_dst = Some(p.tp_dst);
+    }
+    m
+}
+
+/// The reply to transit `t` as it arrives at `t.switch`: the port and the frame, if the
+/// reply is a valid transit there on the same path.
+pub fn reply_frame(model: &Model, t: &Transit) -> Option<(PortNo, Packet)> {
+    let r = t.tuple.reply()?;
+    let s = model.settings();
+    let uplink = model.switch(t.switch)?.uplink;
+    let frame = |in_port, dl_src, dl_dst, nw_src, nw_dst| -> (PortNo, Packet) {
+        let mut p = Packet::ipv4(
+            dl_src, dl_dst, nw_src, nw_dst, r.proto, r.src_port, r.dst_port,
+        );
+        if !matches!(r.proto, IP_PROTO_TCP | IP_PROTO_UDP | IP_PROTO_ICMP) {
+            p.tp_src = 0;
+            p.tp_dst = 0;
+        }
+        (in_port, p)
+    };
+    let mac_of = |ip| model.instance_by_ip(ip).map(|i| i.mac);
+    let (in_port, p) = match (&t.egress_of, &t.ingress_of, t.path) {
+        (Some(a), Some(b), Path::Private) => {
+            let a = model.instance(a)?;
+            let b = model.instance(b)?;
+            frame(b.attachment?.port, b.mac, a.mac, r.src, r.dst)
+        }
+        (Some(a), None, Path::Private) => {
+            let a = model.instance(a)?;
+            frame(
+                uplink,
+                mac_of(r.src).unwrap_or(MacAddr::ZERO),
+                a.mac,
+                r.src,
+                r.dst,
+            )
+        }
+        (Some(_), None, Path::ElasticIp(eip)) => {
+            frame(uplink, s.public_gateway_mac, s.elastic_ip_mac, r.src, eip)
+        }
+        (None, Some(b), Path::Private) => {
+            let b = model.instance(b)?;
+            frame(b.attachment?.port, b.mac, mac_of(r.dst)?, r.src, r.dst)
+        }
+        (None, Some(b), Path::ElasticIp(_)) => {
+            let b = model.instance(b)?;
+            frame(b.attachment?.port, b.mac, s.router_mac, r.src, r.dst)
+        }
+        _ => return None,
+    };
+    match hop(model, t.switch, in_port, &p) {
+        Hop::Transit(rt) if rt.path == t.path && rt.tuple == r => Some((in_port, p)),
+        _ => None,
+    }
+}
+
+impl Pinholes {
+    /// An empty table; pinholes get `options.pinhole_idle_timeout`.
+    pub fn new(options: CompileOptions) -> Self {
+        Pinholes {
+            options,
+            records: HashMap::new(),
+            by_cookie: HashMap::new(),
+            serial: 0,
+        }
+    }
+
+    /// The number of tracked connections.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True if none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The tracked connections, with their cookies.
+    pub fn connections(&self) -> BTreeMap<ConnKey, u64> {
+        self.records.iter().map(|(k, r)| (*k, r.cookie)).collect()
+    }
+
+    fn lookup(&self, switch: Dpid, path: Path, tuple: &FiveTuple) -> Option<(ConnKey, Way)> {
+        let fwd = ConnKey {
+            switch,
+            path,
+            opening: *tuple,
+        };
+        if self.records.contains_key(&fwd) {
+            return Some((fwd, Way::Forward));
+        }
+        let rev = ConnKey {
+            switch,
+            path,
+            opening: tuple.reply()?,
+        };
+        self.records.contains_key(&rev).then_some((rev, Way::Reply))
+    }
+
+    fn pinhole(&self, cookie: u64, m: Match, actions: Vec<Action>) -> FlowMod {
+        FlowMod {
+            r#match: m,
+            cookie,
+            command: FlowModCommand::Add,
+            idle_timeout: self.options.pinhole_idle_timeout,
+            hard_timeout: 0,
+            priority: priority::PINHOLE,
+            buffer_id: NO_BUFFER,
+            out_port: PortNo::NONE,
+            flags: FlowModFlags::SEND_FLOW_REM,
+            actions,
+        }
+    }
+
+    /// Decide a packet `switch` sent to the controller from `in_port`.
+    pub fn packet_in(
+        &mut self,
+        model: &Model,
+        switch: Dpid,
+        in_port: PortNo,
+        packet: &Packet,
+    ) -> Decision {
+        let nothing = |outcome| Decision {
+            outcome,
+            flow_mods: Vec::new(),
+            packet_out: None,
+        };
+        match hop(model, switch, in_port, packet) {
+            Hop::Drop(reason) => nothing(Outcome::Dropped(reason)),
+            Hop::Controller { duty, reply } => Decision {
+                outcome: Outcome::Arp(duty),
+                flow_mods: Vec::new(),
+                packet_out: reply.map(|r| PacketOut {
+                    switch,
+                    in_port: PortNo::NONE,
+                    actions: vec![Action::output(in_port)],
+                    packet: r,
+                }),
+            },
+            Hop::Transit(t) => {
+                let out = PacketOut {
+                    switch,
+                    in_port,
+                    actions: t.actions.clone(),
+                    packet: *packet,
+                };
+                if self.lookup(switch, t.path, &t.tuple).is_some() {
+                    return Decision {
+                        outcome: Outcome::Tracked,
+                        flow_mods: Vec::new(),
+                        packet_out: Some(out),
+                    };
+                }
+                if !t.allowed_by_rules(model) {
+                    return nothing(Outcome::Dropped(DropReason::Denied));
+                }
+                let flow_mods = self.open(model, &t, packet);
+                Decision {
+                    outcome: Outcome::Allowed,
+                    flow_mods,
+                    packet_out: Some(out),
+                }
+            }
+        }
+    }
+
+    /// Track the connection `t` opens and return its pinholes.
+    fn open(&mut self, model: &Model, t: &Transit, packet: &Packet) -> Vec<Update> {
+        if t.tuple.reply().is_none() {
+            return Vec::new();
+        }
+        let Some(uplink) = model.switch(t.switch).map(|s| s.uplink) else {
+            return Vec::new();
+        };
+        self.serial = (self.serial + 1) & !cookie::KIND_MASK;
+        let ck = cookie::PINHOLE | self.serial;
+        let mut mods = Vec::new();
+        let mut flows = Vec::new();
+        let fwd = pinhole_match(t.in_port, uplink, packet);
+        mods.push(self.pinhole(ck, fwd, t.actions.clone()));
+        flows.push(fwd);
+        if let Some((rin, rp)) = reply_frame(model, t) {
+            if let Hop::Transit(rt) = hop(model, t.switch, rin, &rp) {
+                let m = pinhole_match(rin, uplink, &rp);
+                mods.push(self.pinhole(ck, m, rt.actions.clone()));
+                flows.push(m);
+            }
+        }
+        let key = ConnKey {
+            switch: t.switch,
+            path: t.path,
+            opening: t.tuple,
+        };
+        self.records.insert(
+            key,
+            Record {
+                cookie: ck,
+                involved: t.involved.clone(),
+                flows,
+            },
+        );
+        self.by_cookie.insert((t.switch, ck), key);
+        mods.into_iter()
+            .map(|flow_mod| Update {
+                switch: t.switch,
+                flow_mod,
+            })
+            .collect()
+    }
+
+    fn deletes(&self, key: &ConnKey, rec: &Record) -> Vec<Update> {
+        rec.flows
+            .iter()
+            .map(|m| {
+                let mut fm = FlowMod::delete_strict(*m, priority::PINHOLE);
+                fm.cookie = rec.cookie;
+                Update {
+                    switch: key.switch,
+                    flow_mod: fm,
+                }
+            })
+            .collect()
+    }
+
+    /// A switch removed a pinhole (it idled out, or was deleted): forget its connection and
+    /// delete the connection's other pinhole.
+    pub fn flow_removed(&mut self, switch: Dpid, cookie: u64, removed: &Match) -> Vec<Update> {
+        let Some(key) = self.by_cookie.remove(&(switch, cookie)) else {
+            return Vec::new();
+        };
+        let Some(rec) = self.records.remove(&key) else {
+            return Vec::new();
+        };
+        let mut out = self.deletes(&key, &rec);
+        out.retain(|u| &u.flow_mod.r#match != removed);
+        out
+    }
+
+    /// The model changed: cut the tracked connections it touches (see the crate docs) and
+    /// return the deletes of their pinholes.
+    pub fn cut(&mut self, touched: &Touched) -> Vec<Update> {
+        let hit: Vec<ConnKey> = self
+            .records
+            .iter()
+            .filter(|(k, r)| {
+                touched.all
+                    || touched.switches.contains(&k.switch)
+                    || r.involved.iter().any(|i| touched.instances.contains(i))
+                    || touched.addresses.contains(&k.opening.src)
+                    || touched.addresses.contains(&k.opening.dst)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        let mut hit = hit;
+        hit.sort();
+        let mut out = Vec::new();
+        for k in hit {
+            if let Some(rec) = self.records.remove(&k) {
+                self.by_cookie.remove(&(k.switch, rec.cookie));
+                out.extend(self.deletes(&k, &rec));
+            }
+        }
+        out
+    }
+}
