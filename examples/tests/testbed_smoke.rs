@@ -198,6 +198,23 @@ fn seed_cloud_forwards_with_static_flows_and_nothing_without_them() {
     assert_eq!(sequences, (0..100).collect::<Vec<u64>>());
     assert!(arrivals.iter().all(|a| a.peer.ip() == ip("10.0.0.2")));
 
+    // A numbered stream over one TCP connection from the outside host to B.
+    let records = b.netns().listen(Protocol::TcpRecords, 9000).unwrap();
+    let stream = cloud
+        .outside_host()
+        .tcp_stream(
+            "10.0.0.3:9000".parse().unwrap(),
+            Duration::from_millis(1),
+            50,
+        )
+        .unwrap();
+    let output = stream.wait(LONG).unwrap().into_success().unwrap();
+    assert_eq!(output.stdout.trim(), "done\t50");
+    let arrivals = records.wait_for_count(50, LONG);
+    let sequences: Vec<u64> = arrivals.iter().filter_map(|a| a.sequence()).collect();
+    assert_eq!(sequences, (0..50).collect::<Vec<u64>>());
+    assert!(arrivals.iter().all(|a| a.peer.ip() == ip("10.0.0.100")));
+
     // A port nobody listens on is refused (a reset crossed the switch).
     let outcome = a
         .netns()

@@ -13,10 +13,13 @@ use super::{probe, MacAddr, Result, TestbedError};
 /// The transport protocol of a probe exchange or listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
-    /// TCP.
+    /// TCP: a listener records one arrival per connection (its data, echoed back).
     Tcp,
-    /// UDP.
+    /// UDP: one arrival per datagram (echoed back).
     Udp,
+    /// TCP records: a listener records one arrival per 8-byte record as it arrives, for
+    /// [`Netns::tcp_stream`] (arrivals have protocol [`Protocol::Tcp`]); nothing is echoed.
+    TcpRecords,
 }
 
 impl Protocol {
@@ -24,6 +27,15 @@ impl Protocol {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+            Protocol::TcpRecords => "tcp-records",
+        }
+    }
+
+    /// The protocol of the arrivals a listener of this kind records.
+    fn arrival_protocol(self) -> Protocol {
+        match self {
+            Protocol::TcpRecords => Protocol::Tcp,
+            other => other,
         }
     }
 }
@@ -370,6 +382,30 @@ impl Netns {
         )
     }
 
+    /// Opens one TCP connection to `dst` in the background and sends `count` 8-byte sequence
+    /// numbers over it, one every `interval` (see [`Arrival::sequence`]; listen with
+    /// [`Protocol::TcpRecords`]): does an established connection keep flowing while the network
+    /// changes? Its output is `done<TAB>COUNT`, or an `err` line if the connection broke.
+    pub fn tcp_stream(
+        &self,
+        dst: SocketAddr,
+        interval: Duration,
+        count: u64,
+    ) -> Result<Background> {
+        let probe = probe::locate()?;
+        let micros = interval.as_micros().to_string();
+        self.spawn(
+            &probe.to_string_lossy(),
+            &[
+                "stream",
+                "tcp",
+                &dst.to_string(),
+                &micros,
+                &count.to_string(),
+            ],
+        )
+    }
+
     /// Starts `program args...` in the namespace in the background; killed on drop.
     pub fn spawn(&self, program: &str, args: &[&str]) -> Result<Background> {
         let mut command = self.command(program);
@@ -659,7 +695,8 @@ impl Listener {
                     let mut state = lock(&reader_shared);
                     if let Some(addr) = line.strip_prefix("ready\t") {
                         state.ready = addr.trim().parse().ok();
-                    } else if let Some(arrival) = parse_arrival(protocol, &line) {
+                    } else if let Some(arrival) = parse_arrival(protocol.arrival_protocol(), &line)
+                    {
                         state.arrivals.push(arrival);
                     } else {
                         state.bad_lines.push(line);

@@ -19,6 +19,11 @@
 //!   microseconds (on a fixed schedule), each carrying its sequence number (0, 1, ...) as 8
 //!   big-endian bytes; prints `done<TAB>SENT` (a send error is counted, not fatal: a stream
 //!   measures loss).
+//! - `stream tcp ADDR:PORT INTERVAL_US COUNT`: the same numbered records over one TCP
+//!   connection; prints `done<TAB>COUNT`, or `err<TAB>KIND<TAB>after N records...` when the
+//!   connection breaks (exit status 1).
+//! - `listen tcp-records ADDR:PORT`: like `listen tcp`, but one line per 8-byte record as it
+//!   arrives (for `stream tcp`), without echo.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -149,10 +154,26 @@ fn serve_tcp(mut stream: TcpStream, peer: SocketAddr, out: Out) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
+/// Serves one connection of a `tcp-records` listener: one line per 8-byte record, as it arrives.
+fn serve_tcp_records(mut stream: TcpStream, peer: SocketAddr, out: Out) {
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    let mut record = [0u8; 8];
+    while stream.read_exact(&mut record).is_ok() {
+        emit(
+            &out,
+            &format!("tcp\t{peer}\t{local}\t{}", encode_data(&record)),
+        );
+    }
+}
+
 fn listen(protocol: &str, addr: SocketAddr) -> Result<(), String> {
     let out: Out = Arc::new(Mutex::new(Box::new(io::stdout())));
     match protocol {
-        "tcp" => {
+        "tcp" | "tcp-records" => {
+            let records = protocol == "tcp-records";
             let listener = TcpListener::bind(addr).map_err(|e| format!("bind tcp {addr}: {e}"))?;
             let local = listener.local_addr().map_err(|e| e.to_string())?;
             emit(&out, &format!("ready\t{local}"));
@@ -162,7 +183,11 @@ fn listen(protocol: &str, addr: SocketAddr) -> Result<(), String> {
                     continue;
                 };
                 let out = Arc::clone(&out);
-                thread::spawn(move || serve_tcp(stream, peer, out));
+                if records {
+                    thread::spawn(move || serve_tcp_records(stream, peer, out));
+                } else {
+                    thread::spawn(move || serve_tcp(stream, peer, out));
+                }
             }
             Ok(())
         }
@@ -266,6 +291,36 @@ fn send_udp(
     ))
 }
 
+/// Opens one TCP connection and sends `count` 8-byte sequence numbers over it on a fixed
+/// schedule; a broken connection ends it with an error line saying how many were sent.
+fn stream_tcp(addr: SocketAddr, interval: Duration, count: u64) -> Result<String, String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("err\t{}\tconnect {addr}: {e}", error_kind(&e)))?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let start = Instant::now();
+    for sequence in 0..count {
+        let due = u32::try_from(sequence)
+            .ok()
+            .and_then(|n| interval.checked_mul(n))
+            .and_then(|offset| start.checked_add(offset));
+        if let Some(due) = due {
+            let now = Instant::now();
+            if due > now {
+                thread::sleep(due - now);
+            }
+        }
+        stream.write_all(&sequence.to_be_bytes()).map_err(|e| {
+            format!(
+                "err\t{}\tafter {sequence} records to {addr}: {e}",
+                error_kind(&e)
+            )
+        })?;
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    Ok(format!("done\t{count}"))
+}
+
 fn stream_udp(
     addr: SocketAddr,
     interval: Duration,
@@ -347,7 +402,8 @@ pub fn run(args: &[String]) -> i32 {
     let usage = "usage: netns-probe listen tcp|udp ADDR:PORT \
                  | connect tcp ADDR:PORT TIMEOUT_MS HEX \
                  | send udp ADDR:PORT TIMEOUT_MS HEX [SOURCE_IP] \
-                 | stream udp ADDR:PORT INTERVAL_US COUNT [SOURCE_IP]";
+                 | stream udp ADDR:PORT INTERVAL_US COUNT [SOURCE_IP] \\
+                 | stream tcp ADDR:PORT INTERVAL_US COUNT";
     let command: Vec<&str> = args.iter().take(2).map(String::as_str).collect();
     let rest = args.get(2..).unwrap_or_default();
     let outcome = match command.as_slice() {
@@ -367,6 +423,11 @@ pub fn run(args: &[String]) -> i32 {
             Ok((addr, timeout, data, source)) => {
                 return finish(send_udp(addr, timeout, &data, source))
             }
+            Err(error) => Err(error),
+        },
+        ["stream", "tcp"] => match parse_stream_args(rest) {
+            Ok((addr, interval, count, None)) => return finish(stream_tcp(addr, interval, count)),
+            Ok((_, _, _, Some(_))) => Err("stream tcp takes no source address".to_owned()),
             Err(error) => Err(error),
         },
         ["stream", "udp"] => match parse_stream_args(rest) {
@@ -487,6 +548,23 @@ mod tests {
             let (n, _) = sink.recv_from(&mut buffer).unwrap();
             assert_eq!(buffer[..n], expected.to_be_bytes());
         }
+    }
+
+    #[test]
+    fn tcp_stream_sends_numbered_records_over_one_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut all = Vec::new();
+            stream.read_to_end(&mut all).unwrap();
+            all
+        });
+        let line = stream_tcp(addr, Duration::from_micros(100), 4).unwrap();
+        assert_eq!(line, "done\t4");
+        let all = server.join().unwrap();
+        let expected: Vec<u8> = (0u64..4).flat_map(u64::to_be_bytes).collect();
+        assert_eq!(all, expected);
     }
 
     #[test]
