@@ -121,6 +121,14 @@ fn seed_cloud_forwards_with_static_flows_and_nothing_without_them() {
     assert!(hv2
         .iter()
         .any(|f| f.match_fields == "in_port=10" && f.actions == "output:1"));
+    assert_eq!(
+        ovs.dump_flows_matching("hv2", "cookie=0x2a/-1").unwrap(),
+        hv2
+    );
+    assert!(ovs
+        .dump_flows_matching("hv2", "cookie=0x2b/-1")
+        .unwrap()
+        .is_empty());
 
     // Ping across both bridges and the outside segment, and to the outside host.
     assert!(a

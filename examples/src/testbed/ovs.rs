@@ -447,6 +447,12 @@ impl Ovs {
         parse_dump_flows(&self.ofctl("dump-flows", bridge, &[])?)
     }
 
+    /// The bridge's flows matching an `ovs-ofctl` flow filter (for example `cookie=0x1/-1` for one
+    /// cookie, or `tcp,tp_dst=22`), parsed.
+    pub fn dump_flows_matching(&self, bridge: &str, filter: &str) -> Result<Vec<FlowEntry>> {
+        parse_dump_flows(&self.ofctl("dump-flows", bridge, &[filter])?)
+    }
+
     /// Adds one flow in `ovs-ofctl` syntax, e.g. `priority=10,in_port=1,actions=output:2`.
     pub fn add_flow(&self, bridge: &str, flow: &str) -> Result<()> {
         self.ofctl("add-flow", bridge, &[flow]).map(|_| ())
