@@ -1611,6 +1611,63 @@ mod tests {
         assert_eq!(r.filters[1].key, InstanceFilter::InstanceStateName);
     }
 
+    /// The parameter parts of the requests real clients signed (the signature fixtures):
+    /// signature parameters are ignored, every one parses.
+    #[test]
+    fn signed_client_requests_parse() {
+        let boto3 = "Action=AuthorizeSecurityGroupIngress&Version=2016-11-15&GroupName=web+group&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=22&IpPermissions.1.ToPort=22&IpPermissions.1.IpRanges.1.CidrIp=0.0.0.0%2F0&IpPermissions.1.IpRanges.1.Description=ssh+from+anywhere%3B+a%2Bb%3Dc+~%C3%BC";
+        let (_, r) = parse(boto3).unwrap();
+        let Request::AuthorizeSecurityGroupIngress(r) = r else {
+            panic!()
+        };
+        assert_eq!(r.group, GroupRef::Name("web group".into()));
+        assert_eq!(
+            r.permissions[0].ip_ranges[0].description.as_deref(),
+            Some("ssh from anywhere; a+b=c ~\u{fc}")
+        );
+        let presigned = HttpRequest::new("GET", "/?Action=DescribeInstances&Version=2016-11-15&InstanceId.1=i-1&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20261126%2Fus-east-1%2Fec2%2Faws4_request&X-Amz-Date=20261126T070318Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature=b7cf33fdf7587f96d8d637efeef5902db90b1c22f79f17082c9b2ef285e08101");
+        let (_, r) = parse_request(&presigned).unwrap();
+        assert_eq!(r.action(), Action::DescribeInstances);
+        let sigv2 = HttpRequest::new("POST", "/")
+            .with_header("Content-Type", "application/x-www-form-urlencoded")
+            .with_body("Action=DescribeAddresses&Version=2014-10-01&PublicIp.1=1.2.3.4&AWSAccessKeyId=AKIDEXAMPLE&SignatureVersion=2&SignatureMethod=HmacSHA256&Timestamp=2026-11-26T07%3A03%3A18Z&Signature=HMQgScSqoK2vi5h9Tm%2BJRMBXxUVYzN4lmphWlLg4O%2FA%3D");
+        let (v, r) = parse_request(&sigv2).unwrap();
+        assert_eq!(v, ApiVersion::V2014_10_01);
+        let Request::DescribeAddresses(r) = r else {
+            panic!()
+        };
+        assert_eq!(r.public_ips, [Ipv4Addr::new(1, 2, 3, 4)]);
+        let boto2 = HttpRequest::new("POST", "/")
+            .with_header("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
+            .with_body("Action=CreateSecurityGroup&GroupDescription=desc%20with%20spaces%20%26%20symbols%20%2B%2F%3D&GroupName=web%20group&Version=2014-10-01");
+        let (_, r) = parse_request(&boto2).unwrap();
+        let Request::CreateSecurityGroup(r) = r else {
+            panic!()
+        };
+        assert_eq!(r.group_name, "web group");
+        assert_eq!(r.description, "desc with spaces & symbols +/=");
+    }
+
+    #[test]
+    fn many_parameters_are_accepted_up_to_the_limit() {
+        let ids: String = (1..=1997)
+            .map(|i| format!("&InstanceId.{i}=i-{i:x}"))
+            .collect();
+        let (_, r) = parse(&format!("Action=DescribeInstances&{V}{ids}")).unwrap();
+        let Request::DescribeInstances(r) = r else {
+            panic!()
+        };
+        assert_eq!(r.instance_ids.len(), 1997);
+        let e = parse(&format!("Action=DescribeInstances&{V}{ids}&a=1&b=2")).unwrap_err();
+        assert_eq!(e.error_code(), ErrorCode::InvalidParameterValue);
+        assert!(e.message().contains("2000"));
+        let e = parse(&format!(
+            "Action=DescribeInstances&{V}{ids}&InstanceId.5=i-5"
+        ))
+        .unwrap_err();
+        assert!(e.message().contains("InstanceId.5"));
+    }
+
     #[test]
     fn dry_run_round_trips() {
         let (v, r) = parse(&format!(
