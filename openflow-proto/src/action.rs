@@ -15,6 +15,7 @@ use core::net::Ipv4Addr;
 /// ([`Action::set_vlan_vid`], [`Action::set_vlan_pcp`], [`Action::set_nw_tos`]) validate
 /// what a switch would reject.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Action {
     /// `OFPAT_OUTPUT`: send out a port; `max_len` bytes go to the controller when the port is
     /// [`PortNo::CONTROLLER`].

@@ -15,6 +15,7 @@ use core::net::Ipv4Addr;
 
 /// How a match treats the 802.1Q VLAN id (`dl_vlan`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum VlanMatch {
     /// Any frame, tagged or not (the `OFPFW_DL_VLAN` wildcard bit set).
     #[default]
@@ -32,6 +33,11 @@ pub enum VlanMatch {
 /// The raw count is kept so that a decoded match re-encodes to the same bytes; compare
 /// matches by [`Ipv4Match::prefix_len`] (which clamps), never by the raw count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "Ipv4MatchRepr", into = "Ipv4MatchRepr")
+)]
 pub struct Ipv4Match {
     addr: Ipv4Addr,
     wildcard_bits: u8,
@@ -113,6 +119,32 @@ impl Ipv4Match {
     }
 }
 
+/// The serde form of [`Ipv4Match`]: the address and the raw count (masked to 6 bits when
+/// deserialised, as [`Ipv4Match::from_raw`] does).
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Ipv4MatchRepr {
+    addr: Ipv4Addr,
+    wildcard_bits: u8,
+}
+
+#[cfg(feature = "serde")]
+impl From<Ipv4MatchRepr> for Ipv4Match {
+    fn from(r: Ipv4MatchRepr) -> Self {
+        Ipv4Match::from_raw(r.addr, r.wildcard_bits)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl From<Ipv4Match> for Ipv4MatchRepr {
+    fn from(m: Ipv4Match) -> Self {
+        Ipv4MatchRepr {
+            addr: m.addr,
+            wildcard_bits: m.wildcard_bits,
+        }
+    }
+}
+
 impl Default for Ipv4Match {
     fn default() -> Self {
         Ipv4Match::ANY
@@ -127,6 +159,7 @@ impl Default for Ipv4Match {
 /// `tp_src` carries the ICMP type and `tp_dst` the code. `nw_tos` matches the DSCP bits
 /// (the upper six bits of the ToS byte). The accessors below name these overloads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Match {
     /// Input port.
     pub in_port: Option<PortNo>,

@@ -57,6 +57,9 @@
 //!   `tokio_util::codec::{Decoder, Encoder}` for `Framed` streams: it decodes
 //!   [`FrameResult`]s (one invalid message is an item, not the end of the stream) and
 //!   encodes `(xid, Message)`.
+//! - `serde` (off by default): `Serialize`/`Deserialize` for the value types [`MacAddr`]
+//!   (as `"aa:bb:cc:dd:ee:ff"`), [`PortNo`] (as a number), [`Match`], [`Ipv4Match`],
+//!   [`VlanMatch`], [`Action`], [`FlowMod`], [`FlowModCommand`] and [`FlowModFlags`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -11,6 +11,11 @@ use core::fmt;
 ///
 /// Physical ports are `1..=0xfeff`; the values from [`PortNo::MAX`] upwards are reserved.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct PortNo(pub u16);
 
 impl PortNo {
