@@ -172,7 +172,8 @@ impl Header {
                 xid: u32::from_be_bytes([x0, x1, x2, x3]),
             }),
             _ => Err(DecodeError::new(
-                MessageType::Unknown(buf.get(1).copied().unwrap_or(0xff)),
+                buf.get(1)
+                    .map_or(MessageType::Unknown(0xff), |&t| MessageType::from_u8(t)),
                 "header",
                 0,
                 DecodeErrorKind::Truncated {
@@ -260,7 +261,15 @@ mod tests {
         let mut v = Vec::new();
         h.encode(&mut v);
         assert_eq!(v, [1, 0, 0, 8, 0, 0, 0, 1]);
-        assert!(Header::parse(&[1, 0, 0]).is_err());
+        let short = Header::parse(&[1, 14, 0]).unwrap_err();
+        assert_eq!(short.msg_type, MessageType::FlowMod);
+        assert_eq!(
+            short.kind,
+            DecodeErrorKind::Truncated {
+                needed: 8,
+                available: 3
+            }
+        );
         let bad = Header::parse(&[1, 0, 0, 7, 0, 0, 0, 1]).unwrap();
         assert_eq!(
             bad.validate().unwrap_err().kind,
