@@ -185,6 +185,23 @@ impl DecodeError {
     /// The `OFPT_ERROR` message answering `request` (the offending message, header
     /// included): [`DecodeError::ofp_error`] with the first 64 bytes of the request.
     /// Reply with the request's xid ([`crate::Header::peek_xid`]).
+    ///
+    /// ```
+    /// use openflow_proto::error_msg::{BadActionCode, ErrorType};
+    /// use openflow_proto::{Header, Message};
+    ///
+    /// // A flow_mod (match-all, no flags) whose only action has length 0.
+    /// let mut req = vec![1, 14, 0, 80, 0, 0, 0, 0x2a, 0, 0x38, 0x20, 0xff];
+    /// req.resize(72, 0);
+    /// req.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0]);
+    /// let err = Message::decode_slice(&req).unwrap_err();
+    /// assert_eq!(err.ofp_error(), ErrorType::BadAction(BadActionCode::BadLen));
+    ///
+    /// let xid = Header::peek_xid(&req).unwrap();
+    /// let reply = Message::Error(err.error_reply(&req)).to_bytes(xid)?;
+    /// assert_eq!(reply.len(), 12 + 64); // the first 64 bytes of the request
+    /// # Ok::<(), openflow_proto::EncodeError>(())
+    /// ```
     pub fn error_reply(&self, request: &[u8]) -> ErrorMsg {
         ErrorMsg::for_request(self.ofp_error(), request)
     }

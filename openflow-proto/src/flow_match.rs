@@ -482,6 +482,20 @@ impl Match {
     /// or ICMP; `dl_vlan_pcp` is ignored for untagged frames; the ECN bits of `nw_tos` are
     /// cleared. Prefixes are also made canonical (count clamped to 32, host bits cleared),
     /// which is not reported as a drop. Decoding never normalises: call this explicitly.
+    ///
+    /// ```
+    /// use openflow_proto::flow_match::{DroppedFields, ETH_TYPE_IPV4};
+    /// use openflow_proto::Match;
+    ///
+    /// // "ip,tp_dst=22" without nw_proto: Open vSwitch installs plain "ip".
+    /// let mut m = Match::any();
+    /// m.dl_type = Some(ETH_TYPE_IPV4);
+    /// m.tp_dst = Some(22);
+    /// let (installed, dropped) = m.normalized();
+    /// assert_eq!(installed.tp_dst, None);
+    /// assert_eq!(dropped, DroppedFields::TP_DST);
+    /// assert_eq!(dropped.field_names(), ["tp_dst"]);
+    /// ```
     pub fn normalized(&self) -> (Match, DroppedFields) {
         let mut m = *self;
         let mut dropped = DroppedFields::empty();
