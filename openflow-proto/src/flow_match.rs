@@ -197,6 +197,14 @@ pub const IP_PROTO_ICMP: u8 = 1;
 pub const IP_PROTO_TCP: u8 = 6;
 /// IP protocol number of UDP.
 pub const IP_PROTO_UDP: u8 = 17;
+/// Ethernet type of RARP.
+pub const ETH_TYPE_RARP: u16 = 0x8035;
+/// Ethernet type of IPv6.
+pub const ETH_TYPE_IPV6: u16 = 0x86dd;
+/// IP protocol number of SCTP.
+pub const IP_PROTO_SCTP: u8 = 132;
+/// IP protocol number of ICMPv6.
+pub const IP_PROTO_ICMPV6: u8 = 58;
 
 impl Match {
     /// A match of every packet (all fields wildcarded).
@@ -342,6 +350,9 @@ bitflags::bitflags! {
         const TP_DST = 1 << 6;
         /// The two ECN bits of `nw_tos` (OpenFlow 1.0 matches the DSCP bits only).
         const NW_TOS_ECN = 1 << 7;
+        /// Bits of `dl_vlan` above the 12-bit VLAN id, or of `dl_vlan_pcp` above the
+        /// 3-bit priority (Open vSwitch masks them off).
+        const VLAN_HIGH_BITS = 1 << 8;
     }
 }
 
@@ -357,6 +368,7 @@ impl DroppedFields {
             (DroppedFields::TP_SRC, "tp_src"),
             (DroppedFields::TP_DST, "tp_dst"),
             (DroppedFields::NW_TOS_ECN, "nw_tos_ecn"),
+            (DroppedFields::VLAN_HIGH_BITS, "vlan_high_bits"),
         ];
         names
             .iter()
@@ -477,11 +489,19 @@ impl Match {
     /// The match as Open vSwitch would install it, and what was dropped to get there.
     ///
     /// Applies OpenFlow 1.0's prerequisites the way Open vSwitch does
-    /// (`ofputil_normalize_match`): `nw_src`, `nw_dst` and `nw_proto` need `dl_type` IPv4
-    /// or ARP; `nw_tos` needs IPv4; `tp_src`/`tp_dst` need IPv4 with `nw_proto` TCP, UDP
-    /// or ICMP; `dl_vlan_pcp` is ignored for untagged frames; the ECN bits of `nw_tos` are
-    /// cleared. Prefixes are also made canonical (count clamped to 32, host bits cleared),
-    /// which is not reported as a drop. Decoding never normalises: call this explicitly.
+    /// (`ofputil_match_from_ofp10_match` then `ofputil_normalize_match`):
+    ///
+    /// - `nw_src`/`nw_dst` need `dl_type` IPv4, ARP or RARP;
+    /// - `nw_proto` needs IPv4, IPv6, ARP or RARP;
+    /// - `nw_tos` needs IPv4 or IPv6, and loses its two ECN bits;
+    /// - `tp_src`/`tp_dst` need IPv4 with `nw_proto` TCP, UDP, SCTP or ICMP, or IPv6 with
+    ///   TCP, UDP, SCTP or ICMPv6 (`dl_type` and `nw_proto` must be exact);
+    /// - `dl_vlan_pcp` is ignored for untagged frames; VLAN ids keep 12 bits, priorities 3.
+    ///
+    /// Prefixes are also made canonical (count clamped to 32, host bits cleared), which is
+    /// not reported. The result is a fixed point (normalising it again changes nothing), so
+    /// compare two matches, say a desired flow and one a switch reports, by normalising
+    /// both. Decoding never normalises: call this explicitly.
     ///
     /// ```
     /// use openflow_proto::flow_match::{DroppedFields, ETH_TYPE_IPV4};
@@ -500,16 +520,28 @@ impl Match {
         let mut m = *self;
         let mut dropped = DroppedFields::empty();
         let is_ip = m.dl_type == Some(ETH_TYPE_IPV4);
-        let is_arp = m.dl_type == Some(ETH_TYPE_ARP);
-        let has_tp = is_ip
-            && matches!(
-                m.nw_proto,
-                Some(IP_PROTO_TCP) | Some(IP_PROTO_UDP) | Some(IP_PROTO_ICMP)
-            );
+        let is_ipv6 = m.dl_type == Some(ETH_TYPE_IPV6);
+        let is_arp = matches!(m.dl_type, Some(ETH_TYPE_ARP) | Some(ETH_TYPE_RARP));
+        let has_tp = match m.nw_proto {
+            Some(IP_PROTO_TCP | IP_PROTO_UDP | IP_PROTO_SCTP) => is_ip || is_ipv6,
+            Some(IP_PROTO_ICMP) => is_ip,
+            Some(IP_PROTO_ICMPV6) => is_ipv6,
+            _ => false,
+        };
         if m.dl_vlan == VlanMatch::Untagged && m.dl_vlan_pcp.take().is_some() {
             dropped |= DroppedFields::DL_VLAN_PCP;
         }
-        if !is_ip && m.nw_tos.take().is_some() {
+        if let VlanMatch::Vid(v @ 0x1000..) = m.dl_vlan {
+            m.dl_vlan = VlanMatch::Vid(v & 0xfff);
+            dropped |= DroppedFields::VLAN_HIGH_BITS;
+        }
+        if let Some(pcp) = m.dl_vlan_pcp {
+            if pcp > 7 {
+                m.dl_vlan_pcp = Some(pcp & 7);
+                dropped |= DroppedFields::VLAN_HIGH_BITS;
+            }
+        }
+        if !(is_ip || is_ipv6) && m.nw_tos.take().is_some() {
             dropped |= DroppedFields::NW_TOS;
         }
         if let Some(tos) = m.nw_tos {
@@ -518,10 +550,10 @@ impl Match {
                 m.nw_tos = Some(tos & 0xfc);
             }
         }
+        if !(is_ip || is_ipv6 || is_arp) && m.nw_proto.take().is_some() {
+            dropped |= DroppedFields::NW_PROTO;
+        }
         if !(is_ip || is_arp) {
-            if m.nw_proto.take().is_some() {
-                dropped |= DroppedFields::NW_PROTO;
-            }
             if !m.nw_src.is_any() {
                 dropped |= DroppedFields::NW_SRC;
             }
@@ -762,6 +794,65 @@ mod tests {
         m.nw_dst = Ipv4Match::prefix(Ipv4Addr::new(10, 0, 0, 0), 31);
         assert!(!m.is_exact());
         assert_eq!(m.wildcards(), 1 << wildcards::NW_DST_SHIFT);
+    }
+
+    #[test]
+    fn normalize_follows_ovs_for_sctp_rarp_ipv6_and_vlan_bits() {
+        // IPv4 SCTP keeps its ports (Open vSwitch allows them, OF1.0 does not name SCTP).
+        let mut m = Match::any();
+        m.dl_type = Some(ETH_TYPE_IPV4);
+        m.nw_proto = Some(IP_PROTO_SCTP);
+        m.tp_dst = Some(9);
+        assert_eq!(m.normalized(), (m, DroppedFields::empty()));
+        // RARP keeps the ARP fields.
+        let mut m = Match::any();
+        m.dl_type = Some(ETH_TYPE_RARP);
+        m.nw_proto = Some(3);
+        m.nw_src = Ipv4Match::exact(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(m.normalized(), (m, DroppedFields::empty()));
+        // IPv6 keeps nw_proto, nw_tos and TCP ports but no IPv4 addresses; ICMP (v4) has
+        // no ports under IPv6, ICMPv6 has.
+        let mut m = Match::any();
+        m.dl_type = Some(ETH_TYPE_IPV6);
+        m.nw_proto = Some(IP_PROTO_TCP);
+        m.nw_tos = Some(0x20);
+        m.tp_dst = Some(443);
+        m.nw_dst = Ipv4Match::exact(Ipv4Addr::new(10, 0, 0, 1));
+        let (n, d) = m.normalized();
+        assert_eq!(d, DroppedFields::NW_DST);
+        assert_eq!(
+            (n.nw_proto, n.nw_tos, n.tp_dst),
+            (Some(6), Some(0x20), Some(443))
+        );
+        m.nw_proto = Some(IP_PROTO_ICMP);
+        assert!(m.normalized().1.contains(DroppedFields::TP_DST));
+        m.nw_proto = Some(IP_PROTO_ICMPV6);
+        assert!(!m.normalized().1.contains(DroppedFields::TP_DST));
+        // ICMP under IPv4 keeps type and code; any other protocol loses them.
+        let mut m = Match::any();
+        m.dl_type = Some(ETH_TYPE_IPV4);
+        m.nw_proto = Some(47);
+        m.tp_src = Some(1);
+        assert_eq!(m.normalized().1, DroppedFields::TP_SRC);
+        // VLAN id and priority keep 12 and 3 bits.
+        let mut m = Match::any();
+        m.dl_vlan = VlanMatch::Vid(0x1005);
+        m.dl_vlan_pcp = Some(9);
+        let (n, d) = m.normalized();
+        assert_eq!((n.dl_vlan, n.dl_vlan_pcp), (VlanMatch::Vid(5), Some(1)));
+        assert_eq!(d, DroppedFields::VLAN_HIGH_BITS);
+        assert_eq!(n.normalized(), (n, DroppedFields::empty()));
+    }
+
+    #[test]
+    fn normalizing_both_sides_compares_what_ovs_reports() {
+        // Open vSwitch reports an untagged match with the pcp wildcard bit clear and pcp 0.
+        let mut ours = Match::any();
+        ours.dl_vlan = VlanMatch::Untagged;
+        let mut reported = ours;
+        reported.dl_vlan_pcp = Some(0);
+        assert_ne!(ours, reported);
+        assert_eq!(ours.normalized().0, reported.normalized().0);
     }
 
     #[test]
