@@ -30,7 +30,8 @@ pub mod priority {
     pub const PINHOLE: u16 = 40000;
     /// ARP requests the controller answers (from instances, and for hosted elastic IPs).
     pub const ARP: u16 = 36000;
-    /// Drop traffic to elastic IPs claiming a private source address.
+    /// From the uplink: drop traffic to elastic IPs claiming a private source address, and
+    /// traffic claiming the address of an instance attached to this switch.
     pub const UPLINK_GUARD: u16 = 34000;
     /// From the uplink: forward what the receiver's rules allow both ways.
     pub const INGRESS_FORWARD: u16 = 32000;
@@ -540,6 +541,12 @@ fn instance_flows_with(
         m.nw_dst = Ipv4Match::exact(ip);
         e.push(priority::ARP, m, &acts.punt);
     }
+
+    // Its address never comes in through the uplink.
+    let mut m = untagged_ip();
+    m.in_port = Some(uplink);
+    m.nw_src = Ipv4Match::exact(inst.ip);
+    e.push(priority::UPLINK_GUARD, m, &acts.drop);
 
     // Traffic to this instance from any port but the uplink: both sides are here.
     let mut m = untagged_ip();

@@ -36,8 +36,9 @@
 //! outside. IPv4 arriving on an uplink, addressed to the elastic-IP MAC and an elastic IP
 //! whose instance is attached to that switch, from outside the private subnet, is rewritten
 //! to the instance's private address and MAC (from the virtual router's MAC) and delivered
-//! to it; private traffic arriving on an uplink (from inside the subnet, to an instance
-//! attached there, at its MAC) is delivered as it is. Everything else is dropped.
+//! to it; private traffic arriving on an uplink (from inside the subnet but not from an
+//! instance attached to that switch, to an instance attached there, at its MAC) is delivered
+//! as it is. Everything else is dropped.
 //!
 //! **Security groups.** Permissions are allow-only and additive over all the groups of an
 //! instance; whatever no permission allows is dropped. A new group allows all egress and no
@@ -162,6 +163,8 @@
 
 pub mod compile;
 pub mod diff;
+#[cfg(test)]
+mod e2e_tests;
 pub mod model;
 pub mod packet;
 pub mod pinhole;

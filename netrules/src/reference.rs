@@ -175,8 +175,9 @@ pub enum DropReason {
     NoElasticIp,
     /// On an uplink, not addressed to anything this switch serves.
     NotForUs,
-    /// On an uplink, to an instance's private address from outside the private subnet, or to
-    /// an elastic IP from inside it.
+    /// On an uplink, to an instance's private address from outside the private subnet, to
+    /// an elastic IP from inside it, or from the address of an instance attached to this
+    /// switch.
     WrongSide,
     /// The security groups do not allow it, and it belongs to no tracked connection.
     Denied,
@@ -450,6 +451,13 @@ fn from_uplink(model: &Model, switch: Dpid, in_port: PortNo, p: &Packet) -> Hop 
     }
     if !p.is_ipv4() {
         return Hop::Drop(DropReason::NotForUs);
+    }
+    // An instance attached here never sends through the uplink.
+    if model
+        .instance_by_ip(p.nw_src)
+        .is_some_and(|a| a.attachment.is_some_and(|at| at.switch == switch))
+    {
+        return Hop::Drop(DropReason::WrongSide);
     }
     if p.dl_dst == s.elastic_ip_mac {
         let Some(b) = hosted(p.nw_dst) else {
