@@ -154,6 +154,11 @@ impl DecodeError {
     /// `BAD_REQUEST/BAD_TYPE`, unknown action types `BAD_ACTION/BAD_TYPE`, bad action
     /// lengths `BAD_ACTION/BAD_LEN`, every other length or truncation problem
     /// `BAD_REQUEST/BAD_LEN` (as Open vSwitch answers).
+    ///
+    /// Problems with content that decodes (an unknown stats type: `BAD_STAT`; a vendor
+    /// nobody supports: `BAD_VENDOR`; an output to an invalid port: `BAD_OUT_PORT`; an
+    /// out-of-range argument; an unknown flow_mod command) are found by
+    /// [`crate::Message::validate`], whose [`crate::ValidationError::ofp_error`] maps them.
     pub fn ofp_error(&self) -> ErrorType {
         match self.kind {
             DecodeErrorKind::BadVersion { .. } => ErrorType::BadRequest(BadRequestCode::BadVersion),
