@@ -224,6 +224,61 @@ impl Message {
         Ok((header, msg))
     }
 
+    /// The length of the encoded message, header included (saturating: a value above 65535
+    /// means [`Message::encode`] will fail with [`EncodeError::TooLong`]).
+    pub fn encoded_len(&self) -> usize {
+        let body = match self {
+            Message::Hello(b) | Message::EchoRequest(b) | Message::EchoReply(b) => b.len(),
+            Message::Error(e) => 4usize.saturating_add(e.data.len()),
+            Message::Vendor(v) => 4usize.saturating_add(v.data.len()),
+            Message::FeaturesRequest
+            | Message::GetConfigRequest
+            | Message::BarrierRequest
+            | Message::BarrierReply => 0,
+            Message::FeaturesReply(f) => f
+                .ports
+                .len()
+                .saturating_mul(crate::PhyPort::WIRE_LEN)
+                .saturating_add(SwitchFeatures::FIXED_LEN - Header::LEN),
+            Message::GetConfigReply(_) | Message::SetConfig(_) => {
+                SwitchConfig::WIRE_LEN - Header::LEN
+            }
+            Message::PacketIn(p) => {
+                (PacketIn::FIXED_LEN - Header::LEN).saturating_add(p.data.len())
+            }
+            Message::FlowRemoved(_) => FlowRemoved::WIRE_LEN - Header::LEN,
+            Message::PortStatus(_) => PortStatus::WIRE_LEN - Header::LEN,
+            Message::PacketOut(p) => (PacketOut::FIXED_LEN - Header::LEN)
+                .saturating_add(crate::Action::list_len(&p.actions))
+                .saturating_add(p.data.len()),
+            Message::FlowMod(f) => (FlowMod::FIXED_LEN - Header::LEN)
+                .saturating_add(crate::Action::list_len(&f.actions)),
+            Message::PortMod(_) => PortMod::WIRE_LEN - Header::LEN,
+            Message::StatsRequest(s) => {
+                (StatsRequest::FIXED_LEN - Header::LEN).saturating_add(match &s.body {
+                    crate::StatsRequestBody::Desc | crate::StatsRequestBody::Table => 0,
+                    crate::StatsRequestBody::Flow(_) | crate::StatsRequestBody::Aggregate(_) => {
+                        crate::stats::FlowStatsRequest::WIRE_LEN
+                    }
+                    crate::StatsRequestBody::Port(_) | crate::StatsRequestBody::Queue(_) => 8,
+                    crate::StatsRequestBody::Vendor { data, .. } => {
+                        4usize.saturating_add(data.len())
+                    }
+                    crate::StatsRequestBody::Unknown { body, .. } => body.len(),
+                })
+            }
+            Message::StatsReply(s) => {
+                (StatsReply::FIXED_LEN - Header::LEN).saturating_add(s.body.wire_len())
+            }
+            Message::QueueGetConfigRequest(_) => QueueGetConfigRequest::WIRE_LEN - Header::LEN,
+            Message::QueueGetConfigReply(q) => q.queues.iter().fold(
+                QueueGetConfigReply::FIXED_LEN - Header::LEN,
+                |acc, queue| acc.saturating_add(queue.wire_len()),
+            ),
+        };
+        body.saturating_add(Header::LEN)
+    }
+
     /// Append the message, header included, to `dst`, with this xid and the exact length
     /// in the header. On error nothing is appended.
     ///
@@ -239,6 +294,15 @@ impl Message {
     }
 
     fn encode_inner(&self, xid: u32, dst: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
+        let expected = self.encoded_len();
+        if expected > MAX_MESSAGE_LEN {
+            return Err(EncodeError::TooLong {
+                what: self.msg_type().name(),
+                len: expected,
+                max: MAX_MESSAGE_LEN,
+            });
+        }
+        dst.reserve(expected);
         Header {
             version: OFP_VERSION,
             msg_type: self.msg_type(),
@@ -377,6 +441,7 @@ mod tests {
     fn rt(h: &str) -> (Header, Message) {
         let frame = hex(h);
         let (hdr, msg) = Message::decode(&frame).unwrap();
+        assert_eq!(msg.encoded_len(), frame.len());
         let mut out = BytesMut::new();
         msg.encode(hdr.xid, &mut out).unwrap();
         assert_eq!(&out[..], &frame[..], "re-encoding {msg:?}");
@@ -1089,6 +1154,7 @@ mod tests {
             let frame = b.freeze().slice(6..);
             let h = Header::parse(&frame).unwrap();
             assert_eq!(usize::from(h.length), frame.len());
+            assert_eq!(m.encoded_len(), frame.len(), "{m:?}");
             assert_eq!(h.version, OFP_VERSION);
             assert_eq!(h.msg_type, m.msg_type());
             let (h2, back) = Message::decode(&frame).unwrap();
