@@ -1,6 +1,7 @@
 //! `OFPT_ERROR`: every error type and code of OpenFlow 1.0, typed, with unknown values kept.
 
 use crate::error::first_64;
+use crate::header::Header;
 use bytes::Bytes;
 
 macro_rules! code_enum {
@@ -246,6 +247,24 @@ impl ErrorMsg {
         }
     }
 
+    /// The header of the offending request carried in `data` (its type and xid), for every
+    /// error type but `HELLO_FAILED` (whose data is text); `None` if fewer than 8 bytes.
+    pub fn offending_header(&self) -> Option<Header> {
+        match self.error {
+            ErrorType::HelloFailed(_) => None,
+            _ => Header::parse(&self.data).ok(),
+        }
+    }
+
+    /// The explanation carried by a `HELLO_FAILED` error (invalid UTF-8 replaced), or
+    /// `None` for other error types.
+    pub fn text(&self) -> Option<String> {
+        match self.error {
+            ErrorType::HelloFailed(_) => Some(String::from_utf8_lossy(&self.data).into_owned()),
+            _ => None,
+        }
+    }
+
     /// A `HELLO_FAILED/INCOMPATIBLE` error with an ASCII explanation.
     pub fn hello_incompatible(text: &str) -> Self {
         ErrorMsg {
@@ -258,6 +277,21 @@ impl ErrorMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offending_header_and_text() {
+        let req = [1u8, 14, 0, 80, 0, 0, 0, 0x0d, 0, 0x3f];
+        let e = ErrorMsg::for_request(ErrorType::BadAction(BadActionCode::BadLen), &req);
+        let h = e.offending_header().unwrap();
+        assert_eq!(h.msg_type, crate::MessageType::FlowMod);
+        assert_eq!(h.xid, 0x0d);
+        assert_eq!(e.text(), None);
+        let e = ErrorMsg::hello_incompatible("no common version");
+        assert_eq!(e.offending_header(), None);
+        assert_eq!(e.text().as_deref(), Some("no common version"));
+        let short = ErrorMsg::for_request(ErrorType::BadRequest(BadRequestCode::BadLen), &[1, 2]);
+        assert_eq!(short.offending_header(), None);
+    }
 
     #[test]
     fn every_code_round_trips() {
