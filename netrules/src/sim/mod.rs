@@ -55,10 +55,12 @@
 
 mod actions;
 pub mod matching;
+mod model_net;
 mod network;
 mod table;
 
 pub use actions::{apply_actions, rewrite, Emit};
+pub use model_net::{ModelController, ModelNetwork};
 pub use network::{
     nominal_len, Controller, ControllerMessage, Delivery, Destination, Dpid, DropReason, Limits,
     MissBehavior, Network, NetworkError, PacketIn, PacketInReason, Point, PortPeer,

@@ -512,6 +512,15 @@ impl<C: Controller> Network<C> {
         Ok(())
     }
 
+    /// Remove a switch, its table and the hosts attached to it.
+    pub fn remove_switch(&mut self, dpid: Dpid) -> Result<(), NetworkError> {
+        self.switches
+            .remove(&dpid)
+            .ok_or(NetworkError::UnknownSwitch(dpid))?;
+        self.hosts.retain(|_, (d, _)| *d != dpid);
+        Ok(())
+    }
+
     /// Set what a switch does on a table miss.
     pub fn set_miss_behavior(
         &mut self,
@@ -563,6 +572,11 @@ impl<C: Controller> Network<C> {
     /// Where a host is attached.
     pub fn host_location(&self, name: &str) -> Option<(Dpid, PortNo)> {
         self.hosts.get(name).copied()
+    }
+
+    /// The attached hosts and where they are, by name.
+    pub fn hosts(&self) -> impl Iterator<Item = (String, (Dpid, PortNo))> + '_ {
+        self.hosts.iter().map(|(n, at)| (n.clone(), *at))
     }
 
     /// The switches.
@@ -671,6 +685,15 @@ impl<C: Controller> Network<C> {
                 });
             }
         }
+        self.drain(&mut run);
+        Ok(run.trace)
+    }
+
+    /// Have the controller send these messages now, in order (flow_mods are applied,
+    /// flow_removed messages they cause go to the controller, packet_outs are followed).
+    pub fn send(&mut self, messages: Vec<ControllerMessage>) -> Result<Trace, NetworkError> {
+        let mut run = Run::default();
+        self.handle_messages(&mut run, messages, 0);
         self.drain(&mut run);
         Ok(run.trace)
     }
@@ -914,7 +937,7 @@ impl<C: Controller> Network<C> {
         match port {
             PortNo::IN_PORT => {
                 if sw.ports.contains_key(&in_port) {
-                    self.send(run, switch, in_port, packet, hops);
+                    self.send_port(run, switch, in_port, packet, hops);
                 } else {
                     drop(run, DropReason::Unsupported(port));
                 }
@@ -923,7 +946,7 @@ impl<C: Controller> Network<C> {
                 let ports: Vec<PortNo> =
                     sw.ports.keys().copied().filter(|p| *p != in_port).collect();
                 for p in ports {
-                    self.send(run, switch, p, packet, hops);
+                    self.send_port(run, switch, p, packet, hops);
                 }
             }
             PortNo::CONTROLLER => {
@@ -943,14 +966,14 @@ impl<C: Controller> Network<C> {
                 if p == in_port {
                     drop(run, DropReason::OutputToInPort(p));
                 } else {
-                    self.send(run, switch, p, packet, hops);
+                    self.send_port(run, switch, p, packet, hops);
                 }
             }
             other => drop(run, DropReason::Unsupported(other)),
         }
     }
 
-    fn send(&mut self, run: &mut Run, switch: Dpid, port: PortNo, packet: Packet, hops: u32) {
+    fn send_port(&mut self, run: &mut Run, switch: Dpid, port: PortNo, packet: Packet, hops: u32) {
         let peer = self
             .switches
             .get(&switch)
