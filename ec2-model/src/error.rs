@@ -307,7 +307,7 @@ impl Ec2Error {
     }
 
     /// `MissingParameter`: "The request must contain the parameter NAME".
-    pub fn missing_parameter(name: &str) -> Self {
+    pub fn missing_parameter(name: impl fmt::Display) -> Self {
         Ec2Error::new(
             ErrorCode::MissingParameter,
             format!("The request must contain the parameter {name}"),
@@ -315,7 +315,7 @@ impl Ec2Error {
     }
 
     /// `InvalidParameterValue` naming the parameter, the value and why.
-    pub fn invalid_value(name: &str, value: &str, why: &str) -> Self {
+    pub fn invalid_value(name: impl fmt::Display, value: &str, why: &str) -> Self {
         Ec2Error::new(
             ErrorCode::InvalidParameterValue,
             format!(

@@ -119,6 +119,15 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
         .all(|t| matches!(t, Tok::Star))
 }
 
+/// `Filter.N.Value.`, formatted only when an error message needs it.
+struct ValuePrefix(u32);
+
+impl fmt::Display for ValuePrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Filter.{}.Value.", self.0)
+    }
+}
+
 /// Parses `Filter.N.Name` / `Filter.N.Value.M` from the grouped `(rest, value)` pairs of one
 /// index `n` (rest is `Name` or `Value.M`).
 pub(crate) fn parse_filter<K: FilterKey>(
@@ -131,7 +140,7 @@ pub(crate) fn parse_filter<K: FilterKey>(
         if *rest == "Name" {
             name = Some(*value);
         } else if let Some(idx) = rest.strip_prefix("Value.") {
-            let m = crate::request::parse_index(&format!("Filter.{n}.Value."), idx)?;
+            let m = crate::request::parse_index(ValuePrefix(n), idx)?;
             values.push((m, (*value).to_owned()));
         } else {
             return Err(Ec2Error::new(
@@ -140,7 +149,7 @@ pub(crate) fn parse_filter<K: FilterKey>(
             ));
         }
     }
-    let name = name.ok_or_else(|| Ec2Error::missing_parameter(&format!("Filter.{n}.Name")))?;
+    let name = name.ok_or_else(|| Ec2Error::missing_parameter(format!("Filter.{n}.Name")))?;
     let key = K::from_name(name).ok_or_else(|| {
         Ec2Error::new(
             ErrorCode::InvalidParameterValue,
@@ -151,7 +160,7 @@ pub(crate) fn parse_filter<K: FilterKey>(
         )
     })?;
     if values.is_empty() {
-        return Err(Ec2Error::missing_parameter(&format!("Filter.{n}.Value.1")));
+        return Err(Ec2Error::missing_parameter(format!("Filter.{n}.Value.1")));
     }
     values.sort_by_key(|(m, _)| *m);
     Ok(Filter {

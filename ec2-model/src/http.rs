@@ -102,8 +102,13 @@ impl HttpRequest {
         if !self.method.eq_ignore_ascii_case("POST") {
             return false;
         }
-        match self.media_type() {
-            Some(t) => t == "application/x-www-form-urlencoded",
+        match self.header("content-type") {
+            Some(v) => v
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded"),
             None => !self.body.is_empty(),
         }
     }

@@ -44,10 +44,24 @@ impl Limits {
 
 /// The decoded parameters of a request: `(name, value)` pairs in the order received (query
 /// string first, then the body), names unique.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// All decoded text lives in one buffer (two allocations per request, whatever the number of
+/// parameters).
+#[derive(Debug, Clone, Default)]
 pub struct Params {
-    pairs: Vec<(String, String)>,
+    /// Every name and value, back to back.
+    text: String,
+    /// `(name start, name end = value start, value end)` in `text`.
+    spans: Vec<(usize, usize, usize)>,
 }
+
+impl PartialEq for Params {
+    fn eq(&self, other: &Params) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Params {}
 
 impl Params {
     /// The parameters of a request under the default [`Limits`].
@@ -62,18 +76,11 @@ impl Params {
     pub fn from_request_with(req: &HttpRequest, limits: &Limits) -> Result<Params, Ec2Error> {
         let body: &[u8] = if req.has_form_body() { &req.body } else { &[] };
         let total = req.query.len().saturating_add(body.len());
-        if total > limits.max_input_bytes {
-            return Err(Ec2Error::new(
-                ErrorCode::InvalidParameterValue,
-                format!(
-                    "The request parameters are {total} bytes long; at most {} are accepted",
-                    limits.max_input_bytes
-                ),
-            ));
-        }
-        let mut params = Params::default();
-        params.extend_urlencoded(req.query.as_bytes(), limits, "query string")?;
-        params.extend_urlencoded(body, limits, "body")?;
+        check_total(total, limits)?;
+        let mut params = Params::with_capacity(total);
+        let mut scratch = Vec::new();
+        params.extend_urlencoded(req.query.as_bytes(), limits, "query string", &mut scratch)?;
+        params.extend_urlencoded(body, limits, "body", &mut scratch)?;
         params.check_unique()?;
         Ok(params)
     }
@@ -81,18 +88,9 @@ impl Params {
     /// Parses one `application/x-www-form-urlencoded` string (a query string or a body) under
     /// the given limits.
     pub fn parse_urlencoded(input: &[u8], limits: &Limits) -> Result<Params, Ec2Error> {
-        if input.len() > limits.max_input_bytes {
-            return Err(Ec2Error::new(
-                ErrorCode::InvalidParameterValue,
-                format!(
-                    "The request parameters are {} bytes long; at most {} are accepted",
-                    input.len(),
-                    limits.max_input_bytes
-                ),
-            ));
-        }
-        let mut params = Params::default();
-        params.extend_urlencoded(input, limits, "input")?;
+        check_total(input.len(), limits)?;
+        let mut params = Params::with_capacity(input.len());
+        params.extend_urlencoded(input, limits, "input", &mut Vec::new())?;
         params.check_unique()?;
         Ok(params)
     }
@@ -100,12 +98,12 @@ impl Params {
     /// Parameters from pairs already decoded (checked for duplicates, not for limits).
     pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Result<Params, Ec2Error>
     where
-        N: Into<String>,
-        V: Into<String>,
+        N: AsRef<str>,
+        V: AsRef<str>,
     {
         let mut params = Params::default();
         for (n, v) in pairs {
-            params.push(n.into(), v.into());
+            params.push(n.as_ref(), v.as_ref());
         }
         params.check_unique()?;
         Ok(params)
@@ -113,7 +111,27 @@ impl Params {
 
     /// Parameters from pairs known to have unique names (built by this crate).
     pub(crate) fn from_unique_pairs(pairs: Vec<(String, String)>) -> Params {
-        Params { pairs }
+        let mut params = Params::default();
+        for (n, v) in &pairs {
+            params.push(n, v);
+        }
+        params
+    }
+
+    fn with_capacity(bytes: usize) -> Params {
+        Params {
+            text: String::with_capacity(bytes),
+            // Real parameters average well over 16 bytes each.
+            spans: Vec::with_capacity(bytes / 16 + 2),
+        }
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        let a = self.text.len();
+        self.text.push_str(name);
+        let b = self.text.len();
+        self.text.push_str(value);
+        self.spans.push((a, b, self.text.len()));
     }
 
     fn extend_urlencoded(
@@ -121,113 +139,117 @@ impl Params {
         input: &[u8],
         limits: &Limits,
         source: &str,
+        scratch: &mut Vec<u8>,
     ) -> Result<(), Ec2Error> {
-        for segment in input.split(|&b| b == b'&') {
+        // Raw bytes outside ASCII have no place in URL encoding: refuse them up front, then
+        // work on text (fast searches, no per-component UTF-8 check when nothing is escaped).
+        let input = std::str::from_utf8(input).map_err(|e| {
+            Ec2Error::new(
+                ErrorCode::MalformedQueryString,
+                format!("The {source} is not valid UTF-8 ({e})"),
+            )
+        })?;
+        for segment in input.split('&') {
             if segment.is_empty() {
                 continue;
             }
-            let (raw_name, raw_value) = match segment.iter().position(|&b| b == b'=') {
-                Some(i) => (&segment[..i], &segment[i + 1..]),
-                None => (segment, &[][..]),
-            };
-            let name = decode_component(raw_name, source)?;
-            if name.is_empty() {
-                return Err(Ec2Error::new(
-                    ErrorCode::MalformedQueryString,
-                    format!("A parameter in the {source} has an empty name"),
-                ));
-            }
-            if name.len() > limits.max_name_bytes {
-                return Err(Ec2Error::new(
-                    ErrorCode::InvalidParameterValue,
-                    format!(
-                        "The parameter name {} is {} bytes long; at most {} are accepted",
-                        quote(&name),
-                        name.len(),
-                        limits.max_name_bytes
-                    ),
-                ));
-            }
-            let value = decode_component(raw_value, source)?;
-            if value.len() > limits.max_value_bytes {
-                return Err(Ec2Error::new(
-                    ErrorCode::InvalidParameterValue,
-                    format!(
-                        "The value of parameter {name} is {} bytes long; at most {} are accepted",
-                        value.len(),
-                        limits.max_value_bytes
-                    ),
-                ));
-            }
-            if self.pairs.len() >= limits.max_params {
+            let (raw_name, raw_value) = segment.split_once('=').unwrap_or((segment, ""));
+            if self.spans.len() >= limits.max_params {
                 return Err(Ec2Error::new(
                     ErrorCode::InvalidParameterValue,
                     format!("The request has more than {} parameters", limits.max_params),
                 ));
             }
-            self.push(name, value);
+            let start = self.text.len();
+            decode_into(&mut self.text, raw_name, source, scratch)?;
+            let mid = self.text.len();
+            let name_len = mid - start;
+            if name_len == 0 {
+                return Err(Ec2Error::new(
+                    ErrorCode::MalformedQueryString,
+                    format!("A parameter in the {source} has an empty name"),
+                ));
+            }
+            if name_len > limits.max_name_bytes {
+                return Err(Ec2Error::new(
+                    ErrorCode::InvalidParameterValue,
+                    format!(
+                        "The parameter name {} is {name_len} bytes long; at most {} are accepted",
+                        quote(&self.text[start..mid]),
+                        limits.max_name_bytes
+                    ),
+                ));
+            }
+            decode_into(&mut self.text, raw_value, source, scratch)?;
+            let end = self.text.len();
+            if end - mid > limits.max_value_bytes {
+                return Err(Ec2Error::new(
+                    ErrorCode::InvalidParameterValue,
+                    format!(
+                        "The value of parameter {} is {} bytes long; at most {} are accepted",
+                        quote(&self.text[start..mid]),
+                        end - mid,
+                        limits.max_value_bytes
+                    ),
+                ));
+            }
+            self.spans.push((start, mid, end));
         }
         Ok(())
     }
 
-    fn push(&mut self, name: String, value: String) {
-        self.pairs.push((name, value));
-    }
-
     /// Refuses a name given twice, in O(n log n) so that many parameters stay cheap.
     fn check_unique(&self) -> Result<(), Ec2Error> {
-        let mut names: Vec<&str> = self.pairs.iter().map(|(n, _)| n.as_str()).collect();
+        if self.spans.len() <= 16 {
+            for (i, (n, _)) in self.iter().enumerate() {
+                if self.iter().skip(i + 1).any(|(m, _)| m == n) {
+                    return Err(duplicate(n));
+                }
+            }
+            return Ok(());
+        }
+        let mut names: Vec<&str> = self.iter().map(|(n, _)| n).collect();
         names.sort_unstable();
         match names.windows(2).find(|w| w[0] == w[1]) {
-            Some(w) => Err(Ec2Error::new(
-                ErrorCode::InvalidParameterValue,
-                format!("The parameter {} is given more than once", quote(w[0])),
-            )),
+            Some(w) => Err(duplicate(w[0])),
             None => Ok(()),
         }
     }
 
     /// The value of a parameter (names are case-sensitive, as in EC2).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// The pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-    }
-
-    /// The pairs in order, as a slice.
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.pairs
+        self.spans
+            .iter()
+            .map(|&(a, b, c)| (&self.text[a..b], &self.text[b..c]))
     }
 
     /// How many parameters there are.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.spans.len()
     }
 
     /// Whether there are no parameters.
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.spans.is_empty()
     }
 
     /// The pairs whose name starts with `prefix`, with the prefix removed, in order.
     pub(crate) fn with_prefix<'a>(&'a self, prefix: &str) -> Vec<(&'a str, &'a str)> {
-        self.pairs
-            .iter()
-            .filter_map(|(n, v)| n.strip_prefix(prefix).map(|rest| (rest, v.as_str())))
+        self.iter()
+            .filter_map(|(n, v)| n.strip_prefix(prefix).map(|rest| (rest, v)))
             .collect()
     }
 
     /// Encodes the parameters as a form body / query string (`%20` for spaces, unreserved
     /// characters as is), in order.
     pub fn to_urlencoded(&self) -> String {
-        let mut out = String::new();
-        for (i, (n, v)) in self.pairs.iter().enumerate() {
+        let mut out = String::with_capacity(self.text.len() + 2 * self.spans.len());
+        for (i, (n, v)) in self.iter().enumerate() {
             if i > 0 {
                 out.push('&');
             }
@@ -237,6 +259,26 @@ impl Params {
         }
         out
     }
+}
+
+fn check_total(total: usize, limits: &Limits) -> Result<(), Ec2Error> {
+    if total > limits.max_input_bytes {
+        return Err(Ec2Error::new(
+            ErrorCode::InvalidParameterValue,
+            format!(
+                "The request parameters are {total} bytes long; at most {} are accepted",
+                limits.max_input_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn duplicate(name: &str) -> Ec2Error {
+    Ec2Error::new(
+        ErrorCode::InvalidParameterValue,
+        format!("The parameter {} is given more than once", quote(name)),
+    )
 }
 
 /// Everything but the RFC 3986 unreserved characters is encoded, as AWS clients do.
@@ -255,14 +297,32 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
-/// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
-fn decode_component(raw: &[u8], source: &str) -> Result<String, Ec2Error> {
-    let mut bytes = Vec::with_capacity(raw.len());
+/// Decodes one form component onto `out`: `+` is a space, `%XX` a byte; the result must be UTF-8.
+/// `scratch` is reused between calls.
+fn decode_into(
+    out: &mut String,
+    raw: &str,
+    source: &str,
+    scratch: &mut Vec<u8>,
+) -> Result<(), Ec2Error> {
+    let not_utf8 = |e: std::str::Utf8Error| {
+        Ec2Error::new(
+            ErrorCode::MalformedQueryString,
+            format!("A parameter in the {source} is not valid UTF-8 after decoding ({e})"),
+        )
+    };
+    // Fast path: nothing to decode (most names and many values).
+    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+        out.push_str(raw);
+        return Ok(());
+    }
+    let raw = raw.as_bytes();
+    scratch.clear();
     let mut i = 0;
     while i < raw.len() {
         match raw[i] {
             b'+' => {
-                bytes.push(b' ');
+                scratch.push(b' ');
                 i += 1;
             }
             b'%' => {
@@ -270,7 +330,7 @@ fn decode_component(raw: &[u8], source: &str) -> Result<String, Ec2Error> {
                 let lo = raw.get(i + 2).copied().and_then(hex_value);
                 match (hi, lo) {
                     (Some(h), Some(l)) => {
-                        bytes.push(h << 4 | l);
+                        scratch.push(h << 4 | l);
                         i += 3;
                     }
                     _ => {
@@ -286,20 +346,13 @@ fn decode_component(raw: &[u8], source: &str) -> Result<String, Ec2Error> {
                 }
             }
             b => {
-                bytes.push(b);
+                scratch.push(b);
                 i += 1;
             }
         }
     }
-    String::from_utf8(bytes).map_err(|e| {
-        Ec2Error::new(
-            ErrorCode::MalformedQueryString,
-            format!(
-                "A parameter in the {source} is not valid UTF-8 after decoding ({})",
-                e.utf8_error()
-            ),
-        )
-    })
+    out.push_str(std::str::from_utf8(scratch).map_err(not_utf8)?);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 //! and ICMP, as in EC2-Classic, and becomes three permissions.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::Ipv4Addr;
 
 use ipnetwork::{Ipv4Network, Ipv6Network};
@@ -32,7 +33,7 @@ use crate::http::HttpRequest;
 use crate::params::Params;
 use crate::types::{
     parse_bool, parse_cidr_v4, parse_cidr_v6, parse_ipv4, AllocationId, ApiVersion, AssociationId,
-    Domain, GroupId, ImageId, InstanceId, NetworkInterfaceId, Ports, Protocol,
+    Cat, Domain, GroupId, ImageId, InstanceId, NetworkInterfaceId, Ports, Protocol,
 };
 
 /// Largest `N` accepted in `Name.N` parameters.
@@ -501,8 +502,8 @@ pub fn parse_params(p: &Params) -> Result<(ApiVersion, Request), Ec2Error> {
             dry_run,
         }),
         Action::DescribeAddresses => Request::DescribeAddresses(DescribeAddresses {
-            public_ips: list(p, "PublicIp", parse_ipv4)?,
-            allocation_ids: list(p, "AllocationId", AllocationId::parse_param)?,
+            public_ips: list(p, "PublicIp", |n, v| parse_ipv4(n, v))?,
+            allocation_ids: list(p, "AllocationId", |n, v| AllocationId::parse_param(n, v))?,
             filters: filters(p)?,
             dry_run,
         }),
@@ -539,13 +540,13 @@ pub fn parse_params(p: &Params) -> Result<(ApiVersion, Request), Ec2Error> {
             Request::RevokeSecurityGroupEgress(rules(p, true, dry_run)?)
         }
         Action::DescribeSecurityGroups => Request::DescribeSecurityGroups(DescribeSecurityGroups {
-            group_names: list(p, "GroupName", group_name)?,
-            group_ids: list(p, "GroupId", GroupId::parse_param)?,
+            group_names: list(p, "GroupName", |n, v| group_name(n, v))?,
+            group_ids: list(p, "GroupId", |n, v| GroupId::parse_param(n, v))?,
             filters: filters(p)?,
             dry_run,
         }),
         Action::DescribeImages => Request::DescribeImages(DescribeImages {
-            image_ids: list(p, "ImageId", ImageId::parse_param)?,
+            image_ids: list(p, "ImageId", |n, v| ImageId::parse_param(n, v))?,
             owners: list(p, "Owner", |n, v| text(n, v, 1))?,
             executable_by: list(p, "ExecutableBy", |n, v| text(n, v, 1))?,
             filters: filters(p)?,
@@ -553,7 +554,7 @@ pub fn parse_params(p: &Params) -> Result<(ApiVersion, Request), Ec2Error> {
         }),
         Action::RunInstances => Request::RunInstances(run_instances(p, dry_run)?),
         Action::DescribeInstances => {
-            let instance_ids = list(p, "InstanceId", InstanceId::parse_param)?;
+            let instance_ids = list(p, "InstanceId", |n, v| InstanceId::parse_param(n, v))?;
             let max_results = opt(p, "MaxResults", |n, v| {
                 let m = parse_u32(n, v)?;
                 if !(5..=1000).contains(&m) {
@@ -579,7 +580,7 @@ pub fn parse_params(p: &Params) -> Result<(ApiVersion, Request), Ec2Error> {
             })
         }
         Action::TerminateInstances => {
-            let instance_ids = list(p, "InstanceId", InstanceId::parse_param)?;
+            let instance_ids = list(p, "InstanceId", |n, v| InstanceId::parse_param(n, v))?;
             if instance_ids.is_empty() {
                 return Err(Ec2Error::missing_parameter("InstanceId.1"));
             }
@@ -819,8 +820,8 @@ fn write_permission(w: &mut Writer, prefix: &str, p: &IpPermission) {
 /// An optional parameter, validated.
 fn opt<T>(
     p: &Params,
-    name: &str,
-    parse: impl FnOnce(&str, &str) -> Result<T, Ec2Error>,
+    name: &'static str,
+    parse: impl FnOnce(&'static str, &str) -> Result<T, Ec2Error>,
 ) -> Result<Option<T>, Ec2Error> {
     p.get(name).map(|v| parse(name, v)).transpose()
 }
@@ -828,8 +829,8 @@ fn opt<T>(
 /// A required parameter, validated.
 fn req<T>(
     p: &Params,
-    name: &str,
-    parse: impl FnOnce(&str, &str) -> Result<T, Ec2Error>,
+    name: &'static str,
+    parse: impl FnOnce(&'static str, &str) -> Result<T, Ec2Error>,
 ) -> Result<T, Ec2Error> {
     match p.get(name) {
         Some(v) => parse(name, v),
@@ -838,7 +839,7 @@ fn req<T>(
 }
 
 /// Parses the `N` of `Name.N`: a positive decimal number up to [`MAX_INDEX`].
-pub(crate) fn parse_index(prefix: &str, s: &str) -> Result<u32, Ec2Error> {
+pub(crate) fn parse_index(prefix: impl fmt::Display, s: &str) -> Result<u32, Ec2Error> {
     let n = if !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()) {
         s.parse::<u32>().ok()
     } else {
@@ -860,7 +861,7 @@ pub(crate) fn parse_index(prefix: &str, s: &str) -> Result<u32, Ec2Error> {
 fn list<T>(
     p: &Params,
     name: &str,
-    parse: impl Fn(&str, &str) -> Result<T, Ec2Error>,
+    parse: impl Fn(Cat<'_, str>, &str) -> Result<T, Ec2Error>,
 ) -> Result<Vec<T>, Ec2Error> {
     let prefix = format!("{name}.");
     let mut items: BTreeMap<u32, (&str, &str)> = BTreeMap::new();
@@ -878,11 +879,11 @@ fn list<T>(
     }
     items
         .into_values()
-        .map(|(rest, value)| parse(&format!("{prefix}{rest}"), value))
+        .map(|(rest, value)| parse(Cat(prefix.as_str(), rest), value))
         .collect()
 }
 
-fn duplicate_index(prefix: &str, n: u32) -> Ec2Error {
+fn duplicate_index(prefix: impl fmt::Display, n: u32) -> Ec2Error {
     Ec2Error::new(
         ErrorCode::InvalidParameterValue,
         format!("The list index {prefix}{n} is given more than once"),
@@ -937,7 +938,7 @@ fn parse_u32(name: &str, value: &str) -> Result<u32, Ec2Error> {
 }
 
 /// Free text: at most [`MAX_NAME_CHARS`] characters, at least `min`, no control characters.
-fn text(name: &str, value: &str, min: usize) -> Result<String, Ec2Error> {
+fn text(name: impl fmt::Display, value: &str, min: usize) -> Result<String, Ec2Error> {
     let chars = value.chars().count();
     if chars < min {
         return Err(Ec2Error::invalid_value(
@@ -963,7 +964,7 @@ fn text(name: &str, value: &str, min: usize) -> Result<String, Ec2Error> {
     Ok(value.to_owned())
 }
 
-fn group_name(name: &str, value: &str) -> Result<String, Ec2Error> {
+fn group_name(name: impl fmt::Display, value: &str) -> Result<String, Ec2Error> {
     text(name, value, 1)
 }
 
@@ -1107,16 +1108,34 @@ fn flat_permissions(p: &Params) -> Result<Vec<IpPermission>, Ec2Error> {
     }
 }
 
-fn unknown_field(prefix: &str, field: &str) -> Ec2Error {
+fn unknown_field(prefix: impl fmt::Display, field: &str) -> Ec2Error {
     Ec2Error::new(
         ErrorCode::UnknownParameter,
         format!("The parameter {prefix}{} is not recognized", quote(field)),
     )
 }
 
+/// `{prefix}{n}.`: the name of list member `n`, formatted only when displayed.
+#[derive(Debug)]
+struct Idx<'a, P: ?Sized>(&'a P, u32);
+
+impl<P: ?Sized> Clone for Idx<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P: ?Sized> Copy for Idx<'_, P> {}
+
+impl<P: fmt::Display + ?Sized> fmt::Display for Idx<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}.", self.0, self.1)
+    }
+}
+
 /// One `IpPermissions.N.*` structure.
 fn permission(n: u32, fields: &[(&str, &str)]) -> Result<IpPermission, Ec2Error> {
-    let prefix = format!("IpPermissions.{n}.");
+    let prefix = Idx("IpPermissions.", n);
     let mut protocol = None;
     let mut from = None;
     let mut to = None;
@@ -1136,53 +1155,59 @@ fn permission(n: u32, fields: &[(&str, &str)]) -> Result<IpPermission, Ec2Error>
                 } else if let Some(rest) = field.strip_prefix("Groups.") {
                     groups.push((rest, value));
                 } else {
-                    return Err(unknown_field(&prefix, field));
+                    return Err(unknown_field(prefix, field));
                 }
             }
         }
     }
-    let proto_name = format!("{prefix}IpProtocol");
+    let proto_name = Cat(&prefix, "IpProtocol");
     let protocol = Protocol::parse_param(
-        &proto_name,
-        protocol.ok_or_else(|| Ec2Error::missing_parameter(&proto_name))?,
+        proto_name,
+        protocol.ok_or_else(|| Ec2Error::missing_parameter(proto_name))?,
     )?;
-    let ports = Ports::from_wire(protocol, &prefix, from, to)?;
+    let ports = Ports::from_wire(protocol, prefix, from, to)?;
 
-    let ip_ranges = sub_structs(&format!("{prefix}IpRanges."), &ranges)?
+    let list = Cat(&prefix, "IpRanges.");
+    let ip_ranges = sub_structs(list, &ranges)?
         .into_iter()
-        .map(|(q, fields)| {
+        .map(|(m, fields)| {
+            let q = Idx(&list, m);
             let mut cidr = None;
             let mut description = None;
             for (f, v) in fields {
                 match f {
-                    "CidrIp" => cidr = Some(parse_cidr_v4(&format!("{q}CidrIp"), v)?),
-                    "Description" => description = Some(text(&format!("{q}Description"), v, 0)?),
-                    other => return Err(unknown_field(&q, other)),
+                    "CidrIp" => cidr = Some(parse_cidr_v4(Cat(&q, "CidrIp"), v)?),
+                    "Description" => description = Some(text(Cat(&q, "Description"), v, 0)?),
+                    other => return Err(unknown_field(q, other)),
                 }
             }
-            let cidr = cidr.ok_or_else(|| Ec2Error::missing_parameter(&format!("{q}CidrIp")))?;
+            let cidr = cidr.ok_or_else(|| Ec2Error::missing_parameter(Cat(&q, "CidrIp")))?;
             Ok(IpRange { cidr, description })
         })
         .collect::<Result<Vec<_>, Ec2Error>>()?;
-    let ipv6_ranges = sub_structs(&format!("{prefix}Ipv6Ranges."), &ranges6)?
+    let list6 = Cat(&prefix, "Ipv6Ranges.");
+    let ipv6_ranges = sub_structs(list6, &ranges6)?
         .into_iter()
-        .map(|(q, fields)| {
+        .map(|(m, fields)| {
+            let q = Idx(&list6, m);
             let mut cidr = None;
             let mut description = None;
             for (f, v) in fields {
                 match f {
-                    "CidrIpv6" => cidr = Some(parse_cidr_v6(&format!("{q}CidrIpv6"), v)?),
-                    "Description" => description = Some(text(&format!("{q}Description"), v, 0)?),
-                    other => return Err(unknown_field(&q, other)),
+                    "CidrIpv6" => cidr = Some(parse_cidr_v6(Cat(&q, "CidrIpv6"), v)?),
+                    "Description" => description = Some(text(Cat(&q, "Description"), v, 0)?),
+                    other => return Err(unknown_field(q, other)),
                 }
             }
-            let cidr = cidr.ok_or_else(|| Ec2Error::missing_parameter(&format!("{q}CidrIpv6")))?;
+            let cidr = cidr.ok_or_else(|| Ec2Error::missing_parameter(Cat(&q, "CidrIpv6")))?;
             Ok(Ipv6Range { cidr, description })
         })
         .collect::<Result<Vec<_>, Ec2Error>>()?;
-    let groups = sub_structs(&format!("{prefix}Groups."), &groups)?
+    let glist = Cat(&prefix, "Groups.");
+    let groups = sub_structs(glist, &groups)?
         .into_iter()
-        .map(|(q, fields)| {
+        .map(|(m, fields)| {
+            let q = Idx(&glist, m);
             let mut pair = UserIdGroupPair {
                 group_id: None,
                 group_name: None,
@@ -1190,17 +1215,17 @@ fn permission(n: u32, fields: &[(&str, &str)]) -> Result<IpPermission, Ec2Error>
                 description: None,
             };
             for (f, v) in fields {
-                let name = format!("{q}{f}");
+                let name = Cat(&q, f);
                 match f {
-                    "GroupId" => pair.group_id = Some(GroupId::parse_param(&name, v)?),
-                    "GroupName" => pair.group_name = Some(group_name(&name, v)?),
-                    "UserId" => pair.user_id = Some(text(&name, v, 1)?),
-                    "Description" => pair.description = Some(text(&name, v, 0)?),
-                    other => return Err(unknown_field(&q, other)),
+                    "GroupId" => pair.group_id = Some(GroupId::parse_param(name, v)?),
+                    "GroupName" => pair.group_name = Some(group_name(name, v)?),
+                    "UserId" => pair.user_id = Some(text(name, v, 1)?),
+                    "Description" => pair.description = Some(text(name, v, 0)?),
+                    other => return Err(unknown_field(q, other)),
                 }
             }
             if pair.group_id.is_none() && pair.group_name.is_none() {
-                return Err(Ec2Error::missing_parameter(&format!(
+                return Err(Ec2Error::missing_parameter(format!(
                     "{q}GroupId (or {q}GroupName)"
                 )));
             }
@@ -1225,11 +1250,11 @@ fn permission(n: u32, fields: &[(&str, &str)]) -> Result<IpPermission, Ec2Error>
     })
 }
 
-/// Groups `M.Field` pairs by `M`, returning the full prefix of each member and its fields.
+/// Groups `M.Field` pairs by `M`, in order of `M`.
 fn sub_structs<'a>(
-    prefix: &str,
+    prefix: impl fmt::Display + Copy,
     pairs: &[(&'a str, &'a str)],
-) -> Result<Vec<(String, Fields<'a>)>, Ec2Error> {
+) -> Result<Vec<(u32, Fields<'a>)>, Ec2Error> {
     let mut out: BTreeMap<u32, (&str, Fields<'a>)> = BTreeMap::new();
     for &(rest, value) in pairs {
         let Some((idx, field)) = rest.split_once('.') else {
@@ -1244,7 +1269,7 @@ fn sub_structs<'a>(
     }
     Ok(out
         .into_iter()
-        .map(|(m, (_, fields))| (format!("{prefix}{m}."), fields))
+        .map(|(m, (_, fields))| (m, fields))
         .collect())
 }
 
@@ -1282,8 +1307,8 @@ fn run_instances(p: &Params, dry_run: bool) -> Result<RunInstances, Ec2Error> {
         instance_type: opt(p, "InstanceType", ascii_token)?,
         key_name: opt(p, "KeyName", |n, v| text(n, v, 1))?,
         user_data: opt(p, "UserData", user_data)?,
-        security_groups: list(p, "SecurityGroup", group_name)?,
-        security_group_ids: list(p, "SecurityGroupId", GroupId::parse_param)?,
+        security_groups: list(p, "SecurityGroup", |n, v| group_name(n, v))?,
+        security_group_ids: list(p, "SecurityGroupId", |n, v| GroupId::parse_param(n, v))?,
         client_token: opt(p, "ClientToken", ascii_token)?,
         subnet_id: opt(p, "SubnetId", ascii_token)?,
         private_ip_address: opt(p, "PrivateIpAddress", parse_ipv4)?,
@@ -1293,7 +1318,7 @@ fn run_instances(p: &Params, dry_run: bool) -> Result<RunInstances, Ec2Error> {
 }
 
 /// `UserData`: standard base64 with padding, at most [`MAX_USER_DATA_BYTES`] decoded.
-fn user_data(name: &str, value: &str) -> Result<String, Ec2Error> {
+fn user_data(name: impl fmt::Display, value: &str) -> Result<String, Ec2Error> {
     let bytes = value.as_bytes();
     let pad = bytes.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &bytes[..bytes.len() - pad];

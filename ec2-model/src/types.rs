@@ -28,7 +28,7 @@ macro_rules! resource_id {
 
             /// Parses an id: the prefix followed by 1 to [`MAX_ID_HEX_DIGITS`] lowercase
             /// hexadecimal digits. `param` names the parameter in the error message.
-            pub fn parse_param(param: &str, value: &str) -> Result<Self, Ec2Error> {
+            pub fn parse_param(param: impl fmt::Display, value: &str) -> Result<Self, Ec2Error> {
                 let ok = value.strip_prefix($prefix).is_some_and(|hex| {
                     !hex.is_empty()
                         && hex.len() <= MAX_ID_HEX_DIGITS
@@ -108,6 +108,25 @@ resource_id!(
     /// A network interface id, `eni-` + hex. Malformed: `InvalidParameterValue`.
     NetworkInterfaceId, "eni-", ErrorCode::InvalidParameterValue
 );
+
+/// Two parts of a parameter name (`IpPermissions.1.` + `FromPort`), joined only when displayed,
+/// so that names cost nothing unless an error message needs them.
+#[derive(Debug)]
+pub(crate) struct Cat<'a, P: ?Sized>(pub(crate) &'a P, pub(crate) &'a str);
+
+impl<P: ?Sized> Clone for Cat<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P: ?Sized> Copy for Cat<'_, P> {}
+
+impl<P: fmt::Display + ?Sized> fmt::Display for Cat<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.0, self.1)
+    }
+}
 
 /// An EC2 API version, as sent in the `Version` parameter.
 ///
@@ -200,7 +219,7 @@ pub enum Protocol {
 
 impl Protocol {
     /// Parses a protocol; `param` names the parameter in the error message.
-    pub fn parse_param(param: &str, value: &str) -> Result<Protocol, Ec2Error> {
+    pub fn parse_param(param: impl fmt::Display, value: &str) -> Result<Protocol, Ec2Error> {
         let lower = value.to_ascii_lowercase();
         let p = match lower.as_str() {
             "tcp" => Protocol::Tcp,
@@ -247,7 +266,7 @@ impl Protocol {
     }
 }
 
-fn bad_protocol(param: &str, value: &str) -> Ec2Error {
+fn bad_protocol(param: impl fmt::Display, value: &str) -> Ec2Error {
     Ec2Error::new(
         ErrorCode::InvalidParameterValue,
         format!(
@@ -307,22 +326,23 @@ impl Ports {
     /// names in messages (`IpPermissions.1.`).
     pub fn from_wire(
         protocol: Protocol,
-        prefix: &str,
+        prefix: impl fmt::Display,
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Ports, Ec2Error> {
-        let from_name = format!("{prefix}FromPort");
-        let to_name = format!("{prefix}ToPort");
-        let from = from.map(|v| parse_port_number(&from_name, v)).transpose()?;
-        let to = to.map(|v| parse_port_number(&to_name, v)).transpose()?;
+        // Names are only formatted when an error needs them.
+        let from_name = Cat(&prefix, "FromPort");
+        let to_name = Cat(&prefix, "ToPort");
+        let from = from.map(|v| parse_port_number(from_name, v)).transpose()?;
+        let to = to.map(|v| parse_port_number(to_name, v)).transpose()?;
         match protocol {
             Protocol::Tcp | Protocol::Udp => {
                 let (from, to) = match (from, to) {
                     (Some(f), Some(t)) => (f, t),
-                    (None, _) => return Err(Ec2Error::missing_parameter(&from_name)),
-                    (_, None) => return Err(Ec2Error::missing_parameter(&to_name)),
+                    (None, _) => return Err(Ec2Error::missing_parameter(from_name)),
+                    (_, None) => return Err(Ec2Error::missing_parameter(to_name)),
                 };
-                let port = |name: &str, v: i64| {
+                let port = |name: Cat<'_, _>, v: i64| {
                     u16::try_from(v).map_err(|_| {
                         Ec2Error::invalid_value(
                             name,
@@ -331,7 +351,7 @@ impl Ports {
                         )
                     })
                 };
-                let (f, t) = (port(&from_name, from)?, port(&to_name, to)?);
+                let (f, t) = (port(from_name, from)?, port(to_name, to)?);
                 if f > t {
                     return Err(Ec2Error::new(
                         ErrorCode::InvalidParameterValue,
@@ -343,7 +363,7 @@ impl Ports {
                 Ok(Ports::Range { from: f, to: t })
             }
             Protocol::Icmp | Protocol::Icmpv6 => {
-                let field = |name: &str, v: Option<i64>| match v {
+                let field = |name: Cat<'_, _>, v: Option<i64>| match v {
                     None | Some(-1) => Ok(None),
                     Some(n) => u8::try_from(n).map(Some).map_err(|_| {
                         Ec2Error::invalid_value(
@@ -354,12 +374,12 @@ impl Ports {
                     }),
                 };
                 match (from, to) {
-                    (Some(_), None) => return Err(Ec2Error::missing_parameter(&to_name)),
-                    (None, Some(_)) => return Err(Ec2Error::missing_parameter(&from_name)),
+                    (Some(_), None) => return Err(Ec2Error::missing_parameter(to_name)),
+                    (None, Some(_)) => return Err(Ec2Error::missing_parameter(from_name)),
                     _ => {}
                 }
-                let icmp_type = field(&from_name, from)?;
-                let code = field(&to_name, to)?;
+                let icmp_type = field(from_name, from)?;
+                let code = field(to_name, to)?;
                 if icmp_type.is_none() && code.is_some() {
                     return Err(Ec2Error::new(
                         ErrorCode::InvalidParameterValue,
@@ -377,21 +397,21 @@ impl Ports {
 }
 
 /// Parses a `FromPort`/`ToPort` value as an integer (range checked by the caller).
-fn parse_port_number(name: &str, value: &str) -> Result<i64, Ec2Error> {
+fn parse_port_number(name: impl fmt::Display, value: &str) -> Result<i64, Ec2Error> {
     let digits = value.strip_prefix('-').unwrap_or(value);
     if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Ec2Error::invalid_value(
-            name,
+            &name,
             value,
             "It must be an integer.",
         ));
     }
     let n: i64 = value
         .parse()
-        .map_err(|_| Ec2Error::invalid_value(name, value, "It must be an integer."))?;
+        .map_err(|_| Ec2Error::invalid_value(&name, value, "It must be an integer."))?;
     if n < -1 {
         return Err(Ec2Error::invalid_value(
-            name,
+            &name,
             value,
             "Ports must be -1 (ICMP any) or between 0 and 65535.",
         ));
@@ -401,7 +421,7 @@ fn parse_port_number(name: &str, value: &str) -> Result<i64, Ec2Error> {
 
 /// Parses an IPv4 CIDR block (`10.0.0.0/8`) and canonicalises it: host bits are cleared
 /// (`10.1.2.3/8` becomes `10.0.0.0/8`), as EC2 stores rules. The prefix length is required.
-pub fn parse_cidr_v4(param: &str, value: &str) -> Result<Ipv4Network, Ec2Error> {
+pub fn parse_cidr_v4(param: impl fmt::Display, value: &str) -> Result<Ipv4Network, Ec2Error> {
     let bad = || {
         Ec2Error::new(
             ErrorCode::InvalidParameterValue,
@@ -422,7 +442,7 @@ pub fn parse_cidr_v4(param: &str, value: &str) -> Result<Ipv4Network, Ec2Error> 
 }
 
 /// Parses an IPv6 CIDR block and canonicalises it (host bits cleared).
-pub fn parse_cidr_v6(param: &str, value: &str) -> Result<Ipv6Network, Ec2Error> {
+pub fn parse_cidr_v6(param: impl fmt::Display, value: &str) -> Result<Ipv6Network, Ec2Error> {
     let bad = || {
         Ec2Error::new(
             ErrorCode::InvalidParameterValue,
@@ -443,7 +463,7 @@ pub fn parse_cidr_v6(param: &str, value: &str) -> Result<Ipv6Network, Ec2Error> 
 }
 
 /// Parses a dotted-quad IPv4 address (no leading zeros, no CIDR suffix).
-pub fn parse_ipv4(param: &str, value: &str) -> Result<Ipv4Addr, Ec2Error> {
+pub fn parse_ipv4(param: impl fmt::Display, value: &str) -> Result<Ipv4Addr, Ec2Error> {
     value.parse().map_err(|_| {
         Ec2Error::invalid_value(
             param,
@@ -454,7 +474,7 @@ pub fn parse_ipv4(param: &str, value: &str) -> Result<Ipv4Addr, Ec2Error> {
 }
 
 /// Parses an EC2 boolean: `true` or `false`, any case.
-pub fn parse_bool(param: &str, value: &str) -> Result<bool, Ec2Error> {
+pub fn parse_bool(param: impl fmt::Display, value: &str) -> Result<bool, Ec2Error> {
     if value.eq_ignore_ascii_case("true") {
         Ok(true)
     } else if value.eq_ignore_ascii_case("false") {
@@ -479,7 +499,7 @@ pub enum Domain {
 
 impl Domain {
     /// Parses `vpc` or `standard`.
-    pub fn parse_param(param: &str, value: &str) -> Result<Domain, Ec2Error> {
+    pub fn parse_param(param: impl fmt::Display, value: &str) -> Result<Domain, Ec2Error> {
         match value {
             "vpc" => Ok(Domain::Vpc),
             "standard" => Ok(Domain::Standard),

@@ -9,6 +9,14 @@
 /// references (control characters other than tab, newline and carriage return, and the
 /// non-characters U+FFFE/U+FFFF) become U+FFFD, so the output is always well-formed.
 pub(crate) fn escape_into(out: &mut String, text: &str) {
+    // Fast path: nothing to escape (0xEF starts U+FFFE/U+FFFF, checked on the slow path).
+    if !text.bytes().any(|b| {
+        matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | 0xEF)
+            || (b < 0x20 && b != b'\t' && b != b'\n')
+    }) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
