@@ -201,8 +201,13 @@ impl Params {
     /// Refuses a name given twice, in O(n log n) so that many parameters stay cheap.
     fn check_unique(&self) -> Result<(), Ec2Error> {
         if self.spans.len() <= 16 {
-            for (i, (n, _)) in self.iter().enumerate() {
-                if self.iter().skip(i + 1).any(|(m, _)| m == n) {
+            let names: Vec<&str> = self
+                .spans
+                .iter()
+                .map(|&(a, b, _)| &self.text[a..b])
+                .collect();
+            for (i, n) in names.iter().enumerate() {
+                if names[i + 1..].contains(n) {
                     return Err(duplicate(n));
                 }
             }
@@ -320,7 +325,15 @@ fn decode_into(
     scratch.clear();
     let mut i = 0;
     while i < raw.len() {
-        match raw[i] {
+        // Copy the run up to the next escape at once.
+        let run = raw[i..]
+            .iter()
+            .position(|&b| b == b'%' || b == b'+')
+            .unwrap_or(raw.len() - i);
+        scratch.extend_from_slice(&raw[i..i + run]);
+        i += run;
+        let Some(&b) = raw.get(i) else { break };
+        match b {
             b'+' => {
                 scratch.push(b' ');
                 i += 1;
@@ -345,7 +358,7 @@ fn decode_into(
                     }
                 }
             }
-            b => {
+            _ => {
                 scratch.push(b);
                 i += 1;
             }

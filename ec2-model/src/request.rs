@@ -894,25 +894,38 @@ fn duplicate_index(prefix: impl fmt::Display, n: u32) -> Ec2Error {
 type Fields<'a> = Vec<(&'a str, &'a str)>;
 
 /// The fields of a `Name.N.Field...` structure list, grouped by `N` in order.
-fn structs<'a>(p: &'a Params, prefix: &str) -> Result<BTreeMap<u32, Fields<'a>>, Ec2Error> {
-    let mut out: BTreeMap<u32, Fields<'a>> = BTreeMap::new();
-    let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
-    for (rest, value) in p.with_prefix(prefix) {
+fn structs<'a>(p: &'a Params, prefix: &str) -> Result<Vec<(u32, Fields<'a>)>, Ec2Error> {
+    let mut entries: Vec<(u32, &str, &str, &str)> = Vec::new();
+    for (name, value) in p.iter() {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
         let Some((idx, field)) = rest.split_once('.') else {
             return Err(Ec2Error::new(
                 ErrorCode::UnknownParameter,
                 format!("The parameter {prefix}{} is not recognized", quote(rest)),
             ));
         };
-        let n = parse_index(prefix, idx)?;
-        // "1" and "01" are the same index: refuse the ambiguity.
-        match seen.get(&n) {
-            Some(spelling) if *spelling != idx => return Err(duplicate_index(prefix, n)),
+        entries.push((parse_index(prefix, idx)?, idx, field, value));
+    }
+    // Stable: fields keep their order within a member.
+    entries.sort_by_key(|e| e.0);
+    let mut out: Vec<(u32, Fields<'a>)> = Vec::new();
+    let mut spelling = "";
+    for (n, idx, field, value) in entries {
+        match out.last_mut() {
+            Some((last, fields)) if *last == n => {
+                // "1" and "01" are the same index: refuse the ambiguity.
+                if idx != spelling {
+                    return Err(duplicate_index(prefix, n));
+                }
+                fields.push((field, value));
+            }
             _ => {
-                seen.insert(n, idx);
+                spelling = idx;
+                out.push((n, vec![(field, value)]));
             }
         }
-        out.entry(n).or_default().push((field, value));
     }
     Ok(out)
 }

@@ -261,8 +261,8 @@ impl Response {
 /// Renders a response as the XML document EC2 sends (HTTP 200, `Content-Type: text/xml`).
 pub fn render(response: &Response, version: ApiVersion, request_id: &str) -> String {
     let mut w = XmlWriter::new();
-    let root = format!("{}Response", response.action().as_str());
-    w.root(&root, &version.namespace());
+    let action = response.action().as_str();
+    w.root(action, version.as_str());
     w.text("requestId", request_id);
     match response {
         Response::AllocateAddress {
@@ -323,7 +323,7 @@ pub fn render(response: &Response, version: ApiVersion, request_id: &str) -> Str
             });
         }
     }
-    w.close(&root);
+    w.close_root(action);
     w.finish()
 }
 

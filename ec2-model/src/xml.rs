@@ -47,13 +47,21 @@ impl XmlWriter {
         XmlWriter { out }
     }
 
-    /// Opens the root element with a default namespace.
-    pub(crate) fn root(&mut self, name: &str, xmlns: &str) {
+    /// Opens the root element `<{action}Response xmlns="http://ec2.amazonaws.com/doc/{version}/">`.
+    pub(crate) fn root(&mut self, action: &str, version: &str) {
         self.out.push('<');
-        self.out.push_str(name);
-        self.out.push_str(" xmlns=\"");
-        escape_into(&mut self.out, xmlns);
-        self.out.push_str("\">");
+        self.out.push_str(action);
+        self.out
+            .push_str("Response xmlns=\"http://ec2.amazonaws.com/doc/");
+        escape_into(&mut self.out, version);
+        self.out.push_str("/\">");
+    }
+
+    /// Closes the root element.
+    pub(crate) fn close_root(&mut self, action: &str) {
+        self.out.push_str("</");
+        self.out.push_str(action);
+        self.out.push_str("Response>");
     }
 
     /// Opens an element.
@@ -137,17 +145,17 @@ mod tests {
     #[test]
     fn writer_builds_documents() {
         let mut w = XmlWriter::new();
-        w.root("R", "http://x/");
+        w.root("R", "v");
         w.text("a", "1<2");
         w.display("n", 42);
         w.display("s", "x&y");
         w.boolean("b", true);
         w.empty("e");
         w.opt_text("none", None);
-        w.close("R");
+        w.close_root("R");
         assert_eq!(
             w.finish(),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns=\"http://x/\"><a>1&lt;2</a><n>42</n><s>x&amp;y</s><b>true</b><e/></R>"
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<RResponse xmlns=\"http://ec2.amazonaws.com/doc/v/\"><a>1&lt;2</a><n>42</n><s>x&amp;y</s><b>true</b><e/></RResponse>"
         );
     }
 }
