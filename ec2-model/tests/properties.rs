@@ -520,6 +520,21 @@ proptest! {
     }
 
     #[test]
+    fn params_round_trip_through_url_encoding(
+        pairs in proptest::collection::btree_map("[^\\x00]{1,12}", any::<String>(), 0..12),
+    ) {
+        let params = Params::from_pairs(pairs.iter()).unwrap();
+        let encoded = params.to_urlencoded();
+        prop_assert!(encoded.is_ascii());
+        let back = Params::parse_urlencoded(encoded.as_bytes(), &ec2_model::Limits::DEFAULT).unwrap();
+        prop_assert_eq!(&back, &params);
+        let got: Vec<(String, String)> =
+            back.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+        let want: Vec<(String, String)> = pairs.into_iter().collect();
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(
         method in prop_oneof![Just("GET".to_owned()), Just("POST".to_owned()), "[A-Z]{0,7}"],
         target in any::<String>(),
