@@ -1,7 +1,10 @@
-//! The controller binaries assembled from the workspace's libraries (to come: see the issues),
-//! and the end-to-end [`testbed`] their tests run on: a private Open vSwitch and network
-//! namespaces.
+//! The controller assembled from the workspace's libraries, and the end-to-end [`testbed`]
+//! its tests run on: a private Open vSwitch and network namespaces.
+//!
+//! - [`core`]: the sans-IO controller core (switch sessions, reconciliation, changes with
+//!   barrier-tracked completions, pinholes, ARP duties), tested with a simulated switch.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod core;
 pub mod testbed;

@@ -1,0 +1,1281 @@
+//! The controller's sans-IO core: switch sessions, the model, pinholes, pending barriers and
+//! ARP duties, driven by inputs and polled for outputs.
+//!
+//! Like `quinn-proto` under `quinn`, the [`Controller`] never opens a socket, reads a clock
+//! or spawns a task. A shell (the tokio one in [`crate::shell`], or a test) feeds it:
+//!
+//! - [`Controller::handle_connect`] when a switch connects, [`Controller::handle_bytes`]
+//!   with what it sent, [`Controller::handle_disconnect`] when the connection is gone;
+//! - [`Controller::handle_timeout`] when the instant [`Controller::poll_timeout`] named has
+//!   come;
+//! - [`Controller::change`] to change the [`Model`] (an API call),
+//!
+//! and drains its outputs after each input: [`Controller::poll_transmit`] (bytes for a
+//! connection, in order), then [`Controller::poll_event`] (log lines, completions, and
+//! [`Event::Close`] orders to close a connection once its bytes are written).
+//!
+//! # What a session does
+//!
+//! On connect the controller sends `HELLO`; on the switch's `HELLO` it negotiates OpenFlow
+//! 1.0 (or answers `HELLO_FAILED` and closes), asks for the features, and on the reply it
+//! learns the datapath id and ports, binds ports named after instances to them, sets the
+//! miss length (`SET_CONFIG`), sends an early `BARRIER_REQUEST` (Open vSwitch treats a
+//! connection as up only after something beyond the handshake), and reads the switch's flows
+//! (`OFPST_FLOW`). When the (possibly multi-part) reply is complete it reconciles: the
+//! switch's flows that carry one of the controller's cookies are compared with the compiled
+//! table for that datapath, and only the difference is sent, adds before deletes, then a
+//! barrier. Flows with other cookies are left alone; the table is never wiped.
+//!
+//! Echo requests are answered; after [`Config::echo_idle`] of silence the controller sends
+//! one, and after [`Config::echo_timeout`] more it gives up on the connection. Errors from the
+//! switch are reported ([`Event::SwitchError`]); messages it cannot decode are answered with
+//! the OpenFlow error the specification asks for.
+//!
+//! # Changes and completions
+//!
+//! [`Controller::change`] runs a mutation on the model, recompiles what it touched
+//! ([`netrules::Compiler::update`]), cuts the pinholes of touched connections, and sends each
+//! affected connected switch its flow_mods followed by a barrier. It returns a [`Completion`]
+//! token; [`Event::Applied`] reports it once every connected affected switch acknowledged its
+//! barrier, or when [`Config::apply_timeout`] passed. A switch that is not connected (or
+//! disconnects meanwhile) is reported as deferred: it is reconciled when it returns.
+//!
+//! # Punted packets
+//!
+//! A `PACKET_IN` is decided by [`netrules::Pinholes::packet_in`]: pinholes are installed
+//! first, then the packet goes on with a `PACKET_OUT` (its own bytes, as it arrived); ARP
+//! requests the controller must answer get a reply built by [`arp_responder`] (the reply a
+//! real host sends). A pinhole's `FLOW_REMOVED` deletes its sibling. When an elastic IP
+//! becomes hosted on another switch (associated, moved, or its instance attached elsewhere),
+//! gratuitous ARPs announce it out of that switch's uplink on an
+//! [`arp_responder::Schedule`].
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Instant;
+//! use examples::core::{Config, ConnId, Controller, Event};
+//! use examples::core::sim_switch::SimSwitch;
+//! use netrules::model::{Model, Switch};
+//! use openflow_proto::PortNo;
+//!
+//! let mut model = Model::new(examples::core::sim_switch::test_settings()).unwrap();
+//! model.add_switch(Switch { dpid: 7, uplink: PortNo(1) }).unwrap();
+//! let mut ctl = Controller::new(model, Config::default());
+//! let mut sw = SimSwitch::new(7, &[(1, "uplink")]);
+//! let now = Instant::now();
+//! let conn = ConnId(1);
+//! ctl.handle_connect(conn, now);
+//! ctl.handle_bytes(conn, &sw.hello(), now);
+//! // Shuttle bytes both ways until nothing moves.
+//! loop {
+//!     let mut moved = false;
+//!     while let Some((_, bytes)) = ctl.poll_transmit() {
+//!         sw.receive(&bytes);
+//!         moved = true;
+//!     }
+//!     let back = sw.take_output();
+//!     if !back.is_empty() {
+//!         ctl.handle_bytes(conn, &back, now);
+//!         moved = true;
+//!     }
+//!     if !moved { break; }
+//! }
+//! // The switch now holds exactly the compiled table.
+//! assert!(std::iter::from_fn(|| ctl.poll_event()).any(|e| matches!(e, Event::Reconciled { .. })));
+//! assert_eq!(sw.table().len(), netrules::compile(ctl.model(), &Default::default())[&7].len());
+//! ```
+
+pub mod frame;
+mod session;
+pub mod sim_switch;
+#[cfg(test)]
+mod tests;
+
+use arp_responder::{Announcement, Announcer, ArpFrame, Schedule};
+use bytes::{Bytes, BytesMut};
+use netrules::compile::{cookie, CompileOptions, Flow};
+use netrules::model::{Attachment, Dpid, InstanceId, Model, Switch, Touched};
+use netrules::pinhole::Outcome;
+use netrules::sim::matching::normalize;
+use netrules::{Compiler, Pinholes, Update};
+use openflow_proto::error_msg::{BadRequestCode, ErrorType, HelloFailedCode};
+use openflow_proto::stats::{FlowStats, FlowStatsRequest, StatsReplyBody};
+use openflow_proto::{
+    negotiate_version, Action, ConfigFlags, DecodeError, ErrorMsg, FlowMod, Match, Message,
+    PacketOut, PortNo, PortReason, StatsRequest, StatsRequestBody, SwitchConfig, NO_BUFFER,
+};
+use session::{Barrier, Session, State};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Identifies one switch connection (the shell picks the numbers; they must not be reused
+/// while the connection is known to the core).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// A change's completion token (see [`Controller::change`] and [`Event::Applied`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Completion(pub u64);
+
+/// The controller's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Compiler options (port budget, pinhole idle timeout, punt length).
+    pub compile: CompileOptions,
+    /// Silence after which the controller sends an echo request (Open vSwitch uses 5 s).
+    pub echo_idle: Duration,
+    /// Further silence after the echo request after which the connection is closed.
+    pub echo_timeout: Duration,
+    /// Time from connect to the features reply before the connection is closed.
+    pub handshake_timeout: Duration,
+    /// The longest a change waits for barrier replies before it is reported anyway.
+    pub apply_timeout: Duration,
+    /// A switch that connects without being in the model is added with this uplink port;
+    /// `None`: it is left out of the model (its flows with our cookies are removed).
+    pub default_uplink: Option<PortNo>,
+    /// `miss_send_len` set on every switch.
+    pub miss_send_len: u16,
+    /// Gratuitous ARP schedule for elastic IPs that moved.
+    pub announce: Schedule,
+    /// The most bytes of multi-part stats replies held per connection.
+    pub stats_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            compile: CompileOptions::default(),
+            echo_idle: Duration::from_secs(5),
+            echo_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            apply_timeout: Duration::from_secs(5),
+            default_uplink: None,
+            miss_send_len: u16::MAX,
+            announce: Schedule::default(),
+            stats_limit: 64 << 20,
+        }
+    }
+}
+
+/// Why a connection is closed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// No common OpenFlow version (a `HELLO_FAILED` was sent).
+    HelloFailed(String),
+    /// The peer did not start with `HELLO`.
+    NoHello,
+    /// No features reply in time.
+    HandshakeTimeout,
+    /// Nothing received for the echo idle time plus the echo timeout.
+    Silence,
+    /// The byte stream is out of sync (a header length the framer cannot skip).
+    OutOfSync(DecodeError),
+    /// Another connection announced the same datapath id.
+    Replaced {
+        /// The newer connection.
+        by: ConnId,
+    },
+    /// The switch refused the flow stats request needed to reconcile.
+    ReconcileFailed(ErrorType),
+    /// The shell reported the connection gone.
+    PeerClosed,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::HelloFailed(s) => write!(f, "hello failed: {s}"),
+            CloseReason::NoHello => f.write_str("peer did not start with HELLO"),
+            CloseReason::HandshakeTimeout => f.write_str("no features reply in time"),
+            CloseReason::Silence => f.write_str("peer silent (echo unanswered)"),
+            CloseReason::OutOfSync(e) => write!(f, "stream out of sync: {e}"),
+            CloseReason::Replaced { by } => write!(f, "replaced by {by} (same datapath)"),
+            CloseReason::ReconcileFailed(e) => write!(f, "flow stats refused: {e:?}"),
+            CloseReason::PeerClosed => f.write_str("closed by peer"),
+        }
+    }
+}
+
+/// The outcome of a change (see [`Controller::change`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The change's token.
+    pub token: Completion,
+    /// Switches that acknowledged the change's barrier.
+    pub acknowledged: Vec<Dpid>,
+    /// Affected switches that were not connected or disconnected before acknowledging: they
+    /// are reconciled when they (re)connect.
+    pub deferred: Vec<Dpid>,
+    /// Connected switches that had not acknowledged when [`Config::apply_timeout`] passed.
+    pub timed_out: Vec<Dpid>,
+    /// OpenFlow errors the switches sent before acknowledging.
+    pub errors: usize,
+}
+
+impl Applied {
+    /// True if every affected switch that was connected acknowledged without error.
+    pub fn is_complete(&self) -> bool {
+        self.timed_out.is_empty() && self.errors == 0
+    }
+}
+
+/// What happened, for logs, metrics and the API layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Version negotiated and features received: the switch is known by its datapath id.
+    SwitchUp {
+        /// The connection.
+        conn: ConnId,
+        /// Its datapath id.
+        dpid: Dpid,
+        /// Number of ports it reported.
+        ports: usize,
+        /// True if the datapath is in the model.
+        known: bool,
+    },
+    /// The switch's table was reconciled with the compiled one.
+    Reconciled {
+        /// The connection.
+        conn: ConnId,
+        /// The datapath.
+        dpid: Dpid,
+        /// Flows added (or replaced).
+        added: usize,
+        /// Flows deleted.
+        deleted: usize,
+        /// Our flows already right.
+        kept: usize,
+        /// Flows with other cookies, left alone.
+        foreign: usize,
+    },
+    /// The shell must close this connection once the bytes polled so far are written.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A connection is gone (closed by us or by the peer).
+    Disconnected {
+        /// The connection.
+        conn: ConnId,
+        /// Its datapath, if the handshake got that far.
+        dpid: Option<Dpid>,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The switch sent an OpenFlow error.
+    SwitchError {
+        /// The connection.
+        conn: ConnId,
+        /// Its datapath, if known.
+        dpid: Option<Dpid>,
+        /// The xid of the request it answers.
+        xid: u32,
+        /// The error.
+        error: ErrorType,
+    },
+    /// The switch sent a message that could not be decoded; it was answered with an error.
+    Malformed {
+        /// The connection.
+        conn: ConnId,
+        /// The decode error.
+        error: DecodeError,
+    },
+    /// The switch sent a message a switch should not send; answered `BAD_REQUEST`.
+    Unexpected {
+        /// The connection.
+        conn: ConnId,
+        /// The message's type name.
+        msg_type: &'static str,
+    },
+    /// A port named after an instance was bound to it.
+    PortBound {
+        /// The datapath.
+        dpid: Dpid,
+        /// The port.
+        port: PortNo,
+        /// The instance.
+        instance: InstanceId,
+    },
+    /// An instance's port went away: the instance is detached.
+    PortUnbound {
+        /// The datapath.
+        dpid: Dpid,
+        /// The port.
+        port: PortNo,
+        /// The instance.
+        instance: InstanceId,
+    },
+    /// A model change made by the controller itself (binding a port, adding a switch)
+    /// failed.
+    ModelRefused {
+        /// What was attempted.
+        what: String,
+        /// The model's error.
+        error: String,
+    },
+    /// A punted packet was decided.
+    PacketIn {
+        /// The datapath.
+        dpid: Dpid,
+        /// Its input port.
+        in_port: PortNo,
+        /// The decision.
+        outcome: Outcome,
+    },
+    /// A gratuitous ARP was sent.
+    Announced {
+        /// The datapath it went out of.
+        dpid: Dpid,
+        /// The address announced.
+        ip: core::net::Ipv4Addr,
+    },
+    /// A change completed (or its wait ended).
+    Applied(Applied),
+}
+
+/// Counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Packet_ins received.
+    pub packet_ins: u64,
+    /// Packet_outs sent.
+    pub packet_outs: u64,
+    /// Flow_mods sent.
+    pub flow_mods: u64,
+    /// Barriers sent.
+    pub barriers: u64,
+    /// Errors received from switches.
+    pub switch_errors: u64,
+    /// Messages received that could not be decoded.
+    pub malformed: u64,
+    /// Reconciliations done.
+    pub reconciliations: u64,
+}
+
+struct PendingChange {
+    deadline: Instant,
+    waiting: BTreeSet<Dpid>,
+    acknowledged: Vec<Dpid>,
+    deferred: Vec<Dpid>,
+    errors: usize,
+}
+
+/// Where gratuitous ARPs go: a switch and its uplink.
+type AnnounceKey = (Dpid, u16);
+
+/// The sans-IO controller (see the module docs).
+pub struct Controller {
+    config: Config,
+    model: Model,
+    compiler: Compiler,
+    pinholes: Pinholes,
+    sessions: HashMap<ConnId, Session>,
+    by_dpid: HashMap<Dpid, ConnId>,
+    out: HashMap<ConnId, BytesMut>,
+    ready: VecDeque<ConnId>,
+    events: VecDeque<Event>,
+    changes: BTreeMap<u64, PendingChange>,
+    next_token: u64,
+    announcer: Announcer<AnnounceKey>,
+    counters: Counters,
+}
+
+impl fmt::Debug for Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Controller")
+            .field("sessions", &self.sessions.len())
+            .field("switches", &self.by_dpid.len())
+            .field("pending_changes", &self.changes.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_ours(c: u64) -> bool {
+    matches!(
+        c & cookie::KIND_MASK,
+        cookie::INSTANCE | cookie::SWITCH | cookie::PINHOLE
+    )
+}
+
+fn to_flow(s: &FlowStats) -> Flow {
+    Flow {
+        priority: s.priority,
+        r#match: s.r#match,
+        actions: Arc::from(s.actions.clone()),
+        cookie: s.cookie,
+        idle_timeout: s.idle_timeout,
+        hard_timeout: s.hard_timeout,
+        flags: openflow_proto::FlowModFlags::empty(),
+    }
+}
+
+/// The flow_mods that turn the switch's `installed` flows into `desired`: like
+/// [`netrules::diff`], but flows are identified by their normalised match (as the switch
+/// reports them), flags (which flow stats do not report) are not compared, and deletes name
+/// the match as the switch reported it. Returns (mods, added, deleted, kept).
+fn reconcile_mods(installed: &[Flow], desired: &[Flow]) -> (Vec<FlowMod>, usize, usize, usize) {
+    let key = |f: &Flow| (f.priority, normalize(&f.r#match).0);
+    let have: HashMap<(u16, Match), &Flow> = installed.iter().map(|f| (key(f), f)).collect();
+    let mut wanted: HashSet<(u16, Match)> = HashSet::with_capacity(desired.len());
+    let mut adds = Vec::new();
+    let mut kept = 0;
+    for f in desired {
+        let k = key(f);
+        if !wanted.insert(k) {
+            continue;
+        }
+        match have.get(&k) {
+            Some(o)
+                if o.actions == f.actions
+                    && o.cookie == f.cookie
+                    && o.idle_timeout == f.idle_timeout
+                    && o.hard_timeout == f.hard_timeout =>
+            {
+                kept += 1;
+            }
+            _ => adds.push(f.to_add()),
+        }
+    }
+    let mut deletes = Vec::new();
+    let mut gone: HashSet<(u16, Match)> = HashSet::new();
+    for f in installed {
+        let k = key(f);
+        if !wanted.contains(&k) && gone.insert(k) {
+            deletes.push(f.to_delete());
+        }
+    }
+    let (a, d) = (adds.len(), deletes.len());
+    adds.extend(deletes);
+    (adds, a, d, kept)
+}
+
+impl Controller {
+    /// A controller for `model`.
+    pub fn new(model: Model, config: Config) -> Self {
+        let compiler = Compiler::new(&model, config.compile);
+        let pinholes = Pinholes::new(config.compile);
+        Controller {
+            config,
+            model,
+            compiler,
+            pinholes,
+            sessions: HashMap::new(),
+            by_dpid: HashMap::new(),
+            out: HashMap::new(),
+            ready: VecDeque::new(),
+            events: VecDeque::new(),
+            changes: BTreeMap::new(),
+            next_token: 0,
+            announcer: Announcer::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The tracked connections and their pinholes.
+    pub fn pinholes(&self) -> &Pinholes {
+        &self.pinholes
+    }
+
+    /// The datapaths whose handshake is done, with their connections.
+    pub fn switches(&self) -> BTreeMap<Dpid, ConnId> {
+        self.by_dpid.iter().map(|(d, c)| (*d, *c)).collect()
+    }
+
+    /// True if the switch's handshake and reconciliation are done.
+    pub fn is_ready(&self, dpid: Dpid) -> bool {
+        self.by_dpid
+            .get(&dpid)
+            .and_then(|c| self.sessions.get(c))
+            .is_some_and(|s| s.state == State::Ready)
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Outputs
+    // ----------------------------------------------------------------------------------
+
+    /// The next bytes to write to a connection (everything queued for it so far, in order).
+    pub fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
+        while let Some(conn) = self.ready.pop_front() {
+            if let Some(buf) = self.out.get_mut(&conn) {
+                if !buf.is_empty() {
+                    return Some((conn, buf.split().freeze()));
+                }
+            }
+        }
+        None
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Controller::handle_timeout`] should be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let sessions = self
+            .sessions
+            .values()
+            .filter_map(|s| s.deadline(&self.config));
+        let changes = self.changes.values().map(|c| c.deadline);
+        sessions
+            .chain(changes)
+            .chain(self.announcer.next_deadline())
+            .min()
+    }
+
+    fn send(&mut self, conn: ConnId, xid: u32, msg: &Message) {
+        let buf = self.out.entry(conn).or_default();
+        let was_empty = buf.is_empty();
+        match msg.encode(xid, buf) {
+            Ok(()) => {
+                if was_empty {
+                    self.ready.push_back(conn);
+                }
+                match msg {
+                    Message::FlowMod(_) => self.counters.flow_mods += 1,
+                    Message::PacketOut(_) => self.counters.packet_outs += 1,
+                    Message::BarrierRequest => self.counters.barriers += 1,
+                    _ => {}
+                }
+            }
+            Err(e) => self.events.push_back(Event::ModelRefused {
+                what: format!("encoding {} for {conn}", msg.msg_type().name()),
+                error: e.to_string(),
+            }),
+        }
+    }
+
+    /// Send a request with a fresh xid; returns the xid.
+    fn request(&mut self, conn: ConnId, msg: &Message) -> Option<u32> {
+        let xid = self.sessions.get_mut(&conn)?.next_xid();
+        self.send(conn, xid, msg);
+        Some(xid)
+    }
+
+    fn barrier(&mut self, conn: ConnId, tokens: Vec<u64>) {
+        if let Some(xid) = self.request(conn, &Message::BarrierRequest) {
+            if let Some(s) = self.sessions.get_mut(&conn) {
+                s.barriers.push_back(Barrier { xid, tokens });
+            }
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, reason: CloseReason) {
+        self.events.push_back(Event::Close {
+            conn,
+            reason: reason.clone(),
+        });
+        self.forget(conn, reason);
+    }
+
+    fn forget(&mut self, conn: ConnId, reason: CloseReason) {
+        let Some(s) = self.sessions.remove(&conn) else {
+            return;
+        };
+        if let Some(d) = s.dpid {
+            if self.by_dpid.get(&d) == Some(&conn) {
+                self.by_dpid.remove(&d);
+                // Changes waiting for this switch: deferred to its reconciliation.
+                let mut tokens: Vec<u64> = s.after_reconcile.clone();
+                tokens.extend(s.barriers.iter().flat_map(|b| b.tokens.iter().copied()));
+                for t in tokens {
+                    if let Some(c) = self.changes.get_mut(&t) {
+                        if c.waiting.remove(&d) {
+                            c.deferred.push(d);
+                        }
+                    }
+                }
+                self.finish_changes();
+            }
+        }
+        self.events.push_back(Event::Disconnected {
+            conn,
+            dpid: s.dpid,
+            reason,
+        });
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Inputs
+    // ----------------------------------------------------------------------------------
+
+    /// A switch connected: the controller says `HELLO`.
+    pub fn handle_connect(&mut self, conn: ConnId, now: Instant) {
+        if self.sessions.contains_key(&conn) {
+            self.forget(conn, CloseReason::PeerClosed);
+        }
+        self.sessions
+            .insert(conn, Session::new(now, self.config.stats_limit));
+        self.out.remove(&conn);
+        self.request(conn, &Message::Hello(Bytes::new()));
+    }
+
+    /// The connection is gone. Queued bytes for it are dropped.
+    pub fn handle_disconnect(&mut self, conn: ConnId) {
+        self.out.remove(&conn);
+        self.forget(conn, CloseReason::PeerClosed);
+    }
+
+    /// Bytes arrived from a switch at `now`.
+    pub fn handle_bytes(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        s.framer.extend_from_slice(data);
+        s.heard(now);
+        loop {
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                return;
+            };
+            match s.framer.next_frame() {
+                Ok(None) => return,
+                Ok(Some(frame)) => self.handle_frame(conn, frame, now),
+                Err(e) => {
+                    self.counters.malformed += 1;
+                    let reply = ErrorMsg::for_request(e.ofp_error(), &[]);
+                    self.send(conn, 0, &Message::Error(reply));
+                    self.close(conn, CloseReason::OutOfSync(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, conn: ConnId, frame: Bytes, now: Instant) {
+        let (header, msg) = match openflow_proto::framing::decode_frame(frame.clone()) {
+            Ok(m) => m,
+            Err(invalid) => {
+                self.counters.malformed += 1;
+                let (xid, reply) = invalid.error_reply();
+                self.send(conn, xid, &reply);
+                self.events.push_back(Event::Malformed {
+                    conn,
+                    error: invalid.error,
+                });
+                return;
+            }
+        };
+        let xid = header.xid;
+        let Some(state) = self.sessions.get(&conn).map(|s| s.state.clone()) else {
+            return;
+        };
+        let dpid = self.sessions.get(&conn).and_then(|s| s.dpid);
+        // Messages handled the same way in every state.
+        match &msg {
+            Message::EchoRequest(data) => {
+                self.send(conn, xid, &Message::EchoReply(data.clone()));
+                return;
+            }
+            Message::EchoReply(_) => return,
+            Message::Error(e) => {
+                self.counters.switch_errors += 1;
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.errors_since_barrier += 1;
+                }
+                self.events.push_back(Event::SwitchError {
+                    conn,
+                    dpid,
+                    xid,
+                    error: e.error,
+                });
+                match state {
+                    State::AwaitHello => self.close(
+                        conn,
+                        CloseReason::HelloFailed(String::from_utf8_lossy(&e.data).into_owned()),
+                    ),
+                    State::Reconciling { stats_xid } if stats_xid == xid => {
+                        self.close(conn, CloseReason::ReconcileFailed(e.error));
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            _ => {}
+        }
+        match (state, msg) {
+            (State::AwaitHello, Message::Hello(body)) => {
+                match negotiate_version(header.version, &body) {
+                    Ok(_) => {
+                        if let Some(xid) = self.request(conn, &Message::FeaturesRequest) {
+                            if let Some(s) = self.sessions.get_mut(&conn) {
+                                s.state = State::AwaitFeatures { xid };
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let text = String::from_utf8_lossy(&e.data).into_owned();
+                        self.send(conn, xid, &Message::Error(e));
+                        self.close(conn, CloseReason::HelloFailed(text));
+                    }
+                }
+            }
+            (State::AwaitHello, _) => {
+                let e = ErrorMsg {
+                    error: ErrorType::HelloFailed(HelloFailedCode::Eperm),
+                    data: Bytes::from_static(b"expected HELLO first"),
+                };
+                self.send(conn, xid, &Message::Error(e));
+                self.close(conn, CloseReason::NoHello);
+            }
+            (State::AwaitFeatures { .. }, Message::FeaturesReply(f)) => {
+                self.switch_up(conn, f, now);
+            }
+            (_, Message::Hello(_))
+            | (_, Message::FeaturesReply(_))
+            | (_, Message::GetConfigReply(_))
+            | (_, Message::QueueGetConfigReply(_)) => {}
+            (_, Message::BarrierReply) => self.barrier_reply(conn, xid),
+            (_, Message::StatsReply(part)) => {
+                let whole = match self.sessions.get_mut(&conn) {
+                    Some(s) => s.stats.push(xid, part),
+                    None => return,
+                };
+                match whole {
+                    Ok(Some(reply)) => {
+                        let is_reconcile = matches!(
+                            self.sessions.get(&conn).map(|s| &s.state),
+                            Some(State::Reconciling { stats_xid }) if *stats_xid == xid
+                        );
+                        if let (true, StatsReplyBody::Flow(flows)) = (is_reconcile, reply.body) {
+                            self.reconcile(conn, &flows);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.events.push_back(Event::ModelRefused {
+                        what: format!("reassembling a stats reply from {conn}"),
+                        error: e.to_string(),
+                    }),
+                }
+            }
+            (State::AwaitFeatures { .. }, _) => {}
+            (_, Message::PacketIn(pi)) => {
+                if let Some(d) = dpid {
+                    self.packet_in(d, pi);
+                }
+            }
+            (_, Message::FlowRemoved(fr)) => {
+                if let Some(d) = dpid {
+                    if fr.cookie & cookie::KIND_MASK == cookie::PINHOLE {
+                        let dels = self.pinholes.flow_removed(d, fr.cookie, &fr.r#match);
+                        self.send_updates(&dels);
+                    }
+                }
+            }
+            (_, Message::PortStatus(ps)) => {
+                if let Some(d) = dpid {
+                    let port = (ps.desc.port_no, ps.desc.name.clone());
+                    match ps.reason {
+                        PortReason::Delete => {
+                            if let Some(s) = self.sessions.get_mut(&conn) {
+                                s.ports.remove(&port.0);
+                            }
+                            self.unbind_port(d, port.0, now);
+                        }
+                        _ => {
+                            if let Some(s) = self.sessions.get_mut(&conn) {
+                                s.ports.insert(port.0, port.1.clone());
+                            }
+                            self.bind_ports(d, &[port], false, now);
+                        }
+                    }
+                }
+            }
+            (_, Message::Vendor(_)) => {
+                let e =
+                    ErrorMsg::for_request(ErrorType::BadRequest(BadRequestCode::BadVendor), &frame);
+                self.send(conn, xid, &Message::Error(e));
+            }
+            (_, other) => {
+                let e =
+                    ErrorMsg::for_request(ErrorType::BadRequest(BadRequestCode::BadType), &frame);
+                self.send(conn, xid, &Message::Error(e));
+                self.events.push_back(Event::Unexpected {
+                    conn,
+                    msg_type: other.msg_type().name(),
+                });
+            }
+        }
+    }
+
+    fn switch_up(&mut self, conn: ConnId, f: openflow_proto::SwitchFeatures, now: Instant) {
+        let dpid = f.datapath_id;
+        if let Some(old) = self.by_dpid.get(&dpid).copied() {
+            if old != conn {
+                self.close(old, CloseReason::Replaced { by: conn });
+            }
+        }
+        self.by_dpid.insert(dpid, conn);
+        let ports: Vec<(PortNo, String)> = f
+            .ports
+            .iter()
+            .map(|p| (p.port_no, p.name.clone()))
+            .collect();
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.dpid = Some(dpid);
+            s.ports = ports.iter().cloned().collect();
+        }
+        let mut known = self.model.switch(dpid).is_some();
+        if !known {
+            if let Some(uplink) = self.config.default_uplink {
+                let r = self.change(now, |m| m.add_switch(Switch { dpid, uplink }));
+                known = r.is_ok();
+                if let Err(e) = r {
+                    self.events.push_back(Event::ModelRefused {
+                        what: format!("adding switch {dpid:#x}"),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        self.events.push_back(Event::SwitchUp {
+            conn,
+            dpid,
+            ports: ports.len(),
+            known,
+        });
+        let config = SwitchConfig {
+            flags: ConfigFlags::default(),
+            miss_send_len: self.config.miss_send_len,
+        };
+        self.request(conn, &Message::SetConfig(config));
+        self.barrier(conn, Vec::new());
+        if let Some(stats_xid) = self.request(
+            conn,
+            &Message::StatsRequest(StatsRequest::new(StatsRequestBody::Flow(
+                FlowStatsRequest::all(),
+            ))),
+        ) {
+            if let Some(s) = self.sessions.get_mut(&conn) {
+                s.state = State::Reconciling { stats_xid };
+            }
+        }
+        // Bind after the state change: the bindings' flows are part of the reconciliation.
+        self.bind_ports(dpid, &ports, true, now);
+    }
+
+    fn reconcile(&mut self, conn: ConnId, flows: &[FlowStats]) {
+        let Some(dpid) = self.sessions.get(&conn).and_then(|s| s.dpid) else {
+            return;
+        };
+        let desired = self.compiler.tables().remove(&dpid).unwrap_or_default();
+        let live_pinholes: HashSet<u64> = self
+            .pinholes
+            .connections()
+            .into_iter()
+            .filter(|(k, _)| k.switch == dpid)
+            .map(|(_, c)| c)
+            .collect();
+        let mut foreign = 0;
+        let installed: Vec<Flow> = flows
+            .iter()
+            .filter(|f| {
+                if !is_ours(f.cookie) {
+                    foreign += 1;
+                    return false;
+                }
+                // Pinholes of connections we track stay; others are stale.
+                !(f.cookie & cookie::KIND_MASK == cookie::PINHOLE
+                    && live_pinholes.contains(&f.cookie))
+            })
+            .map(to_flow)
+            .collect();
+        let (mods, added, deleted, kept) = reconcile_mods(&installed, &desired);
+        for fm in mods {
+            self.request(conn, &Message::FlowMod(fm));
+        }
+        let tokens = match self.sessions.get_mut(&conn) {
+            Some(s) => {
+                s.state = State::Ready;
+                std::mem::take(&mut s.after_reconcile)
+            }
+            None => Vec::new(),
+        };
+        self.barrier(conn, tokens);
+        self.counters.reconciliations += 1;
+        self.events.push_back(Event::Reconciled {
+            conn,
+            dpid,
+            added,
+            deleted,
+            kept,
+            foreign,
+        });
+    }
+
+    fn barrier_reply(&mut self, conn: ConnId, xid: u32) {
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let Some(dpid) = s.dpid else {
+            return;
+        };
+        if !s.barriers.iter().any(|b| b.xid == xid) {
+            return;
+        }
+        let errors = std::mem::take(&mut s.errors_since_barrier);
+        let mut done = Vec::new();
+        while let Some(b) = s.barriers.pop_front() {
+            let last = b.xid == xid;
+            done.extend(b.tokens);
+            if last {
+                break;
+            }
+        }
+        for t in done {
+            if let Some(c) = self.changes.get_mut(&t) {
+                if c.waiting.remove(&dpid) {
+                    c.acknowledged.push(dpid);
+                    c.errors += errors;
+                }
+            }
+        }
+        self.finish_changes();
+    }
+
+    fn finish_changes(&mut self) {
+        let done: Vec<u64> = self
+            .changes
+            .iter()
+            .filter(|(_, c)| c.waiting.is_empty())
+            .map(|(t, _)| *t)
+            .collect();
+        for t in done {
+            if let Some(c) = self.changes.remove(&t) {
+                self.events.push_back(Event::Applied(Applied {
+                    token: Completion(t),
+                    acknowledged: c.acknowledged,
+                    deferred: c.deferred,
+                    timed_out: Vec::new(),
+                    errors: c.errors,
+                }));
+            }
+        }
+    }
+
+    /// Time passed: echo requests, silent connections, handshake deadlines, change
+    /// deadlines, gratuitous ARPs.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        conns.sort();
+        for conn in conns {
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                continue;
+            };
+            if !matches!(s.state, State::Ready | State::Reconciling { .. })
+                && now >= s.connected_at + self.config.handshake_timeout
+            {
+                self.close(conn, CloseReason::HandshakeTimeout);
+                continue;
+            }
+            let idle_at = s.last_rx + self.config.echo_idle;
+            if now >= idle_at + self.config.echo_timeout {
+                self.close(conn, CloseReason::Silence);
+                continue;
+            }
+            if now >= idle_at && !s.echo_sent {
+                s.echo_sent = true;
+                self.request(conn, &Message::EchoRequest(Bytes::new()));
+            }
+        }
+        let expired: Vec<u64> = self
+            .changes
+            .iter()
+            .filter(|(_, c)| now >= c.deadline)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in expired {
+            if let Some(c) = self.changes.remove(&t) {
+                self.events.push_back(Event::Applied(Applied {
+                    token: Completion(t),
+                    acknowledged: c.acknowledged,
+                    deferred: c.deferred,
+                    timed_out: c.waiting.into_iter().collect(),
+                    errors: c.errors,
+                }));
+            }
+        }
+        let mut buf = [0u8; arp_responder::MAX_FRAME_LEN];
+        while let Some(due) = self.announcer.poll(now) {
+            let (dpid, uplink) = due.key;
+            let Some(conn) = self.by_dpid.get(&dpid).copied() else {
+                continue;
+            };
+            let Ok(len) = due.write(&mut buf) else {
+                continue;
+            };
+            let po = PacketOut {
+                buffer_id: NO_BUFFER,
+                in_port: PortNo::NONE,
+                actions: vec![Action::output(PortNo(uplink))],
+                data: Bytes::copy_from_slice(buf.get(..len).unwrap_or_default()),
+            };
+            self.request(conn, &Message::PacketOut(po));
+            self.events.push_back(Event::Announced {
+                dpid,
+                ip: due.announcement.ip,
+            });
+        }
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Changes
+    // ----------------------------------------------------------------------------------
+
+    fn eip_hosts(&self) -> BTreeMap<core::net::Ipv4Addr, Dpid> {
+        self.model
+            .elastic_ips()
+            .keys()
+            .filter_map(|ip| {
+                let host = self.model.elastic_ip_host(*ip)?;
+                Some((*ip, host.attachment?.switch))
+            })
+            .collect()
+    }
+
+    /// Change the model with `f` (one of [`Model`]'s mutators, or several whose
+    /// [`Touched`] sets are merged), and bring the switches along: the flow_mods of what it
+    /// touched and the deletes of cut pinholes go to each affected connected switch, then a
+    /// barrier. Returns the token that [`Event::Applied`] reports.
+    ///
+    /// `f` must leave the model unchanged when it fails (each mutator of [`Model`] does):
+    /// on `Err` nothing is sent.
+    pub fn change<E>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Model) -> Result<Touched, E>,
+    ) -> Result<Completion, E> {
+        let before = self.eip_hosts();
+        let touched = f(&mut self.model)?;
+        Ok(self.apply(now, &touched, &before))
+    }
+
+    fn apply(
+        &mut self,
+        now: Instant,
+        touched: &Touched,
+        eips_before: &BTreeMap<core::net::Ipv4Addr, Dpid>,
+    ) -> Completion {
+        let mut updates = self.compiler.update(&self.model, touched);
+        updates.extend(self.pinholes.cut(touched));
+        let affected: BTreeSet<Dpid> = updates.iter().map(|u| u.switch).collect();
+        self.next_token += 1;
+        let token = self.next_token;
+        let mut change = PendingChange {
+            deadline: now + self.config.apply_timeout,
+            waiting: BTreeSet::new(),
+            acknowledged: Vec::new(),
+            deferred: Vec::new(),
+            errors: 0,
+        };
+        self.send_updates(&updates);
+        for d in affected {
+            let session = self
+                .by_dpid
+                .get(&d)
+                .copied()
+                .and_then(|c| self.sessions.get(&c).map(|s| (c, s.state.clone())));
+            match session {
+                Some((conn, State::Ready)) => {
+                    self.barrier(conn, vec![token]);
+                    change.waiting.insert(d);
+                }
+                Some((conn, State::Reconciling { .. })) => {
+                    if let Some(s) = self.sessions.get_mut(&conn) {
+                        s.after_reconcile.push(token);
+                    }
+                    change.waiting.insert(d);
+                }
+                _ => change.deferred.push(d),
+            }
+        }
+        self.changes.insert(token, change);
+        self.finish_changes();
+        // Gratuitous ARP where an elastic IP's host switch changed.
+        let after = self.eip_hosts();
+        let mac = arp_responder::MacAddr(self.model.settings().elastic_ip_mac.0);
+        for (ip, d) in after {
+            if eips_before.get(&ip) == Some(&d) {
+                continue;
+            }
+            let Some(uplink) = self.model.switch(d).map(|s| s.uplink) else {
+                continue;
+            };
+            self.announcer.announce(
+                now,
+                (d, uplink.0),
+                Announcement {
+                    ip,
+                    mac,
+                    vlan: None,
+                },
+                self.config.announce,
+            );
+        }
+        Completion(token)
+    }
+
+    /// Send flow_mods to the ready (or reconciling, for pinholes) sessions of their switches.
+    fn send_updates(&mut self, updates: &[Update]) {
+        for u in updates {
+            let Some(conn) = self.by_dpid.get(&u.switch).copied() else {
+                continue;
+            };
+            let Some(state) = self.sessions.get(&conn).map(|s| s.state.clone()) else {
+                continue;
+            };
+            let pinhole = u.flow_mod.cookie & cookie::KIND_MASK == cookie::PINHOLE;
+            // While reconciling, the reconciliation computes compiled flows afresh.
+            if state == State::Ready || (pinhole && matches!(state, State::Reconciling { .. })) {
+                self.request(conn, &Message::FlowMod(u.flow_mod.clone()));
+            }
+        }
+    }
+
+    fn bind_ports(&mut self, dpid: Dpid, ports: &[(PortNo, String)], full: bool, now: Instant) {
+        let Some(uplink) = self.model.switch(dpid).map(|s| s.uplink) else {
+            return;
+        };
+        let mut present: HashSet<InstanceId> = HashSet::new();
+        for (port, name) in ports {
+            let Ok(id) = InstanceId::new(name.as_str()) else {
+                continue;
+            };
+            let Some(inst) = self.model.instance(&id) else {
+                continue;
+            };
+            if !port.is_physical() || *port == uplink {
+                continue;
+            }
+            present.insert(id.clone());
+            let at = Attachment {
+                switch: dpid,
+                port: *port,
+            };
+            if inst.attachment == Some(at) {
+                continue;
+            }
+            // Another instance on that port (renamed port): detach it first.
+            let squatter = self
+                .model
+                .instance_at(dpid, *port)
+                .filter(|i| i.id != id)
+                .map(|i| i.id.clone());
+            if let Some(other) = squatter {
+                let _ = self.change(now, |m| m.attach(&other, None));
+            }
+            match self.change(now, |m| m.attach(&id, Some(at))) {
+                Ok(_) => self.events.push_back(Event::PortBound {
+                    dpid,
+                    port: *port,
+                    instance: id,
+                }),
+                Err(e) => self.events.push_back(Event::ModelRefused {
+                    what: format!("binding {id} to port {} of {dpid:#x}", port.0),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        if full {
+            let gone: Vec<(InstanceId, PortNo)> = self
+                .model
+                .instances_on(dpid)
+                .filter(|i| !present.contains(&i.id))
+                .filter_map(|i| Some((i.id.clone(), i.attachment?.port)))
+                .collect();
+            for (id, port) in gone {
+                if self.change(now, |m| m.attach(&id, None)).is_ok() {
+                    self.events.push_back(Event::PortUnbound {
+                        dpid,
+                        port,
+                        instance: id,
+                    });
+                }
+            }
+        }
+    }
+
+    fn unbind_port(&mut self, dpid: Dpid, port: PortNo, now: Instant) {
+        let Some(id) = self.model.instance_at(dpid, port).map(|i| i.id.clone()) else {
+            return;
+        };
+        if self.change(now, |m| m.attach(&id, None)).is_ok() {
+            self.events.push_back(Event::PortUnbound {
+                dpid,
+                port,
+                instance: id,
+            });
+        }
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Punted packets
+    // ----------------------------------------------------------------------------------
+
+    fn packet_in(&mut self, dpid: Dpid, pi: openflow_proto::PacketIn) {
+        self.counters.packet_ins += 1;
+        let Some(packet) = frame::extract(&pi.data) else {
+            return;
+        };
+        let decision = self
+            .pinholes
+            .packet_in(&self.model, dpid, pi.in_port, &packet);
+        self.send_updates(&decision.flow_mods);
+        if let Some(po) = decision.packet_out {
+            let data = match decision.outcome {
+                Outcome::Arp(_) => {
+                    let Ok(request) = ArpFrame::parse(&pi.data) else {
+                        return;
+                    };
+                    let reply = request.reply(arp_responder::MacAddr(po.packet.dl_src.0));
+                    let mut buf = [0u8; arp_responder::MAX_FRAME_LEN];
+                    match reply.write(&mut buf) {
+                        Ok(len) => Bytes::copy_from_slice(buf.get(..len).unwrap_or_default()),
+                        Err(_) => return,
+                    }
+                }
+                _ => pi.data.clone(),
+            };
+            if let Some(conn) = self.by_dpid.get(&po.switch).copied() {
+                let msg = Message::PacketOut(PacketOut {
+                    buffer_id: NO_BUFFER,
+                    in_port: po.in_port,
+                    actions: po.actions,
+                    data,
+                });
+                self.request(conn, &msg);
+            }
+        }
+        self.events.push_back(Event::PacketIn {
+            dpid,
+            in_port: pi.in_port,
+            outcome: decision.outcome,
+        });
+    }
+}

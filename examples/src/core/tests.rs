@@ -1,0 +1,1185 @@
+//! Tests of the controller core against simulated switches.
+
+use super::sim_switch::{test_settings, SimSwitch};
+use super::*;
+use arp_responder::Operation;
+use core::net::Ipv4Addr;
+use netrules::compile::{compile, priority};
+use netrules::model::{
+    Direction, ElasticIp, GroupId, Instance, OwnerId, Peer, Permission, PortRange, Protocol,
+    SecurityGroup,
+};
+use netrules::Packet;
+use openflow_proto::error_msg::HelloFailedCode;
+use openflow_proto::{FlowModFlags, MacAddr};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const UPLINK: u16 = 1;
+
+fn iid(s: &str) -> InstanceId {
+    InstanceId::new(s).unwrap()
+}
+
+fn gid(s: &str) -> GroupId {
+    GroupId::new(s).unwrap()
+}
+
+fn ssh() -> Permission {
+    Permission::new(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()).unwrap()
+}
+
+fn web() -> Permission {
+    Permission::new(Protocol::Tcp(PortRange::single(80)), Peer::anywhere()).unwrap()
+}
+
+fn inst_mac(n: u8) -> MacAddr {
+    MacAddr([2, 0, 0, 0, 1, n])
+}
+
+fn inst_ip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 1, n)
+}
+
+/// Two switches (dpid 1 and 2, uplink port 1), group `sg-ssh` allowing TCP 22 from
+/// anywhere, instances i-a, i-b, i-c (unattached: the ports bind them), an unassociated
+/// elastic IP 203.0.113.10.
+fn base_model() -> Model {
+    let mut m = Model::new(test_settings()).unwrap();
+    for dpid in [1, 2] {
+        m.add_switch(Switch {
+            dpid,
+            uplink: PortNo(UPLINK),
+        })
+        .unwrap();
+    }
+    let owner = OwnerId::new("111122223333").unwrap();
+    m.add_group(SecurityGroup::new(
+        gid("sg-ssh"),
+        "ssh",
+        owner.clone(),
+        "ssh",
+    ))
+    .unwrap();
+    m.add_group(SecurityGroup::new(
+        gid("sg-web"),
+        "web",
+        owner.clone(),
+        "web",
+    ))
+    .unwrap();
+    m.authorize(&gid("sg-ssh"), Direction::Ingress, ssh())
+        .unwrap();
+    for (n, name) in [(1u8, "i-a"), (2, "i-b"), (3, "i-c")] {
+        m.add_instance(Instance {
+            id: iid(name),
+            owner: owner.clone(),
+            mac: inst_mac(n),
+            ip: inst_ip(n),
+            groups: [gid("sg-ssh")].into(),
+            attachment: None,
+        })
+        .unwrap();
+    }
+    m.allocate(ElasticIp {
+        public_ip: eip(),
+        allocation_id: netrules::model::AllocationId::new("eipalloc-1").unwrap(),
+        owner,
+        instance: None,
+    })
+    .unwrap();
+    m
+}
+
+fn eip() -> Ipv4Addr {
+    Ipv4Addr::new(203, 0, 113, 10)
+}
+
+/// Switch 1 hosts i-a (port 2) and i-b (port 3); switch 2 hosts i-c (port 2).
+fn switch(dpid: Dpid) -> SimSwitch {
+    match dpid {
+        1 => SimSwitch::new(1, &[(UPLINK, "hv1-up"), (2, "i-a"), (3, "i-b")]),
+        _ => SimSwitch::new(dpid, &[(UPLINK, "hv2-up"), (2, "i-c")]),
+    }
+}
+
+struct Net {
+    ctl: Controller,
+    switches: BTreeMap<ConnId, SimSwitch>,
+    now: Instant,
+    events: Vec<Event>,
+}
+
+impl Net {
+    fn new(model: Model) -> Self {
+        Net::with_config(model, Config::default())
+    }
+
+    fn with_config(model: Model, config: Config) -> Self {
+        Net {
+            ctl: Controller::new(model, config),
+            switches: BTreeMap::new(),
+            now: Instant::now(),
+            events: Vec::new(),
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId, mut sw: SimSwitch) {
+        self.ctl.handle_connect(conn, self.now);
+        let hello = sw.hello();
+        self.ctl.handle_bytes(conn, &hello, self.now);
+        self.switches.insert(conn, sw);
+        self.pump();
+    }
+
+    fn disconnect(&mut self, conn: ConnId) -> SimSwitch {
+        self.ctl.handle_disconnect(conn);
+        self.pump();
+        let mut sw = self.switches.remove(&conn).unwrap();
+        sw.reconnect();
+        sw
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..1000 {
+            let mut moved = false;
+            while let Some((conn, bytes)) = self.ctl.poll_transmit() {
+                if let Some(sw) = self.switches.get_mut(&conn) {
+                    sw.receive(&bytes);
+                }
+                moved = true;
+            }
+            let conns: Vec<ConnId> = self.switches.keys().copied().collect();
+            for c in conns {
+                let out = self.switches.get_mut(&c).unwrap().take_output();
+                if !out.is_empty() {
+                    self.ctl.handle_bytes(c, &out, self.now);
+                    moved = true;
+                }
+            }
+            while let Some(e) = self.ctl.poll_event() {
+                if let Event::Close { conn, .. } = &e {
+                    self.switches.remove(conn);
+                }
+                self.events.push(e);
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the controller and switches never settle");
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let target = self.now + d;
+        // Step through every deadline on the way, as a shell would.
+        while let Some(t) = self.ctl.poll_timeout() {
+            if t > target {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.ctl.handle_timeout(self.now);
+            self.pump();
+        }
+        self.now = target;
+        self.ctl.handle_timeout(self.now);
+        self.pump();
+    }
+
+    fn sw(&mut self, conn: u64) -> &mut SimSwitch {
+        self.switches.get_mut(&ConnId(conn)).unwrap()
+    }
+
+    fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn change(
+        &mut self,
+        f: impl FnOnce(&mut Model) -> Result<Touched, netrules::model::ModelError>,
+    ) -> Completion {
+        let t = self.ctl.change(self.now, f).unwrap();
+        self.pump();
+        t
+    }
+}
+
+/// A table as a comparable set: our non-pinhole flows, normalised.
+fn installed(sw: &SimSwitch) -> BTreeSet<String> {
+    sw.table()
+        .entries()
+        .iter()
+        .filter(|e| is_ours(e.cookie) && e.cookie & cookie::KIND_MASK != cookie::PINHOLE)
+        .map(|e| {
+            format!(
+                "{} {:?} {:?} {:#x} {} {}",
+                e.priority, e.r#match, e.actions, e.cookie, e.idle_timeout, e.hard_timeout
+            )
+        })
+        .collect()
+}
+
+fn compiled(model: &Model, dpid: Dpid) -> BTreeSet<String> {
+    compile(model, &CompileOptions::default())
+        .remove(&dpid)
+        .unwrap_or_default()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {:?} {:?} {:#x} {} {}",
+                f.priority,
+                normalize(&f.r#match).0,
+                f.actions.to_vec(),
+                f.cookie,
+                f.idle_timeout,
+                f.hard_timeout
+            )
+        })
+        .collect()
+}
+
+fn assert_consistent(net: &Net, conn: u64, dpid: Dpid) {
+    let sw = &net.switches[&ConnId(conn)];
+    let want = compiled(net.ctl.model(), dpid);
+    let have = installed(sw);
+    assert_eq!(
+        have.difference(&want).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "extra flows on switch {dpid}"
+    );
+    assert_eq!(
+        want.difference(&have).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "missing flows on switch {dpid}"
+    );
+}
+
+fn reconciled(events: &[Event]) -> Vec<(Dpid, usize, usize, usize, usize)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Reconciled {
+                dpid,
+                added,
+                deleted,
+                kept,
+                foreign,
+                ..
+            } => Some((*dpid, *added, *deleted, *kept, *foreign)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn applied(events: &[Event]) -> Vec<Applied> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Applied(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(events: &[Event]) -> Vec<(ConnId, CloseReason)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Close { conn, reason } => Some((*conn, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Handshake
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn handshake_binds_ports_and_installs_the_compiled_table() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let ev = net.take_events();
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::SwitchUp {
+            dpid: 1,
+            ports: 3,
+            known: true,
+            ..
+        }
+    )));
+    for name in ["i-a", "i-b"] {
+        assert!(
+            ev.iter().any(|e| matches!(e, Event::PortBound { dpid: 1, instance, .. } if instance.as_str() == name)),
+            "{name} bound"
+        );
+    }
+    let model = net.ctl.model();
+    assert_eq!(
+        model.instance(&iid("i-a")).unwrap().attachment,
+        Some(Attachment {
+            switch: 1,
+            port: PortNo(2)
+        })
+    );
+    assert_eq!(model.instance(&iid("i-c")).unwrap().attachment, None);
+    let want = compiled(model, 1).len();
+    assert_eq!(reconciled(&ev), vec![(1, want, 0, 0, 0)]);
+    assert!(net.ctl.is_ready(1));
+    let sw = net.sw(1);
+    assert_eq!(sw.config().miss_send_len, u16::MAX);
+    // The early barrier and the reconciliation's.
+    assert_eq!(sw.barriers_seen(), 2);
+    assert_consistent(&net, 1, 1);
+}
+
+#[test]
+fn hello_without_a_common_version_fails() {
+    let mut net = Net::new(base_model());
+    let mut sw = switch(1);
+    sw.set_version(0);
+    net.connect(ConnId(1), sw);
+    let ev = net.take_events();
+    assert!(matches!(
+        closes(&ev).as_slice(),
+        [(ConnId(1), CloseReason::HelloFailed(_))]
+    ));
+    assert!(!net.ctl.is_ready(1));
+    assert!(net.ctl.switches().is_empty());
+}
+
+#[test]
+fn hello_failed_is_sent_on_the_wire() {
+    let mut ctl = Controller::new(base_model(), Config::default());
+    let now = Instant::now();
+    ctl.handle_connect(ConnId(9), now);
+    let (_, hello) = ctl.poll_transmit().unwrap();
+    assert_eq!(
+        Message::decode(&hello).unwrap().1,
+        Message::Hello(Bytes::new())
+    );
+    // An OpenFlow 1.3 hello whose version bitmap lacks 1.0.
+    let mut their = vec![4, 0, 0, 16, 0, 0, 0, 7];
+    their.extend_from_slice(&[0, 1, 0, 8, 0, 0, 0, 0x10]);
+    ctl.handle_bytes(ConnId(9), &their, now);
+    let (_, bytes) = ctl.poll_transmit().unwrap();
+    let (h, msg) = Message::decode(&bytes).unwrap();
+    assert_eq!(h.xid, 7);
+    match msg {
+        Message::Error(e) => {
+            assert_eq!(
+                e.error,
+                ErrorType::HelloFailed(HelloFailedCode::Incompatible)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        ctl.poll_event(),
+        Some(Event::Close {
+            reason: CloseReason::HelloFailed(_),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_newer_peer_negotiates_down_to_1_0() {
+    let mut net = Net::new(base_model());
+    let mut sw = switch(1);
+    sw.set_version(4);
+    net.connect(ConnId(1), sw);
+    assert!(net.ctl.is_ready(1));
+}
+
+#[test]
+fn anything_before_hello_is_refused() {
+    let mut ctl = Controller::new(base_model(), Config::default());
+    let now = Instant::now();
+    ctl.handle_connect(ConnId(1), now);
+    let _ = ctl.poll_transmit();
+    let barrier = Message::BarrierReply.to_bytes(3).unwrap();
+    ctl.handle_bytes(ConnId(1), &barrier, now);
+    let (_, bytes) = ctl.poll_transmit().unwrap();
+    assert!(matches!(
+        Message::decode(&bytes).unwrap().1,
+        Message::Error(ErrorMsg {
+            error: ErrorType::HelloFailed(HelloFailedCode::Eperm),
+            ..
+        })
+    ));
+    assert!(matches!(
+        ctl.poll_event(),
+        Some(Event::Close {
+            reason: CloseReason::NoHello,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn malformed_messages_get_the_right_error_and_the_session_goes_on() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    // Unknown type 0xee: BAD_REQUEST/BAD_TYPE, same xid.
+    let unknown = [1u8, 0xee, 0, 8, 0, 0, 0, 42];
+    net.ctl.handle_bytes(ConnId(1), &unknown, net.now);
+    // A barrier reply with a body: BAD_REQUEST/BAD_LEN.
+    let bad_len = [1u8, 19, 0, 12, 0, 0, 0, 43, 0, 0, 0, 0];
+    net.ctl.handle_bytes(ConnId(1), &bad_len, net.now);
+    // A flow_mod from the switch: BAD_REQUEST/BAD_TYPE (switches do not send those).
+    let fm = Message::FlowMod(FlowMod::add(Match::any(), 1, vec![]))
+        .to_bytes(44)
+        .unwrap();
+    net.ctl.handle_bytes(ConnId(1), &fm, net.now);
+    net.pump();
+    let errs: Vec<(ErrorType, usize)> = net
+        .sw(1)
+        .errors_received()
+        .iter()
+        .map(|e| (e.error, e.data.len()))
+        .collect();
+    assert_eq!(
+        errs,
+        vec![
+            (ErrorType::BadRequest(BadRequestCode::BadType), 8),
+            (ErrorType::BadRequest(BadRequestCode::BadLen), 12),
+            (ErrorType::BadRequest(BadRequestCode::BadType), 64),
+        ]
+    );
+    let ev = net.take_events();
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, Event::Malformed { .. }))
+            .count(),
+        2
+    );
+    assert!(closes(&ev).is_empty());
+    assert!(net.ctl.is_ready(1));
+}
+
+#[test]
+fn a_stream_out_of_sync_is_closed() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    net.ctl
+        .handle_bytes(ConnId(1), &[1, 2, 0, 4, 0, 0, 0, 1], net.now);
+    net.pump();
+    assert!(matches!(
+        closes(&net.take_events()).as_slice(),
+        [(ConnId(1), CloseReason::OutOfSync(_))]
+    ));
+    assert!(!net.ctl.is_ready(1));
+}
+
+#[test]
+fn switch_errors_are_reported() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    let e = Message::Error(ErrorMsg::for_request(
+        ErrorType::BadRequest(BadRequestCode::Eperm),
+        &[1, 2, 3],
+    ))
+    .to_bytes(77)
+    .unwrap();
+    net.ctl.handle_bytes(ConnId(1), &e, net.now);
+    net.pump();
+    assert!(net.take_events().iter().any(|e| matches!(
+        e,
+        Event::SwitchError {
+            xid: 77,
+            dpid: Some(1),
+            ..
+        }
+    )));
+    assert_eq!(net.ctl.counters().switch_errors, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Liveness
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn echo_on_idle_keeps_a_live_switch_and_drops_a_silent_one() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.connect(ConnId(2), switch(2));
+    net.take_events();
+    // Both answer echoes: nothing closes over a minute.
+    net.advance(Duration::from_secs(60));
+    assert!(closes(&net.take_events()).is_empty());
+    assert!(net.ctl.is_ready(1) && net.ctl.is_ready(2));
+    // Switch 2 goes silent: echo after 5 s, closed 10 s later.
+    net.sw(2).set_mute(true);
+    net.advance(Duration::from_secs(14));
+    assert!(closes(&net.take_events()).is_empty());
+    net.advance(Duration::from_secs(2));
+    assert_eq!(
+        closes(&net.take_events()),
+        vec![(ConnId(2), CloseReason::Silence)]
+    );
+    assert!(net.ctl.is_ready(1));
+}
+
+#[test]
+fn echo_requests_are_answered() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let echo = Message::EchoRequest(Bytes::from_static(b"ping"))
+        .to_bytes(5)
+        .unwrap();
+    net.ctl.handle_bytes(ConnId(1), &echo, net.now);
+    let (_, bytes) = net.ctl.poll_transmit().unwrap();
+    let (h, msg) = Message::decode(&bytes).unwrap();
+    assert_eq!(
+        (h.xid, msg),
+        (5, Message::EchoReply(Bytes::from_static(b"ping")))
+    );
+}
+
+#[test]
+fn a_handshake_that_stalls_times_out() {
+    let mut ctl = Controller::new(base_model(), Config::default());
+    let t0 = Instant::now();
+    ctl.handle_connect(ConnId(1), t0);
+    let deadline = ctl.poll_timeout().unwrap();
+    assert!(deadline <= t0 + Duration::from_secs(10));
+    ctl.handle_timeout(t0 + Duration::from_secs(10));
+    let ev: Vec<Event> = std::iter::from_fn(|| ctl.poll_event()).collect();
+    assert!(closes(&ev)
+        .iter()
+        .any(|(_, r)| *r == CloseReason::HandshakeTimeout));
+}
+
+#[test]
+fn a_second_connection_for_a_datapath_replaces_the_first() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.connect(ConnId(2), switch(1));
+    let ev = net.take_events();
+    assert_eq!(
+        closes(&ev),
+        vec![(ConnId(1), CloseReason::Replaced { by: ConnId(2) })]
+    );
+    assert_eq!(net.ctl.switches().get(&1), Some(&ConnId(2)));
+    // The second (a fresh simulated switch, empty) got the whole table.
+    let want = compiled(net.ctl.model(), 1).len();
+    assert_eq!(reconciled(&ev).last(), Some(&(1, want, 0, 0, 0)));
+    assert_consistent(&net, 2, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Reconciliation
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn reconnect_sends_exactly_the_difference() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let total = compiled(net.ctl.model(), 1).len();
+    let mut sw = net.disconnect(ConnId(1));
+    net.take_events();
+
+    // Behind the controller's back: one of our flows disappears, one gets other actions,
+    // a stale flow with our cookie appears, and a foreign flow (cookie 0) appears.
+    let entries: Vec<_> = sw.table().entries().to_vec();
+    let victim = entries
+        .iter()
+        .find(|e| !e.actions.is_empty())
+        .unwrap()
+        .clone();
+    let changed = entries
+        .iter()
+        .find(|e| e.id != victim.id && !e.actions.is_empty())
+        .unwrap()
+        .clone();
+    let t = sw.table_mut();
+    t.apply(
+        &FlowMod::delete_strict(victim.r#match, victim.priority),
+        Duration::ZERO,
+    )
+    .unwrap();
+    let mut fm = changed.to_flow_mod();
+    fm.actions = vec![];
+    t.apply(&fm, Duration::ZERO).unwrap();
+    let mut stale_match = Match::any();
+    stale_match.in_port = Some(PortNo(77));
+    let mut stale = FlowMod::add(stale_match, priority::INGRESS_FORWARD, vec![]);
+    stale.cookie = netrules::compile::instance_cookie(&iid("i-gone"));
+    t.apply(&stale, Duration::ZERO).unwrap();
+    let mut foreign_match = Match::any();
+    foreign_match.in_port = Some(PortNo(99));
+    t.apply(&FlowMod::add(foreign_match, 5, vec![]), Duration::ZERO)
+        .unwrap();
+    let before = sw.flow_mods_seen();
+
+    net.connect(ConnId(2), sw);
+    let ev = net.take_events();
+    assert_eq!(reconciled(&ev), vec![(1, 2, 1, total - 2, 1)]);
+    assert_eq!(net.sw(2).flow_mods_seen() - before, 3);
+    assert_consistent(&net, 2, 1);
+    // The foreign flow is still there.
+    assert!(net
+        .sw(2)
+        .table()
+        .entries()
+        .iter()
+        .any(|e| e.cookie == 0 && e.priority == 5));
+
+    // And once more: nothing to do.
+    let sw = net.disconnect(ConnId(2));
+    let before = sw.flow_mods_seen();
+    net.take_events();
+    net.connect(ConnId(3), sw);
+    assert_eq!(reconciled(&net.take_events()), vec![(1, 0, 0, total, 1)]);
+    assert_eq!(net.sw(3).flow_mods_seen(), before);
+}
+
+#[test]
+fn changes_while_disconnected_are_deferred_then_reconciled() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let sw = net.disconnect(ConnId(1));
+    net.take_events();
+    let token = net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    let a = applied(&net.take_events());
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].token, token);
+    assert_eq!(a[0].deferred, vec![1]);
+    assert!(a[0].acknowledged.is_empty());
+    net.connect(ConnId(2), sw);
+    let r = reconciled(&net.take_events());
+    assert_eq!(r.len(), 1);
+    assert!(r[0].1 > 0, "the new rule's flows are added: {r:?}");
+    assert_consistent(&net, 2, 1);
+}
+
+#[test]
+fn multi_part_flow_stats_are_reassembled() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let total = compiled(net.ctl.model(), 1).len();
+    let mut sw = net.disconnect(ConnId(1));
+    sw.set_stats_part_len(300);
+    net.take_events();
+    net.connect(ConnId(2), sw);
+    assert_eq!(reconciled(&net.take_events()), vec![(1, 0, 0, total, 0)]);
+}
+
+#[test]
+fn a_change_during_reconciliation_completes_with_it() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let mut sw = net.disconnect(ConnId(1));
+    net.take_events();
+    // Reconnect but hold the switch's answers: the handshake stops before the stats reply.
+    net.ctl.handle_connect(ConnId(2), net.now);
+    let hello = sw.hello();
+    net.ctl.handle_bytes(ConnId(2), &hello, net.now);
+    net.switches.insert(ConnId(2), sw);
+    net.pump(); // features, stats request
+    net.sw(2).set_mute(true);
+    net.pump();
+    let token = net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    assert!(applied(&net.take_events()).is_empty());
+    net.sw(2).set_mute(false);
+    net.pump();
+    let ev = net.take_events();
+    let a = applied(&ev);
+    assert_eq!(a.len(), 1);
+    assert_eq!((a[0].token, a[0].acknowledged.clone()), (token, vec![1]));
+    assert_consistent(&net, 2, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Changes and barriers
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_change_completes_when_every_affected_switch_acknowledges() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.connect(ConnId(2), switch(2));
+    net.take_events();
+    // i-c on switch 2 binds through port status; both switches host sg-ssh members.
+    let token = net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    let a = applied(&net.take_events());
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].token, token);
+    assert_eq!(a[0].acknowledged, vec![1, 2]);
+    assert!(a[0].is_complete());
+    assert_consistent(&net, 1, 1);
+    assert_consistent(&net, 2, 2);
+}
+
+#[test]
+fn a_change_touching_no_flows_completes_at_once() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    let owner = OwnerId::new("111122223333").unwrap();
+    let token =
+        net.change(|m| m.add_group(SecurityGroup::new(gid("sg-empty"), "e", owner, "empty")));
+    let a = applied(&net.take_events());
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].token, token);
+    assert!(a[0].acknowledged.is_empty() && a[0].deferred.is_empty());
+}
+
+#[test]
+fn a_silent_switch_times_the_change_out() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    net.sw(1).set_mute(true);
+    let token = net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    assert!(applied(&net.take_events()).is_empty());
+    net.advance(Duration::from_secs(5));
+    let a = applied(&net.take_events());
+    assert_eq!(a.len(), 1);
+    assert_eq!((a[0].token, a[0].timed_out.clone()), (token, vec![1]));
+    assert!(!a[0].is_complete());
+}
+
+#[test]
+fn a_disconnect_defers_a_waiting_change() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    net.sw(1).set_mute(true);
+    let token = net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    net.disconnect(ConnId(1));
+    let a = applied(&net.take_events());
+    assert_eq!(a.len(), 1);
+    assert_eq!((a[0].token, a[0].deferred.clone()), (token, vec![1]));
+}
+
+#[test]
+fn errors_before_the_barrier_are_counted_in_the_completion() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    // The switch will answer the change's flow_mods, then an error arrives before the
+    // barrier reply.
+    net.sw(1).set_mute(true);
+    net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    let e = Message::Error(ErrorMsg::for_request(
+        ErrorType::FlowModFailed(openflow_proto::error_msg::FlowModFailedCode::AllTablesFull),
+        &[],
+    ))
+    .to_bytes(1)
+    .unwrap();
+    net.ctl.handle_bytes(ConnId(1), &e, net.now);
+    net.sw(1).set_mute(false);
+    net.pump();
+    let a = applied(&net.take_events());
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].errors, 1);
+    assert!(!a[0].is_complete());
+}
+
+// ---------------------------------------------------------------------------------------
+// Ports
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn port_status_binds_and_unbinds_instances() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(2), switch(2));
+    assert!(net
+        .ctl
+        .model()
+        .instance(&iid("i-c"))
+        .unwrap()
+        .attachment
+        .is_some());
+    net.take_events();
+    // i-c's port goes away.
+    net.sw(2).port_status(PortReason::Delete, 2, "i-c");
+    net.pump();
+    assert!(net
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::PortUnbound { dpid: 2, .. })));
+    assert_eq!(
+        net.ctl.model().instance(&iid("i-c")).unwrap().attachment,
+        None
+    );
+    assert_consistent(&net, 2, 2);
+    // It comes back on another port.
+    net.sw(2).port_status(PortReason::Add, 5, "i-c");
+    net.pump();
+    assert_eq!(
+        net.ctl.model().instance(&iid("i-c")).unwrap().attachment,
+        Some(Attachment {
+            switch: 2,
+            port: PortNo(5)
+        })
+    );
+    assert_consistent(&net, 2, 2);
+    // A port with a name that is no instance changes nothing.
+    net.sw(2).port_status(PortReason::Add, 6, "tap-other");
+    net.pump();
+    assert_consistent(&net, 2, 2);
+}
+
+#[test]
+fn ports_gone_while_disconnected_are_unbound_on_reconnect() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.disconnect(ConnId(1));
+    net.take_events();
+    // It comes back without i-b.
+    let sw = SimSwitch::new(1, &[(UPLINK, "hv1-up"), (2, "i-a")]);
+    net.connect(ConnId(2), sw);
+    assert_eq!(
+        net.ctl.model().instance(&iid("i-b")).unwrap().attachment,
+        None
+    );
+    assert_consistent(&net, 2, 1);
+}
+
+#[test]
+fn unknown_switches_join_with_the_default_uplink() {
+    let config = Config {
+        default_uplink: Some(PortNo(1)),
+        ..Config::default()
+    };
+    let mut net = Net::with_config(base_model(), config);
+    net.connect(ConnId(1), SimSwitch::new(9, &[(1, "up"), (4, "i-c")]));
+    assert!(net.ctl.model().switch(9).is_some());
+    assert_eq!(
+        net.ctl.model().instance(&iid("i-c")).unwrap().attachment,
+        Some(Attachment {
+            switch: 9,
+            port: PortNo(4)
+        })
+    );
+    assert_consistent(&net, 1, 9);
+    // Without a default uplink, an unknown switch is left out of the model.
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), SimSwitch::new(9, &[(1, "up")]));
+    assert!(net.ctl.model().switch(9).is_none());
+    assert!(net.take_events().iter().any(|e| matches!(
+        e,
+        Event::SwitchUp {
+            dpid: 9,
+            known: false,
+            ..
+        }
+    )));
+}
+
+// ---------------------------------------------------------------------------------------
+// Punted packets
+// ---------------------------------------------------------------------------------------
+
+fn pinhole_flows(sw: &SimSwitch) -> usize {
+    sw.table()
+        .entries()
+        .iter()
+        .filter(|e| e.cookie & cookie::KIND_MASK == cookie::PINHOLE)
+        .count()
+}
+
+#[test]
+fn pinhole_life_cycle() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    // i-a opens SSH to i-b on the same switch: punted, allowed, two pinholes, packet_out.
+    let syn = Packet::ipv4(
+        inst_mac(1),
+        inst_mac(2),
+        inst_ip(1),
+        inst_ip(2),
+        6,
+        40000,
+        22,
+    );
+    assert!(net.sw(1).packet_arrives(PortNo(2), &syn));
+    net.pump();
+    let ev = net.take_events();
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::PacketIn {
+            outcome: Outcome::Allowed,
+            ..
+        }
+    )));
+    assert_eq!(pinhole_flows(net.sw(1)), 2);
+    assert_eq!(net.ctl.pinholes().len(), 1);
+    let po = net.sw(1).packet_outs().to_vec();
+    assert_eq!(po.len(), 1);
+    assert_eq!(po[0].in_port, PortNo(2));
+    assert_eq!(po[0].data.as_ref(), frame::synthesize(&syn).as_slice());
+    assert!(po[0].actions.contains(&Action::output(PortNo(3))));
+    // The reply now takes its pinhole without the controller.
+    assert!(!net.sw(1).packet_arrives(PortNo(3), &syn.reversed()));
+    for e in net.sw(1).table().entries() {
+        if e.cookie & cookie::KIND_MASK == cookie::PINHOLE {
+            assert_eq!(e.idle_timeout, 60);
+            assert!(e.flags.contains(FlowModFlags::SEND_FLOW_REM));
+        }
+    }
+    // One pinhole idles out: the controller deletes its sibling and forgets the connection.
+    let first = net
+        .sw(1)
+        .table()
+        .entries()
+        .iter()
+        .find(|e| e.cookie & cookie::KIND_MASK == cookie::PINHOLE)
+        .cloned()
+        .unwrap();
+    assert!(net.sw(1).remove_flow(&first.r#match, first.priority));
+    net.pump();
+    assert_eq!(pinhole_flows(net.sw(1)), 0);
+    assert!(net.ctl.pinholes().is_empty());
+
+    // Telnet is not allowed: dropped, no pinhole, no packet_out.
+    net.sw(1).clear_packet_outs();
+    let telnet = Packet { tp_dst: 23, ..syn };
+    if net.sw(1).packet_arrives(PortNo(2), &telnet) {
+        net.pump();
+    }
+    assert_eq!(pinhole_flows(net.sw(1)), 0);
+    assert!(net.sw(1).packet_outs().is_empty());
+
+    // A rule change touching the connection's instances cuts its pinholes.
+    assert!(net.sw(1).packet_arrives(PortNo(2), &syn));
+    net.pump();
+    assert_eq!(pinhole_flows(net.sw(1)), 2);
+    net.change(|m| m.revoke(&gid("sg-ssh"), Direction::Ingress, &ssh()));
+    assert_eq!(pinhole_flows(net.sw(1)), 0);
+    assert!(net.ctl.pinholes().is_empty());
+    assert_consistent(&net, 1, 1);
+}
+
+#[test]
+fn stale_pinholes_are_removed_on_reconnect_and_live_ones_kept() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let syn = Packet::ipv4(
+        inst_mac(1),
+        inst_mac(2),
+        inst_ip(1),
+        inst_ip(2),
+        6,
+        40000,
+        22,
+    );
+    net.sw(1).packet_arrives(PortNo(2), &syn);
+    net.pump();
+    let total = compiled(net.ctl.model(), 1).len();
+    let sw = net.disconnect(ConnId(1));
+    net.take_events();
+    net.connect(ConnId(2), sw);
+    // Known pinholes are not ours to reconcile: kept as they are.
+    assert_eq!(reconciled(&net.take_events()), vec![(1, 0, 0, total, 0)]);
+    assert_eq!(pinhole_flows(net.sw(2)), 2);
+    // A new controller (restart) does not know them: they go.
+    let sw = net.disconnect(ConnId(2));
+    let mut fresh = Net::new(net.ctl.model().clone());
+    fresh.connect(ConnId(1), sw);
+    assert_eq!(reconciled(&fresh.take_events()), vec![(1, 0, 2, total, 0)]);
+    assert_eq!(pinhole_flows(fresh.sw(1)), 0);
+}
+
+#[test]
+fn arp_requests_for_the_gateway_are_answered() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    let req = Packet::arp(
+        netrules::packet::ARP_REQUEST,
+        inst_mac(1),
+        MacAddr::BROADCAST,
+        inst_ip(1),
+        Ipv4Addr::new(10, 0, 0, 1),
+    );
+    assert!(net.sw(1).packet_arrives(PortNo(2), &req));
+    net.pump();
+    let po = net.sw(1).packet_outs().to_vec();
+    assert_eq!(po.len(), 1);
+    assert_eq!(po[0].actions, vec![Action::output(PortNo(2))]);
+    assert_eq!(po[0].in_port, PortNo::NONE);
+    let reply = ArpFrame::parse(&po[0].data).unwrap();
+    assert_eq!(reply.operation, Operation::Reply);
+    assert_eq!(reply.sender_ip, Ipv4Addr::new(10, 0, 0, 1));
+    assert_eq!(reply.sender_mac.0, test_settings().router_mac.0);
+    assert_eq!(reply.target_ip, inst_ip(1));
+    assert_eq!(reply.eth_dst.0, inst_mac(1).0);
+    // And for another instance: its MAC.
+    net.sw(1).clear_packet_outs();
+    let req = Packet::arp(
+        netrules::packet::ARP_REQUEST,
+        inst_mac(1),
+        MacAddr::BROADCAST,
+        inst_ip(1),
+        inst_ip(2),
+    );
+    net.sw(1).packet_arrives(PortNo(2), &req);
+    net.pump();
+    let reply = ArpFrame::parse(&net.sw(1).packet_outs()[0].data).unwrap();
+    assert_eq!(reply.sender_mac.0, inst_mac(2).0);
+}
+
+#[test]
+fn elastic_ip_association_is_announced_where_it_lands() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.connect(ConnId(2), switch(2));
+    net.take_events();
+    net.change(|m| m.associate(eip(), &iid("i-a"), false));
+    net.advance(Duration::from_secs(3));
+    let garps: Vec<_> = net.sw(1).packet_outs().to_vec();
+    assert_eq!(garps.len(), 6, "3 rounds, request and reply forms");
+    for po in &garps {
+        assert_eq!(po.actions, vec![Action::output(PortNo(UPLINK))]);
+        let f = ArpFrame::parse(&po.data).unwrap();
+        assert_eq!(f.sender_ip, eip());
+        assert_eq!(f.sender_mac.0, test_settings().elastic_ip_mac.0);
+    }
+    assert!(net.sw(2).packet_outs().is_empty());
+    // It moves to i-c on switch 2.
+    net.change(|m| m.associate(eip(), &iid("i-c"), true));
+    net.advance(Duration::from_secs(3));
+    assert_eq!(net.sw(2).packet_outs().len(), 6);
+    assert_eq!(net.sw(1).packet_outs().len(), 6);
+    assert_consistent(&net, 1, 1);
+    assert_consistent(&net, 2, 2);
+    // The outside asks for it on switch 2's uplink: answered with the elastic-IP MAC.
+    net.sw(2).clear_packet_outs();
+    let who_has = Packet::arp(
+        netrules::packet::ARP_REQUEST,
+        test_settings().public_gateway_mac,
+        MacAddr::BROADCAST,
+        test_settings().public_gateway,
+        eip(),
+    );
+    assert!(net.sw(2).packet_arrives(PortNo(UPLINK), &who_has));
+    net.pump();
+    let reply = ArpFrame::parse(&net.sw(2).packet_outs()[0].data).unwrap();
+    assert_eq!(reply.sender_mac.0, test_settings().elastic_ip_mac.0);
+}
+
+// ---------------------------------------------------------------------------------------
+// API change to flow consistency, at random
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum Op {
+    Authorize(u8, u16),
+    Revoke(u8, u16),
+    Join(u8, u8),
+    Leave(u8, u8),
+    Associate(u8),
+    Disassociate,
+    Detach(u8),
+    PortBack(u8),
+    Reconnect(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (
+            0..2u8,
+            prop_oneof![Just(22u16), Just(80), Just(443), 1000..1010u16]
+        )
+            .prop_map(|(g, p)| Op::Authorize(g, p)),
+        (0..2u8, prop_oneof![Just(22u16), Just(80), Just(443)]).prop_map(|(g, p)| Op::Revoke(g, p)),
+        (0..3u8, 0..2u8).prop_map(|(i, g)| Op::Join(i, g)),
+        (0..3u8, 0..2u8).prop_map(|(i, g)| Op::Leave(i, g)),
+        (0..3u8).prop_map(Op::Associate),
+        Just(Op::Disassociate),
+        (0..3u8).prop_map(Op::Detach),
+        (0..3u8).prop_map(Op::PortBack),
+        (0..2u8).prop_map(Op::Reconnect),
+    ]
+}
+
+const NAMES: [&str; 3] = ["i-a", "i-b", "i-c"];
+const GROUPS: [&str; 2] = ["sg-ssh", "sg-web"];
+/// (switch, port) each instance's port is on.
+const HOMES: [(Dpid, u16); 3] = [(1, 2), (1, 3), (2, 2)];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// After any sequence of API changes, port events and reconnections, and the outputs
+    /// flushed, every switch's table equals the compiled table of the model.
+    #[test]
+    fn tables_follow_the_model(ops in proptest::collection::vec(op(), 1..12)) {
+        let mut net = Net::new(base_model());
+        net.connect(ConnId(1), switch(1));
+        net.connect(ConnId(2), switch(2));
+        let mut conn_of: BTreeMap<Dpid, ConnId> = [(1, ConnId(1)), (2, ConnId(2))].into();
+        let mut next_conn = 3;
+        for op in ops {
+            match op {
+                Op::Authorize(g, port) => {
+                    let p = Permission::new(Protocol::Tcp(PortRange::single(port)), Peer::anywhere()).unwrap();
+                    let _ = net.ctl.change(net.now, |m| m.authorize(&gid(GROUPS[usize::from(g)]), Direction::Ingress, p));
+                }
+                Op::Revoke(g, port) => {
+                    let p = Permission::new(Protocol::Tcp(PortRange::single(port)), Peer::anywhere()).unwrap();
+                    let _ = net.ctl.change(net.now, |m| m.revoke(&gid(GROUPS[usize::from(g)]), Direction::Ingress, &p));
+                }
+                Op::Join(i, g) => {
+                    let _ = net.ctl.change(net.now, |m| m.join_group(&iid(NAMES[usize::from(i)]), &gid(GROUPS[usize::from(g)])));
+                }
+                Op::Leave(i, g) => {
+                    let _ = net.ctl.change(net.now, |m| m.leave_group(&iid(NAMES[usize::from(i)]), &gid(GROUPS[usize::from(g)])));
+                }
+                Op::Associate(i) => {
+                    let _ = net.ctl.change(net.now, |m| m.associate(eip(), &iid(NAMES[usize::from(i)]), true));
+                }
+                Op::Disassociate => {
+                    let _ = net.ctl.change(net.now, |m| m.disassociate(eip()));
+                }
+                Op::Detach(i) => {
+                    let (d, port) = HOMES[usize::from(i)];
+                    if let Some(c) = conn_of.get(&d) {
+                        if let Some(sw) = net.switches.get_mut(c) {
+                            sw.port_status(PortReason::Delete, port, NAMES[usize::from(i)]);
+                        }
+                    }
+                }
+                Op::PortBack(i) => {
+                    let (d, port) = HOMES[usize::from(i)];
+                    if let Some(c) = conn_of.get(&d) {
+                        if let Some(sw) = net.switches.get_mut(c) {
+                            sw.port_status(PortReason::Add, port, NAMES[usize::from(i)]);
+                        }
+                    }
+                }
+                Op::Reconnect(s) => {
+                    let d = Dpid::from(s) + 1;
+                    let old = conn_of[&d];
+                    let sw = net.disconnect(old);
+                    // A change while it is away.
+                    let _ = net.ctl.change(net.now, |m| m.authorize(&gid("sg-web"), Direction::Ingress, ssh()));
+                    net.pump();
+                    let c = ConnId(next_conn);
+                    next_conn += 1;
+                    net.connect(c, sw);
+                    conn_of.insert(d, c);
+                }
+            }
+            net.pump();
+            for (d, c) in &conn_of {
+                prop_assert!(net.ctl.is_ready(*d));
+                let want = compiled(net.ctl.model(), *d);
+                let have = installed(&net.switches[c]);
+                prop_assert_eq!(have, want);
+            }
+        }
+        prop_assert!(closes(&net.events).is_empty());
+        prop_assert_eq!(net.ctl.counters().switch_errors, 0);
+    }
+}
