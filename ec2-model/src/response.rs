@@ -9,6 +9,9 @@
 
 use std::net::Ipv4Addr;
 
+use crate::filters::{
+    matches_all, AddressFilter, Filter, ImageFilter, InstanceFilter, SecurityGroupFilter,
+};
 use crate::request::{Action, IpPermission};
 use crate::types::{
     AllocationId, ApiVersion, AssociationId, Domain, GroupId, ImageId, InstanceId, InstanceState,
@@ -255,6 +258,204 @@ impl Response {
             Response::DescribeInstances { .. } => Action::DescribeInstances,
             Response::TerminateInstances(_) => Action::TerminateInstances,
         }
+    }
+}
+
+// --- Filtering: what a server needs to answer the describe calls ----------------------------
+//
+// Each resource gives its values for a filter key, as strings in the form EC2 reports them, and
+// `matches` applies `Filter.N` with EC2's semantics (AND over filters, OR over values, wildcards).
+// Tags are not modelled: `tag:<key>` and `tag-key` filters match nothing.
+
+fn opt_string(v: Option<impl ToString>) -> Vec<String> {
+    v.map(|x| x.to_string()).into_iter().collect()
+}
+
+impl Address {
+    /// This address's values for a `DescribeAddresses` filter key.
+    pub fn filter_values(&self, key: &AddressFilter) -> Vec<String> {
+        match key {
+            AddressFilter::AllocationId => opt_string(self.allocation_id.as_ref()),
+            AddressFilter::AssociationId => opt_string(self.association_id.as_ref()),
+            AddressFilter::Domain => vec![self.domain.to_string()],
+            AddressFilter::InstanceId => opt_string(self.instance_id.as_ref()),
+            AddressFilter::NetworkInterfaceId => opt_string(self.network_interface_id.as_ref()),
+            AddressFilter::NetworkInterfaceOwnerId => {
+                opt_string(self.network_interface_owner_id.as_ref())
+            }
+            AddressFilter::PrivateIpAddress => opt_string(self.private_ip_address),
+            AddressFilter::PublicIp => vec![self.public_ip.to_string()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether this address passes every filter.
+    pub fn matches(&self, filters: &[Filter<AddressFilter>]) -> bool {
+        matches_all(filters, |k| self.filter_values(k))
+    }
+}
+
+fn permission_values(
+    perms: &[IpPermission],
+    f: impl Fn(&IpPermission) -> Vec<String>,
+) -> Vec<String> {
+    perms.iter().flat_map(f).collect()
+}
+
+fn rule_values(perms: &[IpPermission], what: RuleField) -> Vec<String> {
+    permission_values(perms, |p| match what {
+        RuleField::Cidr => p.ip_ranges.iter().map(|r| r.cidr.to_string()).collect(),
+        RuleField::Ipv6Cidr => p.ipv6_ranges.iter().map(|r| r.cidr.to_string()).collect(),
+        RuleField::FromPort => p
+            .ports
+            .wire()
+            .map(|(f, _)| f.to_string())
+            .into_iter()
+            .collect(),
+        RuleField::ToPort => p
+            .ports
+            .wire()
+            .map(|(_, t)| t.to_string())
+            .into_iter()
+            .collect(),
+        RuleField::Protocol => vec![p.protocol.to_string()],
+        RuleField::GroupId => p
+            .groups
+            .iter()
+            .filter_map(|g| g.group_id.as_ref().map(ToString::to_string))
+            .collect(),
+        RuleField::GroupName => p
+            .groups
+            .iter()
+            .filter_map(|g| g.group_name.clone())
+            .collect(),
+        RuleField::UserId => p.groups.iter().filter_map(|g| g.user_id.clone()).collect(),
+    })
+}
+
+#[derive(Clone, Copy)]
+enum RuleField {
+    Cidr,
+    Ipv6Cidr,
+    FromPort,
+    ToPort,
+    Protocol,
+    GroupId,
+    GroupName,
+    UserId,
+}
+
+impl SecurityGroup {
+    /// This group's values for a `DescribeSecurityGroups` filter key (`ip-permission.*` over
+    /// the ingress rules, `egress.ip-permission.*` over the egress rules; ports as EC2 writes
+    /// them, `-1` for ICMP any).
+    pub fn filter_values(&self, key: &SecurityGroupFilter) -> Vec<String> {
+        use SecurityGroupFilter as K;
+        let (rules, field) = match key {
+            K::Description => return vec![self.description.clone()],
+            K::GroupId => return vec![self.group_id.to_string()],
+            K::GroupName => return vec![self.group_name.clone()],
+            K::OwnerId => return vec![self.owner_id.clone()],
+            K::VpcId => return opt_string(self.vpc_id.as_ref()),
+            K::IpPermissionCidr => (&self.ip_permissions, RuleField::Cidr),
+            K::IpPermissionFromPort => (&self.ip_permissions, RuleField::FromPort),
+            K::IpPermissionToPort => (&self.ip_permissions, RuleField::ToPort),
+            K::IpPermissionProtocol => (&self.ip_permissions, RuleField::Protocol),
+            K::IpPermissionGroupId => (&self.ip_permissions, RuleField::GroupId),
+            K::IpPermissionGroupName => (&self.ip_permissions, RuleField::GroupName),
+            K::IpPermissionUserId => (&self.ip_permissions, RuleField::UserId),
+            K::IpPermissionIpv6Cidr => (&self.ip_permissions, RuleField::Ipv6Cidr),
+            K::EgressCidr => (&self.ip_permissions_egress, RuleField::Cidr),
+            K::EgressFromPort => (&self.ip_permissions_egress, RuleField::FromPort),
+            K::EgressToPort => (&self.ip_permissions_egress, RuleField::ToPort),
+            K::EgressProtocol => (&self.ip_permissions_egress, RuleField::Protocol),
+            K::EgressGroupId => (&self.ip_permissions_egress, RuleField::GroupId),
+            K::EgressGroupName => (&self.ip_permissions_egress, RuleField::GroupName),
+            K::EgressUserId => (&self.ip_permissions_egress, RuleField::UserId),
+            K::EgressIpv6Cidr => (&self.ip_permissions_egress, RuleField::Ipv6Cidr),
+            _ => return Vec::new(),
+        };
+        rule_values(rules, field)
+    }
+
+    /// Whether this group passes every filter.
+    pub fn matches(&self, filters: &[Filter<SecurityGroupFilter>]) -> bool {
+        matches_all(filters, |k| self.filter_values(k))
+    }
+}
+
+impl Image {
+    /// This image's values for a `DescribeImages` filter key.
+    pub fn filter_values(&self, key: &ImageFilter) -> Vec<String> {
+        match key {
+            ImageFilter::Architecture => vec![self.architecture.clone()],
+            ImageFilter::Description => opt_string(self.description.as_ref()),
+            ImageFilter::ImageId => vec![self.image_id.to_string()],
+            ImageFilter::ImageType => vec![self.image_type.clone()],
+            ImageFilter::IsPublic => vec![self.is_public.to_string()],
+            ImageFilter::Name => opt_string(self.name.as_ref()),
+            ImageFilter::OwnerAlias => opt_string(self.owner_alias.as_ref()),
+            ImageFilter::OwnerId => vec![self.owner_id.clone()],
+            ImageFilter::RootDeviceType => vec![self.root_device_type.clone()],
+            ImageFilter::State => vec![self.state.clone()],
+            ImageFilter::VirtualizationType => vec![self.virtualization_type.clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether this image passes every filter.
+    pub fn matches(&self, filters: &[Filter<ImageFilter>]) -> bool {
+        matches_all(filters, |k| self.filter_values(k))
+    }
+}
+
+impl Instance {
+    /// This instance's values for a `DescribeInstances` filter key, in `reservation`
+    /// (which gives `reservation-id` and `owner-id`).
+    pub fn filter_values(&self, key: &InstanceFilter, reservation: &Reservation) -> Vec<String> {
+        use InstanceFilter as K;
+        match key {
+            K::AvailabilityZone => opt_string(self.availability_zone.as_ref()),
+            K::DnsName => opt_string(self.dns_name.as_ref()),
+            K::GroupId | K::InstanceGroupId => {
+                self.groups.iter().map(|g| g.group_id.to_string()).collect()
+            }
+            K::GroupName | K::InstanceGroupName => {
+                self.groups.iter().map(|g| g.group_name.clone()).collect()
+            }
+            K::ImageId => vec![self.image_id.to_string()],
+            K::InstanceId => vec![self.instance_id.to_string()],
+            K::InstanceStateCode => vec![self.state.code().to_string()],
+            K::InstanceStateName => vec![self.state.name().to_owned()],
+            K::InstanceType => vec![self.instance_type.clone()],
+            K::IpAddress => opt_string(self.ip_address),
+            K::KeyName => opt_string(self.key_name.as_ref()),
+            K::LaunchIndex => vec![self.ami_launch_index.to_string()],
+            K::OwnerId => vec![reservation.owner_id.clone()],
+            K::PrivateDnsName => opt_string(self.private_dns_name.as_ref()),
+            K::PrivateIpAddress => opt_string(self.private_ip_address),
+            K::ReservationId => vec![reservation.reservation_id.to_string()],
+            K::SubnetId => opt_string(self.subnet_id.as_ref()),
+            K::VpcId => opt_string(self.vpc_id.as_ref()),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Reservation {
+    /// The reservation with only the instances that pass every filter, `None` when none does
+    /// (EC2 leaves such reservations out of `DescribeInstances`).
+    pub fn filtered(&self, filters: &[Filter<InstanceFilter>]) -> Option<Reservation> {
+        let instances: Vec<Instance> = self
+            .instances
+            .iter()
+            .filter(|i| matches_all(filters, |k| i.filter_values(k, self)))
+            .cloned()
+            .collect();
+        (!instances.is_empty()).then(|| Reservation {
+            instances,
+            ..self.clone()
+        })
     }
 }
 
@@ -575,5 +776,196 @@ mod tests {
             "r",
         );
         assert!(x.contains("<currentState><code>32</code><name>shutting-down</name></currentState><previousState><code>16</code><name>running</name></previousState>"));
+    }
+
+    fn filter<K>(key: K, values: &[&str]) -> Filter<K> {
+        Filter {
+            key,
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        }
+    }
+
+    fn sample_instance(id: u64, state: InstanceState, group: &str) -> Instance {
+        Instance {
+            instance_id: InstanceId::from_u64(id),
+            image_id: "ami-1".parse().unwrap(),
+            state,
+            private_dns_name: None,
+            dns_name: None,
+            reason: None,
+            key_name: Some("k".into()),
+            ami_launch_index: 0,
+            instance_type: "t2.micro".into(),
+            launch_time: "2026-11-26T06:50:11.000Z".into(),
+            availability_zone: None,
+            monitoring: false,
+            subnet_id: None,
+            vpc_id: None,
+            private_ip_address: Some(Ipv4Addr::new(10, 0, 0, id as u8)),
+            ip_address: None,
+            source_dest_check: None,
+            architecture: None,
+            root_device_type: None,
+            root_device_name: None,
+            virtualization_type: None,
+            client_token: None,
+            hypervisor: None,
+            groups: vec![GroupIdentifier {
+                group_id: GroupId::from_u64(7),
+                group_name: group.into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn addresses_filter_like_ec2() {
+        let a = Address {
+            public_ip: Ipv4Addr::new(203, 0, 113, 7),
+            allocation_id: Some(AllocationId::from_u64(1)),
+            domain: Domain::Vpc,
+            instance_id: None,
+            association_id: None,
+            network_interface_id: None,
+            network_interface_owner_id: None,
+            private_ip_address: None,
+        };
+        assert!(a.matches(&[]));
+        assert!(a.matches(&[filter(AddressFilter::PublicIp, &["203.0.113.*"])]));
+        assert!(a.matches(&[
+            filter(AddressFilter::Domain, &["standard", "vpc"]),
+            filter(AddressFilter::AllocationId, &["eipalloc-00000000000000001"]),
+        ]));
+        assert!(!a.matches(&[
+            filter(AddressFilter::Domain, &["vpc"]),
+            filter(AddressFilter::InstanceId, &["*"]),
+        ]));
+        assert!(!a.matches(&[filter(AddressFilter::Tag("Name".into()), &["*"])]));
+    }
+
+    #[test]
+    fn groups_filter_on_rules() {
+        let g = SecurityGroup {
+            owner_id: "123456789012".into(),
+            group_id: GroupId::from_u64(1),
+            group_name: "web".into(),
+            description: "web servers".into(),
+            vpc_id: None,
+            ip_permissions: vec![IpPermission {
+                protocol: Protocol::Tcp,
+                ports: Ports::Range { from: 22, to: 22 },
+                ip_ranges: vec![IpRange {
+                    cidr: "10.0.0.0/8".parse().unwrap(),
+                    description: None,
+                }],
+                ipv6_ranges: vec![],
+                groups: vec![],
+            }],
+            ip_permissions_egress: vec![IpPermission {
+                protocol: Protocol::All,
+                ports: Ports::Any,
+                ip_ranges: vec![IpRange {
+                    cidr: "0.0.0.0/0".parse().unwrap(),
+                    description: None,
+                }],
+                ipv6_ranges: vec![],
+                groups: vec![],
+            }],
+        };
+        use SecurityGroupFilter as K;
+        assert!(g.matches(&[
+            filter(K::GroupName, &["w?b"]),
+            filter(K::Description, &["web *"])
+        ]));
+        assert!(g.matches(&[filter(K::IpPermissionCidr, &["10.0.0.0/8"])]));
+        assert!(g.matches(&[
+            filter(K::IpPermissionFromPort, &["22"]),
+            filter(K::IpPermissionProtocol, &["tcp"])
+        ]));
+        assert!(!g.matches(&[filter(K::IpPermissionCidr, &["0.0.0.0/0"])]));
+        assert!(g.matches(&[
+            filter(K::EgressCidr, &["0.0.0.0/0"]),
+            filter(K::EgressProtocol, &["-1"])
+        ]));
+        assert!(!g.matches(&[filter(K::EgressFromPort, &["*"])]));
+        assert!(!g.matches(&[filter(K::VpcId, &["*"])]));
+    }
+
+    #[test]
+    fn reservations_keep_matching_instances() {
+        let r = Reservation {
+            reservation_id: "r-1".parse().unwrap(),
+            owner_id: "123456789012".into(),
+            groups: vec![],
+            instances: vec![
+                sample_instance(1, InstanceState::Running, "web"),
+                sample_instance(2, InstanceState::Stopped, "db"),
+            ],
+        };
+        let only_running = r
+            .filtered(&[filter(InstanceFilter::InstanceStateName, &["running"])])
+            .unwrap();
+        assert_eq!(only_running.instances.len(), 1);
+        assert_eq!(
+            only_running.instances[0].instance_id,
+            InstanceId::from_u64(1)
+        );
+        let by_code = r
+            .filtered(&[filter(InstanceFilter::InstanceStateCode, &["80"])])
+            .unwrap();
+        assert_eq!(by_code.instances[0].instance_id, InstanceId::from_u64(2));
+        assert_eq!(
+            r.filtered(&[
+                filter(InstanceFilter::GroupName, &["db"]),
+                filter(InstanceFilter::PrivateIpAddress, &["10.0.0.1"])
+            ]),
+            None
+        );
+        assert_eq!(
+            r.filtered(&[filter(InstanceFilter::ReservationId, &["r-1"])])
+                .unwrap()
+                .instances
+                .len(),
+            2
+        );
+        assert_eq!(
+            r.filtered(&[
+                filter(InstanceFilter::OwnerId, &["123456789012"]),
+                filter(InstanceFilter::InstanceGroupId, &["sg-00000000000000007"])
+            ])
+            .unwrap()
+            .instances
+            .len(),
+            2
+        );
+        assert_eq!(r.filtered(&[]).unwrap(), r);
+    }
+
+    #[test]
+    fn images_filter_by_name_and_state() {
+        let i = Image {
+            image_id: "ami-03cf127a".parse().unwrap(),
+            location: None,
+            state: "available".into(),
+            owner_id: "801119661308".into(),
+            creation_date: None,
+            is_public: true,
+            architecture: "x86_64".into(),
+            image_type: "machine".into(),
+            platform: None,
+            owner_alias: None,
+            name: Some("debian-12-amd64".into()),
+            description: None,
+            root_device_type: "ebs".into(),
+            root_device_name: None,
+            virtualization_type: "hvm".into(),
+            hypervisor: "xen".into(),
+        };
+        assert!(i.matches(&[
+            filter(ImageFilter::Name, &["debian-*"]),
+            filter(ImageFilter::State, &["available"]),
+            filter(ImageFilter::IsPublic, &["true"]),
+        ]));
+        assert!(!i.matches(&[filter(ImageFilter::Description, &["*"])]));
+        assert!(!i.matches(&[filter(ImageFilter::ImageId, &["ami-1"])]));
     }
 }
