@@ -9,14 +9,17 @@
 
 use crate::diff::{diff, Update};
 use crate::model::{
-    Direction, Dpid, Instance, InstanceId, Model, Peer, Permission, Protocol, Touched,
+    Direction, Dpid, GroupId, Instance, InstanceId, Model, Peer, Permission, Protocol, Touched,
 };
 use crate::packet::ARP_REQUEST;
 use crate::reference::{eip_in_actions, eip_out_actions, icmp_reply_type};
+use core::hash::{BuildHasherDefault, Hasher};
+use core::net::Ipv4Addr;
 use ipnetwork::Ipv4Network;
 use openflow_proto::flow_match::{
     ETH_TYPE_ARP, ETH_TYPE_IPV4, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP,
 };
+use openflow_proto::MacAddr;
 use openflow_proto::{
     Action, FlowMod, FlowModCommand, FlowModFlags, Ipv4Match, Match, PortNo, VlanMatch, NO_BUFFER,
 };
@@ -203,6 +206,8 @@ pub fn switch_cookie(dpid: Dpid) -> u64 {
 struct Acts {
     drop: Arc<[Action]>,
     punt: Arc<[Action]>,
+    /// Scratch set of emitted keys, reused between instances.
+    seen: HashSet<[u64; 6], FxBuild>,
 }
 
 impl Acts {
@@ -210,6 +215,7 @@ impl Acts {
         Acts {
             drop: Arc::from(Vec::new()),
             punt: Arc::from(vec![Action::to_controller(o.punt_max_len)]),
+            seen: HashSet::with_capacity_and_hasher(256, FxBuild::default()),
         }
     }
 }
@@ -407,31 +413,52 @@ fn cidr_and(a: Ipv4Network, b: Ipv4Network) -> Option<Ipv4Network> {
     }
 }
 
+/// A member's private address and MAC.
+#[derive(Clone, Copy)]
+struct Member {
+    ip: Ipv4Addr,
+    mac: MacAddr,
+}
+
 /// The addresses a pair of peers both contain: a CIDR block, or listed instances.
-enum PeerSet<'m> {
+enum PeerSet {
     Cidr(Ipv4Network),
-    Members(Vec<&'m Instance>),
+    Members(Vec<Member>),
+}
+
+fn members_of(model: &Model, g: &GroupId) -> Vec<Member> {
+    model
+        .member_addresses(g)
+        .map(|(_, ip, mac)| Member { ip, mac })
+        .collect()
 }
 
 /// A peer restricted to the private subnet.
-fn private_peer<'m>(model: &'m Model, p: &Peer) -> Option<PeerSet<'m>> {
+fn private_peer(model: &Model, p: &Peer) -> Option<PeerSet> {
     let subnet = model.settings().subnet;
     match p {
         Peer::Cidr(c) => cidr_and(*c, subnet).map(PeerSet::Cidr),
-        Peer::Group(g) => Some(PeerSet::Members(model.members(g).collect())),
+        Peer::Group(g) => Some(PeerSet::Members(members_of(model, g))),
     }
 }
 
 /// Two peers' common private addresses.
-fn private_peer_and<'m>(model: &'m Model, a: &Peer, b: &Peer) -> Option<PeerSet<'m>> {
+fn private_peer_and(model: &Model, a: &Peer, b: &Peer) -> Option<PeerSet> {
     let subnet = model.settings().subnet;
     match (a, b) {
         (Peer::Cidr(x), Peer::Cidr(y)) => cidr_and(*x, *y)
             .and_then(|c| cidr_and(c, subnet))
             .map(PeerSet::Cidr),
-        (Peer::Group(g), Peer::Cidr(c)) | (Peer::Cidr(c), Peer::Group(g)) => Some(
-            PeerSet::Members(model.members(g).filter(|m| c.contains(m.ip)).collect()),
-        ),
+        (Peer::Group(g), Peer::Cidr(c)) | (Peer::Cidr(c), Peer::Group(g)) => {
+            Some(PeerSet::Members(
+                model
+                    .member_addresses(g)
+                    .filter(|(_, ip, _)| c.contains(*ip))
+                    .map(|(_, ip, mac)| Member { ip, mac })
+                    .collect(),
+            ))
+        }
+        (Peer::Group(g), Peer::Group(h)) if g == h => Some(PeerSet::Members(members_of(model, g))),
         (Peer::Group(g), Peer::Group(h)) => {
             let (small, other) = if model.member_count(g) <= model.member_count(h) {
                 (g, h)
@@ -440,8 +467,9 @@ fn private_peer_and<'m>(model: &'m Model, a: &Peer, b: &Peer) -> Option<PeerSet<
             };
             Some(PeerSet::Members(
                 model
-                    .members(small)
-                    .filter(|m| m.groups.contains(other))
+                    .member_addresses(small)
+                    .filter(|(id, _, _)| model.is_member(other, id))
+                    .map(|(_, ip, mac)| Member { ip, mac })
                     .collect(),
             ))
         }
@@ -467,16 +495,102 @@ fn cidr_covers(outer: &Peer, inner: &Peer) -> bool {
     matches!((outer, inner), (Peer::Cidr(o), Peer::Cidr(i)) if o.prefix() <= i.prefix() && o.contains(i.network()))
 }
 
+/// A fast, non-cryptographic hasher (the FxHash mix) for the compiler's own sets: the keys
+/// are compiler-made matches, not attacker-chosen.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7cc1_b727_220a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            self.add(u64::from_le_bytes(b));
+        }
+        for b in chunks.remainder() {
+            self.add(u64::from(*b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+
+fn opt16(v: Option<u16>) -> u64 {
+    v.map_or(0, |x| 0x1_0000 | u64::from(x))
+}
+
+fn opt8(v: Option<u8>) -> u64 {
+    v.map_or(0, |x| 0x100 | u64::from(x))
+}
+
+fn opt_mac(v: Option<MacAddr>) -> u64 {
+    v.map_or(0, |m| {
+        let o = m.octets();
+        let mut b = [0u8; 8];
+        b[..6].copy_from_slice(&o);
+        b[6] = 1;
+        u64::from_le_bytes(b)
+    })
+}
+
+/// A (priority, match) packed into six words, injectively: a cheap key to deduplicate by.
+pub(crate) fn packed_key(priority: u16, m: &Match) -> [u64; 6] {
+    let vlan = match m.dl_vlan {
+        VlanMatch::Any => 0,
+        VlanMatch::Untagged => 1 << 16,
+        VlanMatch::Vid(v) => (2 << 16) | u64::from(v),
+    };
+    [
+        opt16(m.in_port.map(|p| p.0))
+            | vlan << 17
+            | opt8(m.dl_vlan_pcp) << 35
+            | opt8(m.nw_tos) << 44,
+        opt_mac(m.dl_src),
+        opt_mac(m.dl_dst),
+        opt16(m.dl_type) | opt16(m.tp_src) << 17 | opt16(m.tp_dst) << 34 | opt8(m.nw_proto) << 51,
+        u64::from(u32::from(m.nw_src.addr())) << 32 | u64::from(u32::from(m.nw_dst.addr())),
+        u64::from(m.nw_src.raw_wildcard_bits())
+            | u64::from(m.nw_dst.raw_wildcard_bits()) << 8
+            | u64::from(priority) << 16,
+    ]
+}
+
 /// Emits an instance's flows, deduplicated by (priority, match).
-struct Emitter {
+struct Emitter<'s> {
     flows: Vec<Flow>,
-    seen: HashSet<(u16, Match)>,
+    seen: &'s mut HashSet<[u64; 6], FxBuild>,
     cookie: u64,
 }
 
-impl Emitter {
+impl Emitter<'_> {
     fn push(&mut self, priority: u16, m: Match, actions: &Arc<[Action]>) {
-        if self.seen.insert((priority, m)) {
+        if self.seen.insert(packed_key(priority, &m)) {
             self.flows
                 .push(Flow::new(priority, m, Arc::clone(actions), self.cookie));
         }
@@ -493,15 +607,15 @@ fn untagged_ip() -> Match {
 /// The flows instance `inst` contributes to the switch it is attached to (none if it is not
 /// attached).
 pub fn instance_flows(model: &Model, inst: &Instance, options: &CompileOptions) -> FlowTable {
-    let acts = Acts::new(options);
-    instance_flows_with(model, inst, options, &acts)
+    let mut acts = Acts::new(options);
+    instance_flows_with(model, inst, options, &mut acts)
 }
 
 fn instance_flows_with(
     model: &Model,
     inst: &Instance,
     options: &CompileOptions,
-    acts: &Acts,
+    acts: &mut Acts,
 ) -> FlowTable {
     let Some(at) = inst.attachment else {
         return Vec::new();
@@ -512,9 +626,12 @@ fn instance_flows_with(
     let s = model.settings();
     let uplink = sw.uplink;
     let budget = options.port_budget;
+    acts.seen.clear();
+    let drop_acts = Arc::clone(&acts.drop);
+    let punt_acts = Arc::clone(&acts.punt);
     let mut e = Emitter {
-        flows: Vec::new(),
-        seen: HashSet::new(),
+        flows: Vec::with_capacity(64),
+        seen: &mut acts.seen,
         cookie: instance_cookie(&inst.id),
     };
     let eip = model.elastic_ip_of(&inst.id);
@@ -532,26 +649,26 @@ fn instance_flows_with(
     m.dl_vlan = VlanMatch::Untagged;
     m.set_arp_opcode(ARP_REQUEST);
     m.nw_src = Ipv4Match::exact(inst.ip);
-    e.push(priority::ARP, m, &acts.punt);
+    e.push(priority::ARP, m, &punt_acts);
     if let Some(ip) = eip {
         let mut m = Match::any();
         m.in_port = Some(uplink);
         m.dl_vlan = VlanMatch::Untagged;
         m.set_arp_opcode(ARP_REQUEST);
         m.nw_dst = Ipv4Match::exact(ip);
-        e.push(priority::ARP, m, &acts.punt);
+        e.push(priority::ARP, m, &punt_acts);
     }
 
     // Its address never comes in through the uplink.
     let mut m = untagged_ip();
     m.in_port = Some(uplink);
     m.nw_src = Ipv4Match::exact(inst.ip);
-    e.push(priority::UPLINK_GUARD, m, &acts.drop);
+    e.push(priority::UPLINK_GUARD, m, &drop_acts);
 
     // Traffic to this instance from any port but the uplink: both sides are here.
     let mut m = untagged_ip();
     m.nw_dst = Ipv4Match::exact(inst.ip);
-    e.push(priority::LOCAL_PUNT, m, &acts.punt);
+    e.push(priority::LOCAL_PUNT, m, &punt_acts);
 
     let ingress: Vec<&Permission> = model
         .permissions_of(inst, Direction::Ingress)
@@ -622,7 +739,7 @@ fn instance_flows_with(
                     &priv_in,
                     &set,
                     &punt,
-                    &acts.punt,
+                    &punt_acts,
                 );
             }
         }
@@ -633,7 +750,7 @@ fn instance_flows_with(
                 for l4 in &punt {
                     let mut m = m;
                     l4.apply(&mut m);
-                    e.push(priority::INGRESS_PUNT, m, &acts.punt);
+                    e.push(priority::INGRESS_PUNT, m, &punt_acts);
                 }
             }
         }
@@ -660,7 +777,7 @@ fn instance_flows_with(
             // Private: only destinations whose MAC is known (group members) are forwarded
             // here; CIDR destinations go to the controller, which pins the MAC.
             if let Some(PeerSet::Members(ms)) = private_peer_and(model, x.peer(), r.peer()) {
-                for mbr in ms.into_iter().filter(|mbr| mbr.id != inst.id) {
+                for mbr in ms.into_iter().filter(|mbr| mbr.ip != inst.ip) {
                     let mut m = eg;
                     m.dl_dst = Some(mbr.mac);
                     m.nw_dst = Ipv4Match::exact(mbr.ip);
@@ -696,18 +813,18 @@ fn instance_flows_with(
                     for l4 in &punt {
                         let mut m = m;
                         l4.apply(&mut m);
-                        e.push(priority::EGRESS_PRIVATE_PUNT, m, &acts.punt);
+                        e.push(priority::EGRESS_PRIVATE_PUNT, m, &punt_acts);
                     }
                 }
                 Some(PeerSet::Members(ms)) => {
-                    for mbr in ms.into_iter().filter(|mbr| mbr.id != inst.id) {
+                    for mbr in ms.into_iter().filter(|mbr| mbr.ip != inst.ip) {
                         let mut m = eg;
                         m.dl_dst = Some(mbr.mac);
                         m.nw_dst = Ipv4Match::exact(mbr.ip);
                         for l4 in &punt {
                             let mut m = m;
                             l4.apply(&mut m);
-                            e.push(priority::EGRESS_PRIVATE_PUNT, m, &acts.punt);
+                            e.push(priority::EGRESS_PRIVATE_PUNT, m, &punt_acts);
                         }
                     }
                 }
@@ -721,7 +838,7 @@ fn instance_flows_with(
                 for l4 in &punt {
                     let mut m = m;
                     l4.apply(&mut m);
-                    e.push(priority::EGRESS_OUTSIDE_PUNT, m, &acts.punt);
+                    e.push(priority::EGRESS_OUTSIDE_PUNT, m, &punt_acts);
                 }
             }
         }
@@ -730,16 +847,16 @@ fn instance_flows_with(
     if eip.is_some() {
         let mut m = eg;
         m.nw_dst = net(s.subnet);
-        e.push(priority::EGRESS_SUBNET_DROP, m, &acts.drop);
+        e.push(priority::EGRESS_SUBNET_DROP, m, &drop_acts);
     }
     e.flows
 }
 
 fn emit_src(
-    e: &mut Emitter,
+    e: &mut Emitter<'_>,
     prio: u16,
     base: &Match,
-    set: &PeerSet<'_>,
+    set: &PeerSet,
     classes: &[L4],
     actions: &Arc<[Action]>,
 ) {
@@ -791,7 +908,7 @@ pub fn switch_flows(model: &Model, dpid: Dpid) -> FlowTable {
 /// Compile the whole model: one table per switch, base flows first, then each attached
 /// instance's fragment in instance-id order.
 pub fn compile(model: &Model, options: &CompileOptions) -> Tables {
-    let acts = Acts::new(options);
+    let mut acts = Acts::new(options);
     let mut tables: Tables = model
         .switches()
         .keys()
@@ -800,7 +917,7 @@ pub fn compile(model: &Model, options: &CompileOptions) -> Tables {
     for inst in model.instances().values() {
         if let Some(at) = inst.attachment {
             if let Some(t) = tables.get_mut(&at.switch) {
-                t.extend(instance_flows_with(model, inst, options, &acts));
+                t.extend(instance_flows_with(model, inst, options, &mut acts));
             }
         }
     }
@@ -835,7 +952,7 @@ impl Compiler {
     }
 
     fn rebuild(&mut self, model: &Model) {
-        let acts = Acts::new(&self.options);
+        let mut acts = Acts::new(&self.options);
         self.bases = model
             .switches()
             .keys()
@@ -848,7 +965,7 @@ impl Compiler {
                     inst.id.clone(),
                     Fragment {
                         switch: at.switch,
-                        flows: instance_flows_with(model, inst, &self.options, &acts),
+                        flows: instance_flows_with(model, inst, &self.options, &mut acts),
                     },
                 );
             }
@@ -908,7 +1025,7 @@ impl Compiler {
             }
             return out;
         }
-        let acts = Acts::new(&self.options);
+        let mut acts = Acts::new(&self.options);
         // Per switch: (old flows, new flows) of everything touched there.
         let mut changes: BTreeMap<Dpid, (Vec<Flow>, Vec<Flow>)> = BTreeMap::new();
         for d in &touched.switches {
@@ -934,7 +1051,7 @@ impl Compiler {
             if model.switch(at.switch).is_none() {
                 continue;
             }
-            let flows = instance_flows_with(model, inst, &self.options, &acts);
+            let flows = instance_flows_with(model, inst, &self.options, &mut acts);
             changes
                 .entry(at.switch)
                 .or_default()

@@ -8,9 +8,9 @@
 //! connection moving from an old flow to a new one is never without a flow. Unchanged flows
 //! produce nothing.
 
-use crate::compile::{Flow, Tables};
+use crate::compile::{packed_key, Flow, FxBuild, Tables};
 use crate::model::Dpid;
-use openflow_proto::{FlowMod, Match};
+use openflow_proto::FlowMod;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A flow_mod for one switch.
@@ -25,11 +25,16 @@ pub struct Update {
 /// The flow_mods that turn `installed` into `desired`: adds (in `desired`'s order), then
 /// deletes (in `installed`'s order).
 pub fn diff(installed: &[Flow], desired: &[Flow]) -> Vec<FlowMod> {
-    let old: HashMap<(u16, Match), &Flow> = installed.iter().map(|f| (f.key(), f)).collect();
-    let mut keep: HashSet<(u16, Match)> = HashSet::with_capacity(desired.len());
+    let mut old: HashMap<[u64; 6], &Flow, FxBuild> =
+        HashMap::with_capacity_and_hasher(installed.len(), FxBuild::default());
+    for f in installed {
+        old.entry(packed_key(f.priority, &f.r#match)).or_insert(f);
+    }
+    let mut keep: HashSet<[u64; 6], FxBuild> =
+        HashSet::with_capacity_and_hasher(desired.len(), FxBuild::default());
     let mut out = Vec::new();
     for f in desired {
-        let key = f.key();
+        let key = packed_key(f.priority, &f.r#match);
         if !keep.insert(key) {
             continue;
         }
@@ -38,9 +43,9 @@ pub fn diff(installed: &[Flow], desired: &[Flow]) -> Vec<FlowMod> {
             _ => out.push(f.to_add()),
         }
     }
-    let mut deleted: HashSet<(u16, Match)> = HashSet::new();
+    let mut deleted: HashSet<[u64; 6], FxBuild> = HashSet::default();
     for f in installed {
-        let key = f.key();
+        let key = packed_key(f.priority, &f.r#match);
         if !keep.contains(&key) && deleted.insert(key) {
             out.push(f.to_delete());
         }

@@ -1013,7 +1013,9 @@ struct Indexes {
     by_mac: HashMap<MacAddr, InstanceId>,
     by_port: HashMap<(Dpid, PortNo), InstanceId>,
     on_switch: BTreeMap<Dpid, BTreeSet<InstanceId>>,
-    members: HashMap<GroupId, BTreeSet<InstanceId>>,
+    /// Group -> its members, with their private address and MAC (so that expanding a group
+    /// peer needs no instance lookups).
+    members: HashMap<GroupId, BTreeMap<InstanceId, (Ipv4Addr, MacAddr)>>,
     /// Group -> the groups whose permissions name it, with how many permissions do.
     referrers: HashMap<GroupId, BTreeMap<GroupId, usize>>,
     eip_of: HashMap<InstanceId, Ipv4Addr>,
@@ -1248,13 +1250,33 @@ impl Model {
             .members
             .get(group)
             .into_iter()
-            .flatten()
+            .flat_map(|m| m.keys())
             .filter_map(|id| self.instances.get(id))
+    }
+
+    /// The members of a group as (id, private address, MAC), from the membership index.
+    pub fn member_addresses(
+        &self,
+        group: &GroupId,
+    ) -> impl Iterator<Item = (&InstanceId, Ipv4Addr, MacAddr)> {
+        self.idx
+            .members
+            .get(group)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(id, (ip, mac))| (id, *ip, *mac)))
+    }
+
+    /// True if `id` is a member of `group`.
+    pub fn is_member(&self, group: &GroupId, id: &InstanceId) -> bool {
+        self.idx
+            .members
+            .get(group)
+            .is_some_and(|m| m.contains_key(id))
     }
 
     /// The number of members of a group.
     pub fn member_count(&self, group: &GroupId) -> usize {
-        self.idx.members.get(group).map_or(0, BTreeSet::len)
+        self.idx.members.get(group).map_or(0, BTreeMap::len)
     }
 
     /// True if the instance with this private address is a member of `group`.
@@ -1309,7 +1331,7 @@ impl Model {
     fn referrer_members(&self, group: &GroupId, out: &mut BTreeSet<InstanceId>) {
         for r in self.referrers(group) {
             if let Some(ms) = self.idx.members.get(r) {
-                out.extend(ms.iter().cloned());
+                out.extend(ms.keys().cloned());
             }
         }
     }
@@ -1418,7 +1440,7 @@ impl Model {
         let Some(group) = self.groups.get(id) else {
             return Err(not_found("security group", id));
         };
-        if let Some(m) = self.idx.members.get(id).and_then(|m| m.iter().next()) {
+        if let Some(m) = self.idx.members.get(id).and_then(|m| m.keys().next()) {
             return Err(ModelError::InUse {
                 kind: "security group",
                 key: id.to_string(),
@@ -1519,7 +1541,12 @@ impl Model {
 
     fn touched_members(&self, group: &GroupId) -> Touched {
         Touched {
-            instances: self.idx.members.get(group).cloned().unwrap_or_default(),
+            instances: self
+                .idx
+                .members
+                .get(group)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
             ..Touched::none()
         }
     }
@@ -1571,7 +1598,7 @@ impl Model {
                 .members
                 .entry(g.clone())
                 .or_default()
-                .insert(id.clone());
+                .insert(id.clone(), (instance.ip, instance.mac));
         }
         self.instances.insert(id.clone(), instance);
         let inst = self
@@ -1633,6 +1660,7 @@ impl Model {
             self.referrer_members(g, &mut t.instances);
         }
         let old = inst.groups.clone();
+        let addrs = (inst.ip, inst.mac);
         for g in old.difference(&groups) {
             if let Some(m) = self.idx.members.get_mut(g) {
                 m.remove(id);
@@ -1643,7 +1671,7 @@ impl Model {
                 .members
                 .entry(g.clone())
                 .or_default()
-                .insert(id.clone());
+                .insert(id.clone(), addrs);
         }
         if let Some(inst) = self.instances.get_mut(id) {
             inst.groups = groups;
