@@ -1056,6 +1056,11 @@ fn flat_permissions(p: &Params) -> Result<Vec<IpPermission>, Ec2Error> {
     if owner.is_some() && source_group.is_none() {
         return Err(Ec2Error::missing_parameter("SourceSecurityGroupName"));
     }
+    if cidr.is_some() && source_group.is_some() {
+        return Err(Ec2Error::invalid_combination(
+            "The parameter CidrIp cannot be used with the parameter SourceSecurityGroupName",
+        ));
+    }
     let groups: Vec<UserIdGroupPair> = source_group
         .map(|name| UserIdGroupPair {
             group_id: None,
@@ -1445,6 +1450,14 @@ mod tests {
         assert_eq!(c("IpProtocol=tcp&FromPort=1&ToPort=2"), "MissingParameter");
         assert_eq!(
             c("FromPort=1&ToPort=2&CidrIp=1.0.0.0/8"),
+            "MissingParameter"
+        );
+        assert_eq!(
+            c("IpProtocol=tcp&FromPort=1&ToPort=2&CidrIp=1.0.0.0/8&SourceSecurityGroupName=g"),
+            "InvalidParameterCombination"
+        );
+        assert_eq!(
+            c("SourceSecurityGroupOwnerId=123456789012"),
             "MissingParameter"
         );
         assert_eq!(
