@@ -338,6 +338,127 @@ impl Ec2Error {
         )
     }
 
+    /// `InvalidGroup.NotFound` for a group named by name or id.
+    pub fn group_not_found(group: impl fmt::Display) -> Self {
+        let g = quote(&group.to_string());
+        Ec2Error::new(
+            ErrorCode::InvalidGroupNotFound,
+            format!("The security group '{g}' does not exist"),
+        )
+    }
+
+    /// `InvalidGroup.Duplicate`.
+    pub fn group_duplicate(name: &str) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidGroupDuplicate,
+            format!("The security group '{}' already exists", quote(name)),
+        )
+    }
+
+    /// `DependencyViolation`: the group is still referenced (by instances or other groups' rules).
+    pub fn group_in_use(group: impl fmt::Display, by: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::DependencyViolation,
+            format!("resource {group} has a dependent object ({by})"),
+        )
+    }
+
+    /// `InvalidPermission.Duplicate`, describing the rule.
+    pub fn permission_duplicate(rule: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidPermissionDuplicate,
+            format!("the specified rule \"{rule}\" already exists"),
+        )
+    }
+
+    /// `InvalidPermission.NotFound`.
+    pub fn permission_not_found(rule: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidPermissionNotFound,
+            format!("The specified rule \"{rule}\" does not exist in this security group"),
+        )
+    }
+
+    /// `RulesPerSecurityGroupLimitExceeded`.
+    pub fn rules_limit(limit: usize) -> Self {
+        Ec2Error::new(
+            ErrorCode::RulesPerSecurityGroupLimitExceeded,
+            format!("The maximum number of rules per security group ({limit}) has been reached."),
+        )
+    }
+
+    /// `InvalidInstanceID.NotFound`.
+    pub fn instance_not_found(id: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidInstanceIdNotFound,
+            format!("The instance ID '{id}' does not exist"),
+        )
+    }
+
+    /// `InvalidAMIID.NotFound`.
+    pub fn image_not_found(id: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidAmiIdNotFound,
+            format!("The image id '[{id}]' does not exist"),
+        )
+    }
+
+    /// `InvalidAddress.NotFound`.
+    pub fn address_not_found(ip: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidAddressNotFound,
+            format!("The address '{ip}' does not exist"),
+        )
+    }
+
+    /// `InvalidAllocationID.NotFound`.
+    pub fn allocation_not_found(id: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidAllocationIdNotFound,
+            format!("The allocation ID '{id}' does not exist"),
+        )
+    }
+
+    /// `InvalidAssociationID.NotFound`.
+    pub fn association_not_found(id: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidAssociationIdNotFound,
+            format!("The association ID '{id}' does not exist"),
+        )
+    }
+
+    /// `Resource.AlreadyAssociated`: the address is associated and reassociation was refused.
+    pub fn already_associated(address: impl fmt::Display, association: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::ResourceAlreadyAssociated,
+            format!("resource {address} is already associated with {association}"),
+        )
+    }
+
+    /// `InvalidIPAddress.InUse`: releasing an address that is still associated.
+    pub fn address_in_use(address: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidIpAddressInUse,
+            format!("Address {address} is in use."),
+        )
+    }
+
+    /// `AddressLimitExceeded`.
+    pub fn address_limit(limit: usize) -> Self {
+        Ec2Error::new(
+            ErrorCode::AddressLimitExceeded,
+            format!("The maximum number of addresses ({limit}) has been reached."),
+        )
+    }
+
+    /// `UnauthorizedOperation`.
+    pub fn unauthorized() -> Self {
+        Ec2Error::new(
+            ErrorCode::UnauthorizedOperation,
+            "You are not authorized to perform this operation.",
+        )
+    }
+
     /// `InternalError` with a message.
     pub fn internal(message: impl Into<String>) -> Self {
         Ec2Error::new(ErrorCode::InternalError, message)
