@@ -53,5 +53,5 @@ pub use filters::{wildcard_match, Filter};
 pub use http::HttpRequest;
 pub use params::{Limits, Params};
 pub use request::{parse_params, parse_request, Action, Request};
-pub use response::{render, Response};
+pub use response::{render, Response, CONTENT_TYPE};
 pub use types::{ApiVersion, Domain, InstanceState, Ports, Protocol};

@@ -19,6 +19,9 @@ use crate::types::{
 };
 use crate::xml::XmlWriter;
 
+/// The `Content-Type` EC2 answers with, for success bodies and error envelopes alike.
+pub const CONTENT_TYPE: &str = "text/xml;charset=UTF-8";
+
 /// An elastic IP as `DescribeAddresses` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
