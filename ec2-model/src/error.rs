@@ -224,6 +224,13 @@ impl ErrorCode {
     /// 401 for `AuthFailure` and `MissingAuthenticationToken`; 403 for `SignatureDoesNotMatch`,
     /// `InvalidClientTokenId` and `UnauthorizedOperation`; 412 for `DryRunOperation`; 500 for
     /// `InternalError`; 503 for `Unavailable` and `RequestLimitExceeded`; 400 for the rest.
+    ///
+    /// Sources: EC2 answers `AuthFailure` with 401 and `SignatureDoesNotMatch` with 403 (as seen
+    /// by boto, the AWS SDKs and Terraform users); `RequestExpired` and `IncompleteSignature` are
+    /// 400 in AWS's common-errors reference. That reference lists `MissingAuthenticationToken` as
+    /// 403 and `MalformedQueryString` as 404 for the Query services in general; EC2 itself is not
+    /// documented there, and this crate keeps EC2's 401-for-unauthenticated and 400-for-malformed
+    /// convention.
     pub const fn http_status(self) -> u16 {
         match self {
             ErrorCode::AuthFailure | ErrorCode::MissingAuthenticationToken => 401,
