@@ -503,7 +503,7 @@ pub(crate) struct FxHasher(u64);
 impl FxHasher {
     #[inline]
     fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7cc1_b727_220a_95);
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 
@@ -1285,4 +1285,335 @@ pub fn check_invariants(table: &[Flow]) -> Result<(), InvariantError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::e2e_tests::fixture;
+    use crate::model::{IcmpSpec, PortRange};
+    use openflow_proto::flow_match::ETH_TYPE_ARP;
+    use std::collections::BTreeSet;
+
+    fn flows_of(model: &Model, name: &str, opts: &CompileOptions) -> FlowTable {
+        let i = model.instance(&InstanceId::new(name).unwrap()).unwrap();
+        instance_flows(model, i, opts)
+    }
+
+    #[test]
+    fn compiled_tables_keep_the_invariants() {
+        let m = fixture();
+        for budget in [1, 2, 64] {
+            let opts = CompileOptions {
+                port_budget: budget,
+                ..CompileOptions::default()
+            };
+            let t = compile(&m, &opts);
+            assert_eq!(t.len(), 2);
+            for table in t.values() {
+                check_invariants(table).unwrap();
+                assert!(table.iter().all(|f| f.r#match.dl_vlan != VlanMatch::Any
+                    || f.priority == priority::TABLE_MISS
+                    || f.priority == priority::UPLINK_DROP));
+            }
+        }
+    }
+
+    #[test]
+    fn compile_is_deterministic_and_incremental_equals_full() {
+        let mut m = fixture();
+        let opts = CompileOptions::default();
+        assert_eq!(compile(&m, &opts), compile(&m, &opts));
+        let mut c = Compiler::new(&m, opts);
+        assert_eq!(c.tables(), compile(&m, &opts));
+        let web = GroupId::new("web").unwrap();
+        let p = Permission::new(Protocol::Udp(PortRange::single(53)), Peer::anywhere()).unwrap();
+        let t = m.authorize(&web, Direction::Ingress, p).unwrap();
+        let mods = c.update(&m, &t);
+        assert!(!mods.is_empty());
+        // Adds only: a new permission removes nothing here... except punt flows that are
+        // now covered; in any case every add comes before every delete, per switch.
+        for sw in [1, 2] {
+            let cmds: Vec<_> = mods
+                .iter()
+                .filter(|u| u.switch == sw)
+                .map(|u| u.flow_mod.command)
+                .collect();
+            if let Some(first_del) = cmds.iter().position(|c| *c == FlowModCommand::DeleteStrict) {
+                assert!(cmds[first_del..]
+                    .iter()
+                    .all(|c| *c == FlowModCommand::DeleteStrict));
+            }
+        }
+        let full = compile(&m, &opts);
+        let inc = c.tables();
+        for (d, t) in &full {
+            let a: HashSet<_> = t.iter().map(|f| f.key()).collect();
+            let b: HashSet<_> = inc[d].iter().map(|f| f.key()).collect();
+            assert_eq!(a, b);
+        }
+        // A change touching nothing produces nothing.
+        assert!(c.update(&m, &Touched::none()).is_empty());
+    }
+
+    #[test]
+    fn port_ranges_expand_per_port_within_budget() {
+        let m = fixture();
+        let opts = CompileOptions::default();
+        let f = flows_of(&m, "a", &opts);
+        let a = m.instance(&InstanceId::new("a").unwrap()).unwrap();
+        let ports: BTreeSet<u16> = f
+            .iter()
+            .filter(|f| {
+                f.priority == priority::INGRESS_FORWARD
+                    && f.r#match.dl_dst == Some(a.mac)
+                    && f.r#match.nw_proto == Some(IP_PROTO_TCP)
+            })
+            .filter_map(|f| f.r#match.tp_dst)
+            .collect();
+        assert!(ports.contains(&80) && ports.contains(&81) && ports.contains(&82));
+        assert!(!ports.contains(&79) && !ports.contains(&83));
+        // Beyond the budget: no per-port flows, a wildcard punt instead.
+        let small = CompileOptions {
+            port_budget: 2,
+            ..opts
+        };
+        let f = flows_of(&m, "a", &small);
+        assert!(!f.iter().any(|f| f.r#match.tp_dst == Some(81)));
+        assert!(f.iter().any(|f| f.priority == priority::INGRESS_PUNT
+            && f.r#match.nw_proto == Some(IP_PROTO_TCP)
+            && f.r#match.tp_dst.is_none()));
+    }
+
+    #[test]
+    fn elastic_ip_flows_rewrite_inside_allow_flows_only() {
+        let m = fixture();
+        let f = flows_of(&m, "a", &CompileOptions::default());
+        let eip = Ipv4Addr::new(203, 0, 113, 10);
+        let rewrites: Vec<&Flow> = f
+            .iter()
+            .filter(|f| f.actions.iter().any(|a| matches!(a, Action::SetNwDst(_))))
+            .collect();
+        assert!(!rewrites.is_empty());
+        for fl in rewrites {
+            // Never an unconditional rewrite: each names a protocol (and port when TCP).
+            assert_eq!(fl.priority, priority::INGRESS_FORWARD);
+            assert_eq!(fl.r#match.nw_dst, Ipv4Match::exact(eip));
+            assert!(fl.r#match.nw_proto.is_some());
+        }
+        // ARP for the elastic IP on the uplink goes to the controller.
+        assert!(f.iter().any(|f| f.priority == priority::ARP
+            && f.r#match.dl_type == Some(ETH_TYPE_ARP)
+            && f.r#match.nw_dst == Ipv4Match::exact(eip)
+            && f.r#match.in_port == Some(PortNo(100))));
+        // b has no elastic IP: no rewrite at all.
+        let f = flows_of(&m, "b", &CompileOptions::default());
+        assert!(!f.iter().any(|f| f.actions.len() > 1));
+    }
+
+    #[test]
+    fn group_peers_expand_to_members() {
+        let m = fixture();
+        let f = flows_of(&m, "c", &CompileOptions::default());
+        // db lets web (a 10.0.1.10, b 10.0.1.11) in on 5432: one source address each.
+        let srcs: BTreeSet<Ipv4Addr> = f
+            .iter()
+            .filter(|f| f.r#match.tp_dst == Some(5432) && f.r#match.in_port == Some(PortNo(100)))
+            .map(|f| f.r#match.nw_src.addr())
+            .collect();
+        assert_eq!(
+            srcs,
+            [Ipv4Addr::new(10, 0, 1, 10), Ipv4Addr::new(10, 0, 1, 11)].into()
+        );
+    }
+
+    #[test]
+    fn self_sufficient_classes_cover_only_what_replies_allow() {
+        let tcp = |a, b| Protocol::Tcp(PortRange::new(a, b).unwrap());
+        // Everything out, ssh in: out from port 22 needs no state.
+        let c = self_sufficient_classes(&Protocol::Any, &tcp(22, 22), 64).unwrap();
+        assert_eq!(
+            c,
+            vec![L4 {
+                proto: Some(IP_PROTO_TCP),
+                tp_src: Some(22),
+                tp_dst: None
+            }]
+        );
+        // Echo requests out, echo replies in.
+        let echo_req = Protocol::Icmp(IcmpSpec::new(Some(8), None).unwrap());
+        let echo_rep = Protocol::Icmp(IcmpSpec::new(Some(0), None).unwrap());
+        let c = self_sufficient_classes(&echo_req, &echo_rep, 64).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].tp_src, Some(8));
+        // Echo requests out, only echo requests in: replies need state.
+        assert!(self_sufficient_classes(&echo_req, &echo_req, 64)
+            .unwrap()
+            .is_empty());
+        // ICMP errors have no replies: allowed as they are.
+        let unreach = Protocol::Icmp(IcmpSpec::new(Some(3), Some(4)).unwrap());
+        assert_eq!(
+            self_sufficient_classes(&unreach, &tcp(1, 1), 64)
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            self_sufficient_classes(&unreach, &echo_req, 64)
+                .unwrap()
+                .len(),
+            1
+        );
+        // Over the budget: none.
+        assert!(self_sufficient_classes(&tcp(1, 10), &tcp(1, 10), 99).is_none());
+        assert_eq!(
+            self_sufficient_classes(&tcp(1, 10), &tcp(1, 10), 100)
+                .unwrap()
+                .len(),
+            100
+        );
+        assert!(
+            self_sufficient_classes(&tcp(1, 1), &Protocol::Udp(PortRange::ALL), 9)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    fn flow(prio: u16, m: Match, actions: Vec<Action>) -> Flow {
+        Flow::new(prio, m, Arc::from(actions), 0)
+    }
+
+    #[test]
+    fn invariant_checker_catches_violations() {
+        let mut ip = Match::any();
+        ip.dl_type = Some(ETH_TYPE_IPV4);
+        ip.in_port = Some(PortNo(1));
+        let mut a = ip;
+        a.nw_src = Ipv4Match::prefix(Ipv4Addr::new(10, 0, 0, 0), 8);
+        let mut b = ip;
+        b.nw_src = Ipv4Match::prefix(Ipv4Addr::new(10, 1, 0, 0), 16);
+        let out1 = vec![Action::output(PortNo(2))];
+        let out2 = vec![Action::output(PortNo(3))];
+        let p = priority::INGRESS_FORWARD;
+        // Overlapping, same priority, different actions.
+        assert!(matches!(
+            check_invariants(&[flow(p, a, out1.clone()), flow(p, b, out2.clone())]),
+            Err(InvariantError::AmbiguousOverlap { a: 0, b: 1, .. })
+        ));
+        // Same actions, or different priorities, or disjoint: fine.
+        check_invariants(&[flow(p, a, out1.clone()), flow(p, b, out1.clone())]).unwrap();
+        check_invariants(&[
+            flow(p, a, out1.clone()),
+            flow(priority::INGRESS_PUNT, b, out2.clone()),
+        ])
+        .unwrap();
+        let mut c = b;
+        c.nw_src = Ipv4Match::prefix(Ipv4Addr::new(11, 0, 0, 0), 8);
+        check_invariants(&[flow(p, a, out1.clone()), flow(p, c, out2.clone())]).unwrap();
+        // Overlap through a wildcarded in_port.
+        let mut w = a;
+        w.in_port = None;
+        assert!(check_invariants(&[flow(p, a, out1.clone()), flow(p, w, out2.clone())]).is_err());
+        // Duplicate key.
+        assert!(matches!(
+            check_invariants(&[flow(p, a, out1.clone()), flow(p, a, out1.clone())]),
+            Err(InvariantError::Duplicate { .. })
+        ));
+        // Not a band.
+        assert!(matches!(
+            check_invariants(&[flow(12345, a, out1.clone())]),
+            Err(InvariantError::NotABand { .. })
+        ));
+        // Prerequisites: tp_dst without a transport protocol, nw_src without dl_type.
+        let mut bad = ip;
+        bad.tp_dst = Some(22);
+        assert!(matches!(
+            check_invariants(&[flow(p, bad, out1.clone())]),
+            Err(InvariantError::Prerequisite {
+                field: "tp_dst",
+                ..
+            })
+        ));
+        let mut bad = Match::any();
+        bad.nw_src = Ipv4Match::exact(Ipv4Addr::new(1, 2, 3, 4));
+        assert_eq!(unmet_prerequisite(&bad), Some("nw_src"));
+        let mut ok = ip;
+        ok.nw_proto = Some(IP_PROTO_ICMP);
+        ok.tp_src = Some(8);
+        assert_eq!(unmet_prerequisite(&ok), None);
+        // Exact match.
+        let exact = Match {
+            in_port: Some(PortNo(1)),
+            dl_src: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+            dl_dst: Some(MacAddr([2, 0, 0, 0, 0, 2])),
+            dl_vlan: VlanMatch::Untagged,
+            dl_vlan_pcp: Some(0),
+            dl_type: Some(ETH_TYPE_IPV4),
+            nw_tos: Some(0),
+            nw_proto: Some(IP_PROTO_TCP),
+            nw_src: Ipv4Match::exact(Ipv4Addr::new(10, 0, 0, 1)),
+            nw_dst: Ipv4Match::exact(Ipv4Addr::new(10, 0, 0, 2)),
+            tp_src: Some(1),
+            tp_dst: Some(2),
+        };
+        assert!(matches!(
+            check_invariants(&[flow(p, exact, out1)]),
+            Err(InvariantError::ExactMatch { .. })
+        ));
+    }
+
+    #[test]
+    fn overlap_semantics() {
+        let mut a = Match::any();
+        a.dl_vlan = VlanMatch::Untagged;
+        let mut b = Match::any();
+        b.dl_vlan = VlanMatch::Vid(5);
+        assert!(!overlaps(&a, &b));
+        assert!(overlaps(&a, &Match::any()));
+        let mut x = Match::any();
+        x.nw_dst = Ipv4Match::prefix(Ipv4Addr::new(10, 0, 0, 0), 24);
+        let mut y = Match::any();
+        y.nw_dst = Ipv4Match::exact(Ipv4Addr::new(10, 0, 0, 255));
+        assert!(overlaps(&x, &y));
+        y.nw_dst = Ipv4Match::exact(Ipv4Addr::new(10, 0, 1, 0));
+        assert!(!overlaps(&x, &y));
+    }
+
+    #[test]
+    fn packed_keys_are_injective_on_fields() {
+        let base = Match::any();
+        let mut seen = HashSet::new();
+        let mut variants = vec![base];
+        let mut m = base;
+        m.in_port = Some(PortNo(0));
+        variants.push(m);
+        let mut m = base;
+        m.tp_src = Some(0);
+        variants.push(m);
+        let mut m = base;
+        m.tp_dst = Some(0);
+        variants.push(m);
+        let mut m = base;
+        m.dl_vlan = VlanMatch::Untagged;
+        variants.push(m);
+        let mut m = base;
+        m.dl_vlan = VlanMatch::Vid(0);
+        variants.push(m);
+        let mut m = base;
+        m.nw_proto = Some(0);
+        variants.push(m);
+        let mut m = base;
+        m.dl_src = Some(MacAddr::ZERO);
+        variants.push(m);
+        let mut m = base;
+        m.dl_dst = Some(MacAddr::ZERO);
+        variants.push(m);
+        let mut m = base;
+        m.nw_src = Ipv4Match::exact(Ipv4Addr::UNSPECIFIED);
+        variants.push(m);
+        for v in &variants {
+            assert!(seen.insert(packed_key(1, v)), "{v:?}");
+        }
+        assert_ne!(packed_key(1, &base), packed_key(2, &base));
+    }
 }

@@ -69,3 +69,60 @@ pub fn diff_tables(installed: &Tables, desired: &Tables) -> Vec<Update> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openflow_proto::{Action, FlowModCommand, Match, PortNo};
+    use std::sync::Arc;
+
+    fn flow(port: u16, prio: u16, out: u16) -> Flow {
+        let mut m = Match::any();
+        m.in_port = Some(PortNo(port));
+        Flow::new(prio, m, Arc::from(vec![Action::output(PortNo(out))]), 7)
+    }
+
+    #[test]
+    fn adds_before_deletes_and_unchanged_untouched() {
+        let installed = vec![flow(1, 10, 2), flow(2, 10, 3), flow(3, 10, 4)];
+        let desired = vec![flow(1, 10, 2), flow(2, 10, 5), flow(4, 10, 4)];
+        let mods = diff(&installed, &desired);
+        let cmds: Vec<(FlowModCommand, Option<PortNo>)> = mods
+            .iter()
+            .map(|m| (m.command, m.r#match.in_port))
+            .collect();
+        assert_eq!(
+            cmds,
+            vec![
+                // Changed actions: replaced in place by an add.
+                (FlowModCommand::Add, Some(PortNo(2))),
+                (FlowModCommand::Add, Some(PortNo(4))),
+                (FlowModCommand::DeleteStrict, Some(PortNo(3))),
+            ]
+        );
+        assert_eq!(mods[0].actions, vec![Action::output(PortNo(5))]);
+        assert_eq!(mods[2].priority, 10);
+        assert!(diff(&installed, &installed).is_empty());
+    }
+
+    #[test]
+    fn priority_is_part_of_the_identity_and_tables_diff_per_switch() {
+        let installed = vec![flow(1, 10, 2)];
+        let desired = vec![flow(1, 11, 2)];
+        let mods = diff(&installed, &desired);
+        assert_eq!(mods.len(), 2);
+        assert_eq!(mods[0].command, FlowModCommand::Add);
+        assert_eq!(mods[1].command, FlowModCommand::DeleteStrict);
+        let a: Tables = [(1, installed.clone()), (2, installed.clone())].into();
+        let b: Tables = [(1, installed.clone()), (3, desired)].into();
+        let u = diff_tables(&a, &b);
+        assert_eq!(
+            u.iter()
+                .map(|u| (u.switch, u.flow_mod.command))
+                .collect::<Vec<_>>(),
+            vec![(2, FlowModCommand::DeleteStrict), (3, FlowModCommand::Add)]
+        );
+        // Duplicates in the desired table are added once.
+        assert_eq!(diff(&[], &[flow(1, 1, 1), flow(1, 1, 1)]).len(), 1);
+    }
+}

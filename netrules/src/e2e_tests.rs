@@ -673,3 +673,405 @@ fn random_traces_agree_with_changes() {
         run_seed(seed, 150, true);
     }
 }
+
+/// A small fixed model for scenario tests: switches 1 and 2 (uplink 100); groups `web`
+/// (ingress tcp 22 and 80-82 from anywhere, icmp echo from anywhere, tcp 5432 from `db`;
+/// default egress) and `db` (ingress tcp 5432 from `web`, everything from `db` itself; no
+/// egress); instances `a` (web, switch 1 port 1, elastic IP 203.0.113.10), `b` (web,
+/// switch 1 port 2), `c` (db, switch 2 port 1), `d` (db, switch 2 port 2).
+pub(crate) fn fixture() -> Model {
+    let mut m = Model::new(settings()).unwrap();
+    for d in [1, 2] {
+        m.add_switch(Switch {
+            dpid: d,
+            uplink: PortNo(UPLINK),
+        })
+        .unwrap();
+    }
+    let web = GroupId::new("web").unwrap();
+    let db = GroupId::new("db").unwrap();
+    m.add_group(SecurityGroup::new(web.clone(), "web", owner(), ""))
+        .unwrap();
+    let mut dbg = SecurityGroup::new(db.clone(), "db", owner(), "");
+    dbg.egress.clear();
+    m.add_group(dbg).unwrap();
+    let p = |proto, peer| Permission::new(proto, peer).unwrap();
+    for perm in [
+        p(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()),
+        p(
+            Protocol::Tcp(PortRange::new(80, 82).unwrap()),
+            Peer::anywhere(),
+        ),
+        p(
+            Protocol::Icmp(IcmpSpec::new(Some(8), None).unwrap()),
+            Peer::anywhere(),
+        ),
+        p(
+            Protocol::Tcp(PortRange::single(5432)),
+            Peer::Group(db.clone()),
+        ),
+    ] {
+        m.authorize(&web, Direction::Ingress, perm).unwrap();
+    }
+    m.authorize(
+        &db,
+        Direction::Ingress,
+        p(
+            Protocol::Tcp(PortRange::single(5432)),
+            Peer::Group(web.clone()),
+        ),
+    )
+    .unwrap();
+    m.authorize(
+        &db,
+        Direction::Ingress,
+        p(Protocol::Any, Peer::Group(db.clone())),
+    )
+    .unwrap();
+    let inst = |name: &str, n: u8, g: &GroupId, sw: u64, port: u16| Instance {
+        id: InstanceId::new(name).unwrap(),
+        owner: owner(),
+        mac: MacAddr([0x02, 0, 0, 0, 1, n]),
+        ip: Ipv4Addr::new(10, 0, 1, n),
+        groups: [g.clone()].into(),
+        attachment: Some(Attachment {
+            switch: sw,
+            port: PortNo(port),
+        }),
+    };
+    m.add_instance(inst("a", 10, &web, 1, 1)).unwrap();
+    m.add_instance(inst("b", 11, &web, 1, 2)).unwrap();
+    m.add_instance(inst("c", 12, &db, 2, 1)).unwrap();
+    m.add_instance(inst("d", 13, &db, 2, 2)).unwrap();
+    m.allocate(ElasticIp {
+        public_ip: Ipv4Addr::new(203, 0, 113, 10),
+        allocation_id: AllocationId::new("eipalloc-a").unwrap(),
+        owner: owner(),
+        instance: Some(InstanceId::new("a").unwrap()),
+    })
+    .unwrap();
+    m
+}
+
+fn at(m: &Model, name: &str) -> Entry {
+    let a = m
+        .instance(&InstanceId::new(name).unwrap())
+        .unwrap()
+        .attachment
+        .unwrap();
+    Entry::Port {
+        switch: a.switch,
+        port: a.port,
+    }
+}
+
+fn inst<'m>(m: &'m Model, name: &str) -> &'m Instance {
+    m.instance(&InstanceId::new(name).unwrap()).unwrap()
+}
+
+fn tcp(m: &Model, from: &str, to: &str, sport: u16, dport: u16) -> Packet {
+    let (a, b) = (inst(m, from), inst(m, to));
+    Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, sport, dport)
+}
+
+fn delivered_to(v: &Verdict) -> Option<Endpoint> {
+    match v {
+        Verdict::Delivered { to, .. } => Some(to.clone()),
+        _ => None,
+    }
+}
+
+const EIP_A: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 7);
+
+fn from_outside(m: &Model, dst: Ipv4Addr, proto: u8, sport: u16, dport: u16) -> Packet {
+    let s = m.settings();
+    Packet::ipv4(
+        s.public_gateway_mac,
+        s.elastic_ip_mac,
+        CLIENT,
+        dst,
+        proto,
+        sport,
+        dport,
+    )
+}
+
+#[test]
+fn scenario_elastic_ip_in_and_out_with_groups() {
+    let m = fixture();
+    let mut w = World::new(m.clone(), CompileOptions::default());
+    let a = inst(&m, "a").clone();
+    // SSH in through the elastic IP: rewritten to a's private address and MAC.
+    let v = w.send(Entry::Outside, from_outside(&m, EIP_A, 6, 40000, 22));
+    match v {
+        Verdict::Delivered { to, packet } => {
+            assert_eq!(to, Endpoint::Instance(a.id.clone()));
+            assert_eq!(packet.nw_dst, a.ip);
+            assert_eq!(packet.dl_dst, a.mac);
+            assert_eq!(packet.dl_src, m.settings().router_mac);
+            assert_eq!(packet.nw_src, CLIENT);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The reply leaves with the elastic IP, to the public gateway.
+    let reply = Packet::ipv4(a.mac, m.settings().router_mac, a.ip, CLIENT, 6, 22, 40000);
+    match w.send(at(&m, "a"), reply) {
+        Verdict::Delivered { to, packet } => {
+            assert_eq!(to, Endpoint::Outside);
+            assert_eq!(packet.nw_src, EIP_A);
+            assert_eq!(packet.dl_src, m.settings().elastic_ip_mac);
+            assert_eq!(packet.dl_dst, m.settings().public_gateway_mac);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Security groups apply to elastic-IP traffic: port 23 is closed, 80-82 open, 83 closed.
+    assert!(w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 40000, 23))
+        .is_dropped());
+    assert!(!w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 40000, 80))
+        .is_dropped());
+    assert!(!w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 40000, 82))
+        .is_dropped());
+    assert!(w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 40000, 83))
+        .is_dropped());
+    assert!(w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 40000, 79))
+        .is_dropped());
+    // Echo request in, not echo reply (unsolicited).
+    assert!(!w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 1, 8, 0))
+        .is_dropped());
+    assert!(w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 1, 0, 0))
+        .is_dropped());
+    // b has no elastic IP: it does not reach the outside.
+    let b = inst(&m, "b").clone();
+    let out = Packet::ipv4(b.mac, m.settings().router_mac, b.ip, CLIENT, 6, 40000, 443);
+    assert!(matches!(
+        w.send(at(&m, "b"), out),
+        Verdict::Dropped {
+            reason: crate::reference::DropReason::NoElasticIp,
+            ..
+        }
+    ));
+    // a connects out (default egress): the reply comes back through the tracked
+    // connection although a's ingress does not allow it.
+    let out = Packet::ipv4(a.mac, m.settings().router_mac, a.ip, CLIENT, 6, 40001, 443);
+    assert!(!w.send(at(&m, "a"), out).is_dropped());
+    assert!(!w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 443, 40001))
+        .is_dropped());
+    // ... but not to another port.
+    assert!(w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 443, 40002))
+        .is_dropped());
+    // After the idle timeout the connection is gone.
+    w.advance(61);
+    assert!(w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 443, 40001))
+        .is_dropped());
+}
+
+#[test]
+fn scenario_private_traffic_groups_and_state() {
+    let m = fixture();
+    let mut w = World::new(m.clone(), CompileOptions::default());
+    // web -> db on 5432 across switches: db lets web in; the reply needs state at c's
+    // switch (db has no egress), which the controller keeps.
+    let v = w.send(at(&m, "a"), tcp(&m, "a", "c", 40000, 5432));
+    assert_eq!(
+        delivered_to(&v),
+        Some(Endpoint::Instance(inst(&m, "c").id.clone()))
+    );
+    let v = w.send(at(&m, "c"), tcp(&m, "c", "a", 5432, 40000));
+    assert_eq!(
+        delivered_to(&v),
+        Some(Endpoint::Instance(inst(&m, "a").id.clone()))
+    );
+    // db cannot open a connection to web on another port (no egress).
+    assert!(w
+        .send(at(&m, "c"), tcp(&m, "c", "a", 5432, 40001))
+        .is_dropped());
+    // Same switch: a -> b on 22 (web lets anyone in on 22).
+    let v = w.send(at(&m, "a"), tcp(&m, "a", "b", 40000, 22));
+    assert_eq!(
+        delivered_to(&v),
+        Some(Endpoint::Instance(inst(&m, "b").id.clone()))
+    );
+    let v = w.send(at(&m, "b"), tcp(&m, "b", "a", 22, 40000));
+    assert_eq!(
+        delivered_to(&v),
+        Some(Endpoint::Instance(inst(&m, "a").id.clone()))
+    );
+    // a -> b on 23: closed.
+    assert!(w
+        .send(at(&m, "a"), tcp(&m, "a", "b", 40000, 23))
+        .is_dropped());
+    // A group referencing itself: db members reach each other on anything... but db has
+    // no egress, so c cannot send to d at all.
+    assert!(w.send(at(&m, "c"), tcp(&m, "c", "d", 1, 2)).is_dropped());
+}
+
+#[test]
+fn scenario_anti_spoofing_and_arp() {
+    let m = fixture();
+    let mut w = World::new(m.clone(), CompileOptions::default());
+    let a = inst(&m, "a").clone();
+    let b = inst(&m, "b").clone();
+    let mut p = tcp(&m, "a", "b", 40000, 22);
+    p.nw_src = Ipv4Addr::new(10, 0, 1, 99);
+    assert!(w.send(at(&m, "a"), p).is_dropped());
+    let mut p = tcp(&m, "a", "b", 40000, 22);
+    p.dl_src = b.mac;
+    assert!(w.send(at(&m, "a"), p).is_dropped());
+    // ARP for b from a: answered with b's MAC; for the gateway: the router's MAC.
+    let req = Packet::arp(ARP_REQUEST, a.mac, MacAddr::BROADCAST, a.ip, b.ip);
+    match w.send(at(&m, "a"), req) {
+        Verdict::Controller { reply: Some(r), .. } => {
+            assert_eq!(r.dl_src, b.mac);
+            assert_eq!(r.nw_src, b.ip);
+            assert_eq!(r.nw_dst, a.ip);
+            assert_eq!(r.nw_proto, ARP_REPLY);
+        }
+        other => panic!("{other:?}"),
+    }
+    let req = Packet::arp(
+        ARP_REQUEST,
+        a.mac,
+        MacAddr::BROADCAST,
+        a.ip,
+        m.settings().gateway,
+    );
+    match w.send(at(&m, "a"), req) {
+        Verdict::Controller { reply: Some(r), .. } => assert_eq!(r.dl_src, m.settings().router_mac),
+        other => panic!("{other:?}"),
+    }
+    // ARP with a forged sender address is dropped.
+    let req = Packet::arp(
+        ARP_REQUEST,
+        a.mac,
+        MacAddr::BROADCAST,
+        b.ip,
+        m.settings().gateway,
+    );
+    assert!(w.send(at(&m, "a"), req).is_dropped());
+    // ARP for the elastic IP from the gateway: answered with the elastic-IP MAC, only by
+    // switch 1 (which hosts a).
+    let s = *m.settings();
+    let req = Packet::arp(
+        ARP_REQUEST,
+        s.public_gateway_mac,
+        MacAddr::BROADCAST,
+        s.public_gateway,
+        EIP_A,
+    );
+    match w.send(Entry::Outside, req) {
+        Verdict::Controller {
+            switch,
+            reply: Some(r),
+            ..
+        } => {
+            assert_eq!(switch, 1);
+            assert_eq!(r.dl_src, s.elastic_ip_mac);
+            assert_eq!(r.dl_dst, s.public_gateway_mac);
+            assert_eq!(r.nw_src, EIP_A);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn scenario_revoke_cuts_live_connections() {
+    let m = fixture();
+    let mut w = World::new(m.clone(), CompileOptions::default());
+    let db = GroupId::new("db").unwrap();
+    let web = GroupId::new("web").unwrap();
+    assert!(!w
+        .send(at(&m, "a"), tcp(&m, "a", "c", 40000, 5432))
+        .is_dropped());
+    assert!(!w
+        .send(at(&m, "c"), tcp(&m, "c", "a", 5432, 40000))
+        .is_dropped());
+    // Tracked at both switches (neither side lets the reply in by its rules).
+    assert_eq!(w.net.controller().pins.len(), 2);
+    // Revoke db's 5432 from web: the pinholes go, and so does the reply.
+    let perm = Permission::new(Protocol::Tcp(PortRange::single(5432)), Peer::Group(web)).unwrap();
+    w.change(|m| m.revoke(&db, Direction::Ingress, &perm));
+    assert_eq!(w.net.controller().pins.len(), 0);
+    assert!(w
+        .send(at(&m, "c"), tcp(&m, "c", "a", 5432, 40000))
+        .is_dropped());
+    assert!(w
+        .send(at(&m, "a"), tcp(&m, "a", "c", 40000, 5432))
+        .is_dropped());
+}
+
+#[test]
+fn scenario_elastic_ip_moves_between_switches() {
+    let m = fixture();
+    let mut w = World::new(m.clone(), CompileOptions::default());
+    assert!(!w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 40000, 22))
+        .is_dropped());
+    // Move a's address to c (db: nothing open from outside), on switch 2.
+    let c = InstanceId::new("c").unwrap();
+    w.change(|m| m.associate(EIP_A, &c, true));
+    assert!(w
+        .send(Entry::Outside, from_outside(&m, EIP_A, 6, 40000, 22))
+        .is_dropped());
+    // Open 22 in db: now c gets it, on switch 2.
+    let db = GroupId::new("db").unwrap();
+    let perm = Permission::new(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()).unwrap();
+    w.change(|m| m.authorize(&db, Direction::Ingress, perm));
+    let v = w.send(Entry::Outside, from_outside(&m, EIP_A, 6, 40000, 22));
+    assert_eq!(delivered_to(&v), Some(Endpoint::Instance(c)));
+    // ARP for it is answered by switch 2 now.
+    let s = *w.model.settings();
+    let req = Packet::arp(
+        ARP_REQUEST,
+        s.public_gateway_mac,
+        MacAddr::BROADCAST,
+        s.public_gateway,
+        EIP_A,
+    );
+    assert!(matches!(
+        w.send(Entry::Outside, req),
+        Verdict::Controller { switch: 2, .. }
+    ));
+}
+
+#[test]
+fn scenario_port_budget_falls_back_to_the_controller() {
+    let m = fixture();
+    let web = GroupId::new("web").unwrap();
+    let opts = CompileOptions {
+        port_budget: 2,
+        ..CompileOptions::default()
+    };
+    let mut w = World::new(m.clone(), opts);
+    // 80-82 is over the budget of 2: enforced through the controller, same verdicts.
+    for (port, open) in [(79, false), (80, true), (81, true), (82, true), (83, false)] {
+        let v = w.send(
+            Entry::Outside,
+            from_outside(&m, EIP_A, 6, 40000 + port, port),
+        );
+        assert_eq!(!v.is_dropped(), open, "port {port}");
+    }
+    let punts = w
+        .compiler
+        .tables()
+        .values()
+        .flatten()
+        .filter(|f| {
+            f.priority == crate::compile::priority::INGRESS_PUNT
+                && f.r#match.tp_dst.is_none()
+                && f.r#match.nw_proto == Some(6)
+        })
+        .count();
+    assert!(punts > 0);
+    let _ = web;
+}

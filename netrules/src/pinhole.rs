@@ -361,3 +361,121 @@ impl Pinholes {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::e2e_tests::fixture;
+    use crate::model::InstanceId;
+    use crate::packet::ARP_REQUEST;
+
+    fn inst<'m>(m: &'m Model, n: &str) -> &'m crate::model::Instance {
+        m.instance(&InstanceId::new(n).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn allowed_connections_get_two_pinholes_and_a_packet_out() {
+        let m = fixture();
+        let (a, b) = (inst(&m, "a"), inst(&m, "b"));
+        let mut p = Pinholes::new(CompileOptions::default());
+        let pkt = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 22);
+        let d = p.packet_in(&m, 1, PortNo(1), &pkt);
+        assert_eq!(d.outcome, Outcome::Allowed);
+        assert_eq!(d.flow_mods.len(), 2);
+        for u in &d.flow_mods {
+            let fm = &u.flow_mod;
+            assert_eq!(u.switch, 1);
+            assert_eq!(fm.priority, priority::PINHOLE);
+            assert_eq!(fm.idle_timeout, 60);
+            assert!(fm.flags.contains(FlowModFlags::SEND_FLOW_REM));
+            assert!(!fm.r#match.is_exact());
+            assert_eq!(crate::compile::unmet_prerequisite(&fm.r#match), None);
+            assert_eq!(fm.cookie & cookie::KIND_MASK, cookie::PINHOLE);
+        }
+        let fwd = &d.flow_mods[0].flow_mod;
+        let rev = &d.flow_mods[1].flow_mod;
+        assert_eq!(fwd.r#match.in_port, Some(PortNo(1)));
+        assert_eq!(fwd.actions, vec![Action::output(PortNo(2))]);
+        assert_eq!(rev.r#match.in_port, Some(PortNo(2)));
+        assert_eq!(rev.r#match.tp_src, Some(22));
+        assert_eq!(rev.r#match.tp_dst, Some(40000));
+        assert_eq!(rev.actions, vec![Action::output(PortNo(1))]);
+        let po = d.packet_out.unwrap();
+        assert_eq!((po.switch, po.in_port, po.packet), (1, PortNo(1), pkt));
+        assert_eq!(p.len(), 1);
+        // The same packet again (in flight before the pinhole): tracked, no new flows.
+        let d = p.packet_in(&m, 1, PortNo(1), &pkt);
+        assert_eq!(d.outcome, Outcome::Tracked);
+        assert!(d.flow_mods.is_empty());
+        // The reply too.
+        let d = p.packet_in(
+            &m,
+            1,
+            PortNo(2),
+            &Packet::ipv4(b.mac, a.mac, b.ip, a.ip, 6, 22, 40000),
+        );
+        assert_eq!(d.outcome, Outcome::Tracked);
+        // One pinhole idles out: the other is deleted, the connection forgotten.
+        let dels = p.flow_removed(1, fwd.cookie, &fwd.r#match);
+        assert_eq!(dels.len(), 1);
+        assert_eq!(dels[0].flow_mod.command, FlowModCommand::DeleteStrict);
+        assert_eq!(dels[0].flow_mod.r#match, rev.r#match);
+        assert!(p.is_empty());
+        assert!(p.flow_removed(1, fwd.cookie, &rev.r#match).is_empty());
+    }
+
+    #[test]
+    fn denied_spoofed_and_arp() {
+        let m = fixture();
+        let (a, b) = (inst(&m, "a"), inst(&m, "b"));
+        let mut p = Pinholes::new(CompileOptions::default());
+        let closed = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 23);
+        let d = p.packet_in(&m, 1, PortNo(1), &closed);
+        assert_eq!(d.outcome, Outcome::Dropped(DropReason::Denied));
+        assert!(d.flow_mods.is_empty() && d.packet_out.is_none());
+        let mut spoof = closed;
+        spoof.nw_src = b.ip;
+        assert_eq!(
+            p.packet_in(&m, 1, PortNo(1), &spoof).outcome,
+            Outcome::Dropped(DropReason::Spoofed)
+        );
+        let req = Packet::arp(ARP_REQUEST, a.mac, MacAddr::BROADCAST, a.ip, b.ip);
+        let d = p.packet_in(&m, 1, PortNo(1), &req);
+        let po = d.packet_out.unwrap();
+        assert_eq!(po.in_port, PortNo::NONE);
+        assert_eq!(po.actions, vec![Action::output(PortNo(1))]);
+        assert_eq!(po.packet.dl_src, b.mac);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn cut_deletes_the_pinholes_of_touched_instances() {
+        let m = fixture();
+        let (a, b, c) = (inst(&m, "a"), inst(&m, "b"), inst(&m, "c"));
+        let mut p = Pinholes::new(CompileOptions::default());
+        p.packet_in(
+            &m,
+            1,
+            PortNo(1),
+            &Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 22),
+        );
+        p.packet_in(
+            &m,
+            1,
+            PortNo(1),
+            &Packet::ipv4(a.mac, c.mac, a.ip, c.ip, 6, 40000, 5432),
+        );
+        assert_eq!(p.len(), 2);
+        let mut t = Touched::none();
+        t.instances.insert(b.id.clone());
+        let dels = p.cut(&t);
+        assert_eq!(dels.len(), 2);
+        assert!(dels
+            .iter()
+            .all(|u| u.flow_mod.command == FlowModCommand::DeleteStrict));
+        assert_eq!(p.len(), 1);
+        assert!(p.cut(&Touched::none()).is_empty());
+        assert_eq!(p.cut(&Touched::everything()).len(), 2);
+        assert!(p.is_empty());
+    }
+}

@@ -896,3 +896,123 @@ pub fn involved_instances(conns: &ConnTrack) -> BTreeSet<InstanceId> {
         .flat_map(|(_, c)| c.involved.iter().cloned())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::e2e_tests::fixture;
+    use openflow_proto::MacAddr;
+
+    fn inst<'m>(m: &'m Model, n: &str) -> &'m Instance {
+        m.instance(&InstanceId::new(n).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn icmp_replies_are_an_involution() {
+        for t in 0..=255u16 {
+            if let Some(r) = icmp_reply_type(t) {
+                assert_eq!(icmp_reply_type(r), Some(t));
+            }
+        }
+        let echo = FiveTuple {
+            proto: 1,
+            src: Ipv4Addr::new(1, 1, 1, 1),
+            dst: Ipv4Addr::new(2, 2, 2, 2),
+            src_port: 8,
+            dst_port: 0,
+        };
+        let r = echo.reply().unwrap();
+        assert_eq!(
+            (r.src, r.dst, r.src_port, r.dst_port),
+            (echo.dst, echo.src, 0, 0)
+        );
+        assert_eq!(r.reply(), Some(echo));
+        assert_eq!(
+            FiveTuple {
+                src_port: 3,
+                ..echo
+            }
+            .reply(),
+            None
+        );
+        let gre = FiveTuple { proto: 47, ..echo };
+        assert_eq!(gre.reply().unwrap().src, echo.dst);
+        let p = Packet::ipv4(MacAddr::ZERO, MacAddr::ZERO, echo.src, echo.dst, 47, 5, 6);
+        assert_eq!(FiveTuple::of(&p).src_port, 0);
+    }
+
+    #[test]
+    fn connections_expire_per_direction_and_are_cut() {
+        let m = fixture();
+        let (a, b) = (inst(&m, "a"), inst(&m, "b"));
+        let mut r = Reference::new(Duration::from_secs(10));
+        let e_a = Entry::Port {
+            switch: 1,
+            port: PortNo(1),
+        };
+        let e_b = Entry::Port {
+            switch: 1,
+            port: PortNo(2),
+        };
+        let req = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 22);
+        let rep = Packet::ipv4(b.mac, a.mac, b.ip, a.ip, 6, 22, 40000);
+        // b cannot open to a's port 40000 (web lets in 22, 80-82, echo and 5432 only)...
+        assert!(r.inject(&m, Duration::ZERO, e_b, rep).is_dropped());
+        // ... but replies once a opened.
+        assert!(!r.inject(&m, Duration::ZERO, e_a, req).is_dropped());
+        assert!(!r.inject(&m, Duration::from_secs(5), e_b, rep).is_dropped());
+        // Forward traffic keeps going, but the reply direction idles out after 10 s from
+        // its last packet (5 s): at 15 s it is gone.
+        assert!(!r.inject(&m, Duration::from_secs(12), e_a, req).is_dropped());
+        assert!(!r.inject(&m, Duration::from_secs(14), e_b, rep).is_dropped());
+        assert!(r.inject(&m, Duration::from_secs(25), e_b, rep).is_dropped());
+        // Cut.
+        assert!(!r.inject(&m, Duration::from_secs(30), e_a, req).is_dropped());
+        let mut t = Touched::none();
+        t.instances.insert(a.id.clone());
+        assert_eq!(r.cut(&t).len(), 1);
+        assert!(r.inject(&m, Duration::from_secs(31), e_b, rep).is_dropped());
+        assert!(r.conns().is_empty());
+    }
+
+    #[test]
+    fn hops_name_the_sides_enforced_at_each_switch() {
+        let m = fixture();
+        let (a, c) = (inst(&m, "a"), inst(&m, "c"));
+        let p = Packet::ipv4(a.mac, c.mac, a.ip, c.ip, 6, 40000, 5432);
+        let Hop::Transit(t) = hop(&m, 1, PortNo(1), &p) else {
+            panic!()
+        };
+        assert_eq!(t.egress_of, Some(a.id.clone()));
+        assert_eq!(t.ingress_of, None);
+        assert_eq!(t.out_port, PortNo(100));
+        let Hop::Transit(t) = hop(&m, 2, PortNo(100), &p) else {
+            panic!()
+        };
+        assert_eq!(t.egress_of, None);
+        assert_eq!(t.ingress_of, Some(c.id.clone()));
+        assert!(t.allowed_by_rules(&m));
+        // db has no egress: the reply needs state.
+        assert!(!t.reply_allowed_by_rules(&m));
+        // a's own address cannot come in through switch 1's uplink.
+        let back = Packet::ipv4(c.mac, a.mac, a.ip, a.ip, 6, 1, 2);
+        assert_eq!(
+            hop(&m, 1, PortNo(100), &back),
+            Hop::Drop(DropReason::WrongSide)
+        );
+        assert_eq!(
+            hop(&m, 9, PortNo(1), &p),
+            Hop::Drop(DropReason::UnknownSwitch)
+        );
+        assert_eq!(
+            hop(&m, 1, PortNo(7), &p),
+            Hop::Drop(DropReason::UnknownPort)
+        );
+        let mut tagged = p;
+        tagged.dl_vlan = Some(1);
+        assert_eq!(
+            hop(&m, 1, PortNo(1), &tagged),
+            Hop::Drop(DropReason::Tagged)
+        );
+    }
+}
