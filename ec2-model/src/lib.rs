@@ -11,7 +11,22 @@
 //!   request's version.
 //! * [`Ec2Error`]: every failure, with the EC2 code ([`ErrorCode`]), the HTTP status and the
 //!   error envelope ([`Ec2Error::render_xml`]).
-//! * [`filters`]: typed `Filter.N` keys and EC2 wildcard matching for the describe calls.
+//! * [`filters`]: typed `Filter.N` keys and EC2 wildcard matching for the describe calls; the
+//!   response types apply them (`Address::matches`, `SecurityGroup::matches`,
+//!   `Reservation::filtered`...).
+//! * [`auth`]: SigV4 (header and presigned) and SigV2 verification.
+//!
+//! # Behaviour worth knowing
+//!
+//! * Input is bounded ([`Limits`]: 1 MiB, 2000 parameters, 256-byte names, 64 KiB values) and
+//!   decoded strictly: a bad `%` escape or non-UTF-8 text is `MalformedQueryString`, a repeated
+//!   parameter `InvalidParameterValue`. Nothing panics on any input.
+//! * Top-level parameters an action does not read are ignored (signature parameters,
+//!   `ClientToken` where unused, boto 2's extra `RunInstances` options); unknown fields inside
+//!   the structures read here (`IpPermissions.N.*`, `Filter.N.*`, `Name.N`) are
+//!   `UnknownParameter`.
+//! * Values are typed and canonical: protocol names for numbers (`6` is `tcp`), CIDR blocks with
+//!   host bits cleared (as EC2 stores rules), boto 2's flat rule parameters as `IpPermission`s.
 //!
 //! # Example
 //!
