@@ -4,8 +4,9 @@
 //! parses each request with [`parse_request`], verifies its signature with [`auth::Verifier`],
 //! and answers with XML rendered from canned typed responses, or with the error envelope. The
 //! Python script `tests/py/drive_clients.py` drives boto3/botocore and boto 2.49 through every
-//! action and two error cases, and prints what the clients returned as JSON; this test checks
-//! those values, and the typed requests the clients' calls parsed into.
+//! action and two error cases, and the AWS CLI v1 through a few commands and an error, and prints
+//! what the clients returned as JSON; this test checks those values, and the typed requests the
+//! clients' calls parsed into.
 //!
 //! The Python interpreter comes from `OVS_EC2_PYTHON` (set by `scripts/test.sh` to its
 //! virtualenv, with `scripts/requirements-test.txt` installed). The test fails if it is unset or
@@ -73,6 +74,8 @@ impl Seen {
             "boto3"
         } else if self.user_agent.starts_with("Boto/2.") {
             "boto2"
+        } else if self.user_agent.starts_with("aws-cli/1.") {
+            "awscli"
         } else {
             "other"
         }
@@ -376,13 +379,13 @@ fn python() -> String {
             "-W",
             "ignore",
             "-c",
-            "import boto, boto.ec2, boto3, botocore",
+            "import boto, boto.ec2, boto3, botocore, awscli",
         ])
         .output()
         .unwrap_or_else(|e| panic!("cannot run OVS_EC2_PYTHON={python}: {e}"));
     assert!(
         probe.status.success(),
-        "OVS_EC2_PYTHON={python} cannot import boto/boto3 (install scripts/requirements-test.txt): {}",
+        "OVS_EC2_PYTHON={python} cannot import boto, boto3 or awscli (install scripts/requirements-test.txt): {}",
         String::from_utf8_lossy(&probe.stderr)
     );
     python
@@ -478,7 +481,7 @@ fn boto3_and_boto2_parse_every_response() {
         failures.is_empty(),
         "requests the crate could not parse: {failures:#?}"
     );
-    for client in ["boto3", "boto2"] {
+    for client in ["boto3", "boto2", "awscli"] {
         for (call, entry) in json[client].as_object().unwrap() {
             assert!(
                 entry.get("exception").is_none(),
@@ -698,6 +701,25 @@ fn boto3_and_boto2_parse_every_response() {
         (&Value::from("AuthFailure"), &Value::from(401))
     );
 
+    // ---------------------------------------------------------------- AWS CLI v1
+    let cli = |call| ok(&json, "awscli", call);
+    assert_eq!(cli("AuthorizeSecurityGroupIngress")["Return"], true);
+    let g = &cli("DescribeSecurityGroups")["SecurityGroups"][0];
+    assert_eq!(g["GroupId"], "sg-0123456789abcdef0");
+    assert_eq!(g["IpPermissions"][0]["FromPort"], 22);
+    assert_eq!(g["IpPermissions"][1]["ToPort"], 90);
+    assert_eq!(
+        g["IpPermissions"][1]["UserIdGroupPairs"][0]["GroupId"],
+        "sg-0fedcba9876543210"
+    );
+    assert_eq!(g["IpPermissionsEgress"][0]["IpProtocol"], "-1");
+    let e = error(&json, "awscli", "ErrorNotFound");
+    assert_eq!(e["code"], "InvalidGroup.NotFound");
+    assert_eq!(e["operation"], "DeleteSecurityGroup");
+    assert_eq!(e["message"], "The security group 'missing' does not exist");
+    // AWS CLI v1 exits with 255 on a service error.
+    assert_eq!(e["exit"], 255);
+
     // ---------------------------------------------------------------- what the server saw
     let all: BTreeSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     for client in ["boto3", "boto2"] {
@@ -733,6 +755,24 @@ fn boto3_and_boto2_parse_every_response() {
         rules.permissions[0].groups[0].user_id.as_deref(),
         Some(ACCOUNT)
     );
+    // The CLI's shortcuts: --port 80-90 --cidr 10.0.0.0/8.
+    let cli_ingress = seen
+        .iter()
+        .find_map(|s| match (&s.request, s.client()) {
+            (Request::AuthorizeSecurityGroupIngress(r), "awscli") => Some(r),
+            _ => None,
+        })
+        .expect("the CLI's authorize");
+    assert_eq!(cli_ingress.group, GroupRef::Name("web".to_owned()));
+    assert_eq!(
+        cli_ingress.permissions[0].ports,
+        Ports::Range { from: 80, to: 90 }
+    );
+    assert_eq!(
+        cli_ingress.permissions[0].ip_ranges[0].cidr.to_string(),
+        "10.0.0.0/8"
+    );
+    assert_eq!(seen.iter().filter(|s| s.client() == "awscli").count(), 3);
     // boto3's ingress with a description and a group pair.
     let ingress = seen
         .iter()

@@ -2,6 +2,9 @@
 
 Usage: drive_clients.py PORT ACCESS_KEY SECRET_KEY
 
+The AWS CLI (v1, which carries its own copy of botocore) is run too, for a few commands, as
+`python -m awscli` subprocesses in parallel.
+
 Run by ec2-model/tests/real_clients.rs, which serves canned responses rendered by ec2-model and
 checks the values printed here (one JSON object on stdout). Every call is made through the
 clients' public APIs, so the values are what a user's script would see. A call that raises is
@@ -11,6 +14,8 @@ exception is recorded as {"exception": ...} and fails the Rust test.
 
 import json
 import os
+import re
+import subprocess
 import sys
 import traceback
 import warnings
@@ -44,6 +49,7 @@ results = {
                  "botocore": botocore.__version__, "python": sys.version.split()[0]},
     "boto3": {},
     "boto2": {},
+    "awscli": {},
 }
 
 
@@ -302,7 +308,48 @@ def run_boto2():
     record(r, "ErrorAuth", lambda: boto2_connection(WRONG_SECRET).get_all_addresses())
 
 
+# --- AWS CLI v1 ------------------------------------------------------------------------------
+
+def run_awscli():
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+               AWS_DEFAULT_REGION="us-east-1", AWS_MAX_ATTEMPTS="1", PYTHONWARNINGS="ignore")
+    common = ["--endpoint-url", "http://127.0.0.1:%d" % PORT, "--output", "json"]
+    commands = {
+        "AuthorizeSecurityGroupIngress": ["authorize-security-group-ingress", "--group-name",
+                                          "web", "--protocol", "tcp", "--port", "80-90",
+                                          "--cidr", "10.0.0.0/8"],
+        "DescribeSecurityGroups": ["describe-security-groups", "--group-names", "web"],
+        "ErrorNotFound": ["delete-security-group", "--group-name", "missing"],
+    }
+    running = {name: subprocess.Popen([sys.executable, "-m", "awscli", "ec2"] + argv + common,
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True)
+               for name, argv in commands.items()}
+    for name, proc in running.items():
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            results["awscli"][name] = {"exception": "timed out"}
+            continue
+        if proc.returncode == 0:
+            try:
+                results["awscli"][name] = {"ok": json.loads(out) if out.strip() else None}
+            except ValueError as e:
+                results["awscli"][name] = {"exception": "bad JSON (%s): %r" % (e, out)}
+        else:
+            m = re.search(r"An error occurred \(([^)]+)\) when calling the (\w+) operation: (.*)",
+                          err)
+            if m:
+                results["awscli"][name] = {"error": {"code": m.group(1), "operation": m.group(2),
+                                                     "message": m.group(3).strip(),
+                                                     "exit": proc.returncode}}
+            else:
+                results["awscli"][name] = {"exception": "exit %d: %s" % (proc.returncode, err)}
+
+
 run_boto3()
 run_boto2()
+run_awscli()
 json.dump(results, sys.stdout, indent=1, sort_keys=True, default=str)
 sys.stdout.write("\n")
