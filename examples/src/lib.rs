@@ -3,8 +3,11 @@
 //!
 //! - [`core`]: the sans-IO controller core (switch sessions, reconciliation, changes with
 //!   barrier-tracked completions, pinholes, ARP duties), tested with a simulated switch.
+//! - [`shell`]: the thin tokio shell around it (listeners, a reader and a writer task per
+//!   switch connection, timers) and the `controller` binary's configuration.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod core;
+pub mod shell;
 pub mod testbed;

@@ -1,0 +1,314 @@
+//! The `controller` binary's command line and configuration file.
+//!
+//! Flags override the file; the file overrides the defaults. The file is TOML:
+//!
+//! ```toml
+//! listen = ["0.0.0.0:6653"]
+//! log_level = "info"
+//! pinhole_idle_timeout = 60
+//! port_budget = 64
+//! default_uplink = 1          # switches not listed below join with this uplink port
+//!
+//! # The network (netrules' model): settings, switches, security groups, instances and
+//! # elastic IPs. Instances bind to the switch port named after their id.
+//! [model.settings]
+//! subnet = "10.0.0.0/24"
+//! gateway = "10.0.0.1"
+//! router_mac = "02:00:00:00:00:01"
+//! public_gateway = "203.0.113.1"
+//! public_gateway_mac = "02:00:00:00:00:02"
+//! elastic_ip_mac = "02:00:00:00:00:03"
+//!
+//! [[model.switches]]
+//! dpid = 1
+//! uplink = 1
+//!
+//! [[model.groups]]
+//! id = "sg-ssh"
+//! name = "ssh"
+//! owner = "111122223333"
+//! description = "SSH from anywhere"
+//! ingress = [{ protocol = { tcp = { from = 22, to = 22 } }, peer = { cidr = "0.0.0.0/0" } }]
+//! egress = [{ protocol = "any", peer = { cidr = "0.0.0.0/0" } }]
+//!
+//! [[model.instances]]
+//! id = "i-0a1b2c3d"
+//! owner = "111122223333"
+//! mac = "02:00:0a:00:00:02"
+//! ip = "10.0.0.2"
+//! groups = ["sg-ssh"]
+//! ```
+
+use crate::core::Config;
+use clap::Parser;
+use ipnetwork::Ipv4Network;
+use netrules::model::{Model, Settings};
+use openflow_proto::{MacAddr, PortNo};
+use serde::Deserialize;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// The ovs-ec2 controller: Open vSwitch bridges connect to it over OpenFlow 1.0, and it
+/// installs the flows that implement elastic IPs and security groups.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "controller",
+    version,
+    about = "The ovs-ec2 controller: elastic IPs and security groups on Open vSwitch over OpenFlow 1.0",
+    long_about = None
+)]
+pub struct Args {
+    /// TOML configuration file (listen addresses, options, and the network model).
+    #[arg(long, short = 'c', env = "OVS_EC2_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on for OpenFlow switches (repeat for several)
+    /// [default: 0.0.0.0:6653].
+    #[arg(long = "listen", short = 'l', value_name = "ADDR")]
+    pub listen: Vec<SocketAddr>,
+    /// Log filter (tracing's EnvFilter syntax: "info", "examples=debug"...); RUST_LOG wins.
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// Idle timeout of stateful pinholes, seconds [default: 60].
+    #[arg(long)]
+    pub pinhole_idle_timeout: Option<u16>,
+    /// Most flows one rule's port range may expand to before its traffic is decided by the
+    /// controller [default: 64].
+    #[arg(long)]
+    pub port_budget: Option<u32>,
+    /// Switches not in the model join it with this uplink port number.
+    #[arg(long)]
+    pub default_uplink: Option<u16>,
+    /// The instances' private subnet [default: 10.0.0.0/24].
+    #[arg(long)]
+    pub subnet: Option<Ipv4Network>,
+    /// The subnet's gateway address, answered by the controller [default: 10.0.0.1].
+    #[arg(long)]
+    pub gateway: Option<Ipv4Addr>,
+    /// The virtual router's MAC (the gateway's) [default: 02:00:00:00:00:01].
+    #[arg(long)]
+    pub router_mac: Option<MacAddr>,
+    /// The public gateway's address [default: 203.0.113.1].
+    #[arg(long)]
+    pub public_gateway: Option<Ipv4Addr>,
+    /// The public gateway's MAC [default: 02:00:00:00:00:02].
+    #[arg(long)]
+    pub public_gateway_mac: Option<MacAddr>,
+    /// The MAC that answers for elastic IPs [default: 02:00:00:00:00:03].
+    #[arg(long)]
+    pub elastic_ip_mac: Option<MacAddr>,
+}
+
+/// The configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Addresses to listen on.
+    #[serde(default)]
+    pub listen: Vec<SocketAddr>,
+    /// Log filter.
+    pub log_level: Option<String>,
+    /// Pinhole idle timeout, seconds.
+    pub pinhole_idle_timeout: Option<u16>,
+    /// Port-range budget.
+    pub port_budget: Option<u32>,
+    /// Uplink of switches not in the model.
+    pub default_uplink: Option<u16>,
+    /// The network model.
+    pub model: Option<Model>,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration (or its model is invalid).
+    #[error("parsing {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: Box<toml::de::Error>,
+    },
+    /// The network settings are invalid.
+    #[error("network settings: {0}")]
+    Settings(#[from] netrules::model::ModelError),
+}
+
+/// Everything the binary needs to run.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Log filter.
+    pub log_level: String,
+    /// The core's configuration.
+    pub config: Config,
+    /// The initial model.
+    pub model: Model,
+}
+
+fn default_settings() -> Settings {
+    Settings {
+        subnet: Ipv4Network::new(Ipv4Addr::new(10, 0, 0, 0), 24)
+            .unwrap_or_else(|_| Ipv4Network::from(Ipv4Addr::new(10, 0, 0, 0))),
+        gateway: Ipv4Addr::new(10, 0, 0, 1),
+        router_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+        public_gateway: Ipv4Addr::new(203, 0, 113, 1),
+        public_gateway_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+        elastic_ip_mac: MacAddr([2, 0, 0, 0, 0, 3]),
+    }
+}
+
+impl Args {
+    /// Read the file (if any) and merge: flags over file over defaults.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let file = match &self.config {
+            None => FileConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                FileConfig::parse(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?
+            }
+        };
+        self.merge(file)
+    }
+
+    /// Merge with an already parsed file.
+    pub fn merge(&self, file: FileConfig) -> Result<Resolved, ConfigError> {
+        let listen = if !self.listen.is_empty() {
+            self.listen.clone()
+        } else if !file.listen.is_empty() {
+            file.listen
+        } else {
+            vec![SocketAddr::from(([0, 0, 0, 0], 6653))]
+        };
+        let mut config = Config::default();
+        if let Some(t) = self.pinhole_idle_timeout.or(file.pinhole_idle_timeout) {
+            config.compile.pinhole_idle_timeout = t;
+        }
+        if let Some(b) = self.port_budget.or(file.port_budget) {
+            config.compile.port_budget = b;
+        }
+        config.default_uplink = self.default_uplink.or(file.default_uplink).map(PortNo);
+        let mut model = match file.model {
+            Some(m) => m,
+            None => Model::new(default_settings())?,
+        };
+        let mut s = *model.settings();
+        let before = s;
+        if let Some(v) = self.subnet {
+            s.subnet = v;
+        }
+        if let Some(v) = self.gateway {
+            s.gateway = v;
+        }
+        if let Some(v) = self.router_mac {
+            s.router_mac = v;
+        }
+        if let Some(v) = self.public_gateway {
+            s.public_gateway = v;
+        }
+        if let Some(v) = self.public_gateway_mac {
+            s.public_gateway_mac = v;
+        }
+        if let Some(v) = self.elastic_ip_mac {
+            s.elastic_ip_mac = v;
+        }
+        if s != before {
+            model.set_settings(s)?;
+        }
+        Ok(Resolved {
+            listen,
+            log_level: self
+                .log_level
+                .clone()
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".to_owned()),
+            config,
+            model,
+        })
+    }
+}
+
+impl FileConfig {
+    /// Parse the TOML text.
+    pub fn parse(text: &str) -> Result<FileConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example in the module docs parses and gives a valid model.
+    #[test]
+    fn documented_example_parses() {
+        let doc = include_str!("cli.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file = FileConfig::parse(&example).unwrap();
+        let args = Args::parse_from(["controller"]);
+        let r = args.merge(file).unwrap();
+        assert_eq!(r.listen, vec![SocketAddr::from(([0, 0, 0, 0], 6653))]);
+        assert_eq!(r.config.default_uplink, Some(PortNo(1)));
+        assert_eq!(r.model.switches().len(), 1);
+        assert_eq!(r.model.instances().len(), 1);
+        assert_eq!(r.model.groups().len(), 1);
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults() {
+        let file = FileConfig::parse("listen = [\"127.0.0.1:7000\"]\nport_budget = 8\n").unwrap();
+        let args = Args::parse_from([
+            "controller",
+            "--listen",
+            "127.0.0.1:7001",
+            "--listen",
+            "127.0.0.1:7002",
+            "--pinhole-idle-timeout",
+            "30",
+            "--subnet",
+            "10.9.0.0/16",
+            "--gateway",
+            "10.9.0.1",
+        ]);
+        let r = args.merge(file).unwrap();
+        assert_eq!(r.listen.len(), 2);
+        assert_eq!(r.config.compile.port_budget, 8);
+        assert_eq!(r.config.compile.pinhole_idle_timeout, 30);
+        assert_eq!(r.model.settings().gateway, Ipv4Addr::new(10, 9, 0, 1));
+        // No configuration at all works.
+        let r = Args::parse_from(["controller"]).resolve().unwrap();
+        assert_eq!(r.log_level, "info");
+        assert!(r.model.switches().is_empty());
+    }
+
+    #[test]
+    fn bad_settings_and_unknown_keys_are_refused() {
+        let args = Args::parse_from(["controller", "--gateway", "192.168.1.1"]);
+        assert!(matches!(
+            args.merge(FileConfig::default()),
+            Err(ConfigError::Settings(_))
+        ));
+        assert!(FileConfig::parse("lisen = []").is_err());
+    }
+}

@@ -1,0 +1,353 @@
+//! The thin tokio shell around the sans-IO [`crate::core::Controller`].
+//!
+//! [`spawn`] binds the OpenFlow listeners and starts one *core task* that owns the
+//! controller. Per switch connection there are two tasks:
+//!
+//! - a **reader** that reads whatever arrives and hands it to the core task; it never waits
+//!   on the writer (Open vSwitch stops reading while about 100 replies are queued unsent, so a
+//!   controller whose reading waits on its writing can deadlock with it);
+//! - a **writer** that writes what the core produced, in order, from an unbounded queue.
+//!
+//! Sockets get `TCP_NODELAY` (barriers and echo replies are small and latency-bound). The
+//! core task sleeps until the core's [`poll_timeout`](crate::core::Controller::poll_timeout),
+//! and after every input drains the core's transmits (to the writers) and events (to
+//! `tracing`, one line per switch event, and to the waiters of [`Handle::change`]).
+//!
+//! The [`Handle`] is how an API layer talks to the controller: [`Handle::change`] applies a
+//! model change and resolves when the affected switches acknowledged it (or the bounded wait
+//! ended), [`Handle::inspect`] reads the controller's state.
+
+pub mod cli;
+
+use crate::core::{Applied, Completion, ConnId, Controller, Event};
+use bytes::{Bytes, BytesMut};
+use netrules::model::{Model, ModelError, Touched};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+type Call = Box<dyn FnOnce(&mut Controller, Instant, &mut Waiters) + Send>;
+
+/// Changes waiting for their completion.
+type Waiters = HashMap<Completion, oneshot::Sender<Result<Applied, ModelError>>>;
+
+enum Input {
+    Connect {
+        conn: ConnId,
+        peer: SocketAddr,
+        writer: mpsc::UnboundedSender<Bytes>,
+        reader: JoinHandle<()>,
+    },
+    Bytes {
+        conn: ConnId,
+        data: Bytes,
+    },
+    Disconnect {
+        conn: ConnId,
+        error: Option<String>,
+    },
+    Call(Call),
+}
+
+/// Why a change through the [`Handle`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The model refused it; nothing changed.
+    #[error("model refused the change: {0}")]
+    Model(#[from] ModelError),
+    /// The controller task is gone.
+    #[error("the controller is not running")]
+    Stopped,
+}
+
+/// A handle on a running controller (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct Handle {
+    tx: mpsc::Sender<Input>,
+    local_addrs: Arc<Vec<SocketAddr>>,
+}
+
+impl Handle {
+    /// The addresses the OpenFlow listeners are bound to (with the real port when port 0
+    /// was asked for).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Apply a change to the model (see [`Controller::change`]); resolves with its
+    /// completion once every connected affected switch acknowledged it, or the controller's
+    /// bounded wait ended.
+    pub async fn change<F>(&self, f: F) -> Result<Applied, ChangeError>
+    where
+        F: FnOnce(&mut Model) -> Result<Touched, ModelError> + Send + 'static,
+    {
+        let (done_tx, done_rx) = oneshot::channel();
+        let call: Call = Box::new(move |ctl, now, waiters| match ctl.change(now, f) {
+            Ok(token) => {
+                waiters.insert(token, done_tx);
+            }
+            Err(e) => {
+                let _ = done_tx.send(Err(e));
+            }
+        });
+        self.tx
+            .send(Input::Call(call))
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        match done_rx.await {
+            Ok(Ok(applied)) => Ok(applied),
+            Ok(Err(e)) => Err(ChangeError::Model(e)),
+            Err(_) => Err(ChangeError::Stopped),
+        }
+    }
+
+    /// Run `f` on the controller (to read its model, switches or counters).
+    pub async fn inspect<R, F>(&self, f: F) -> Result<R, ChangeError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Controller) -> R + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let call: Call = Box::new(move |ctl, _, _| {
+            let _ = tx.send(f(ctl));
+        });
+        self.tx
+            .send(Input::Call(call))
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        rx.await.map_err(|_| ChangeError::Stopped)
+    }
+}
+
+/// Bind the listeners and start the controller's tasks on the current tokio runtime.
+pub async fn spawn(controller: Controller, listen: &[SocketAddr]) -> io::Result<Handle> {
+    let (tx, rx) = mpsc::channel::<Input>(1024);
+    let next_conn = Arc::new(AtomicU64::new(1));
+    let mut local_addrs = Vec::new();
+    for addr in listen {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        info!(%local, "listening for OpenFlow switches");
+        local_addrs.push(local);
+        tokio::spawn(accept_loop(listener, tx.clone(), next_conn.clone()));
+    }
+    tokio::spawn(core_task(controller, rx));
+    Ok(Handle {
+        tx,
+        local_addrs: Arc::new(local_addrs),
+    })
+}
+
+async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Input>, next: Arc<AtomicU64>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            warn!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
+        let conn = ConnId(next.fetch_add(1, Ordering::Relaxed));
+        let (rd, wr) = stream.into_split();
+        let (wtx, wrx) = mpsc::unbounded_channel();
+        tokio::spawn(writer(conn, wr, wrx));
+        let reader = tokio::spawn(reader(conn, rd, tx.clone()));
+        let input = Input::Connect {
+            conn,
+            peer,
+            writer: wtx,
+            reader,
+        };
+        if tx.send(input).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn reader(conn: ConnId, mut rd: tokio::net::tcp::OwnedReadHalf, tx: mpsc::Sender<Input>) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        buf.reserve(64 * 1024);
+        match rd.read_buf(&mut buf).await {
+            Ok(0) => {
+                let _ = tx.send(Input::Disconnect { conn, error: None }).await;
+                return;
+            }
+            Ok(_) => {
+                let data = buf.split().freeze();
+                if tx.send(Input::Bytes { conn, data }).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let error = Some(e.to_string());
+                let _ = tx.send(Input::Disconnect { conn, error }).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn writer(
+    conn: ConnId,
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+) {
+    while let Some(data) = rx.recv().await {
+        if let Err(e) = wr.write_all(&data).await {
+            debug!(%conn, error = %e, "write failed");
+            return;
+        }
+    }
+    // The core closed the connection: everything queued is written; say goodbye.
+    let _ = wr.shutdown().await;
+}
+
+struct Conn {
+    writer: mpsc::UnboundedSender<Bytes>,
+    reader: JoinHandle<()>,
+}
+
+async fn core_task(mut ctl: Controller, mut rx: mpsc::Receiver<Input>) {
+    let mut conns: HashMap<ConnId, Conn> = HashMap::new();
+    let mut waiters: Waiters = HashMap::new();
+    loop {
+        let deadline = ctl.poll_timeout().map(tokio::time::Instant::from_std);
+        let input = tokio::select! {
+            input = rx.recv() => match input {
+                Some(i) => Some(i),
+                None => return,
+            },
+            _ = sleep_until(deadline) => None,
+        };
+        let now = Instant::now();
+        match input {
+            None => ctl.handle_timeout(now),
+            Some(Input::Connect {
+                conn,
+                peer,
+                writer,
+                reader,
+            }) => {
+                info!(%conn, %peer, "switch connected");
+                conns.insert(conn, Conn { writer, reader });
+                ctl.handle_connect(conn, now);
+            }
+            Some(Input::Bytes { conn, data }) => ctl.handle_bytes(conn, &data, now),
+            Some(Input::Disconnect { conn, error }) => {
+                if let Some(e) = error {
+                    debug!(%conn, error = %e, "read failed");
+                }
+                conns.remove(&conn);
+                ctl.handle_disconnect(conn);
+            }
+            Some(Input::Call(call)) => call(&mut ctl, now, &mut waiters),
+        }
+        while let Some((conn, data)) = ctl.poll_transmit() {
+            if let Some(c) = conns.get(&conn) {
+                let _ = c.writer.send(data);
+            }
+        }
+        while let Some(event) = ctl.poll_event() {
+            if let Event::Close { conn, .. } = &event {
+                if let Some(c) = conns.remove(conn) {
+                    // Dropping the writer's queue lets it finish writing and shut down.
+                    c.reader.abort();
+                }
+            }
+            if let Event::Applied(a) = &event {
+                if let Some(w) = waiters.remove(&a.token) {
+                    let _ = w.send(Ok(a.clone()));
+                }
+            }
+            log_event(&event);
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One log line per event.
+fn log_event(e: &Event) {
+    match e {
+        Event::SwitchUp {
+            conn,
+            dpid,
+            ports,
+            known,
+        } => info!(%conn, dpid = format_args!("{dpid:016x}"), ports, known, "switch up"),
+        Event::Reconciled {
+            conn,
+            dpid,
+            added,
+            deleted,
+            kept,
+            foreign,
+        } => info!(
+            %conn, dpid = format_args!("{dpid:016x}"), added, deleted, kept, foreign,
+            "flows reconciled"
+        ),
+        Event::Close { conn, reason } => info!(%conn, %reason, "closing connection"),
+        Event::Disconnected { conn, dpid, reason } => info!(
+            %conn, dpid = ?dpid.map(|d| format!("{d:016x}")), %reason, "switch disconnected"
+        ),
+        Event::SwitchError {
+            conn,
+            dpid,
+            xid,
+            error,
+        } => warn!(
+            %conn, dpid = ?dpid.map(|d| format!("{d:016x}")), xid,
+            error = ?error, "error from switch"
+        ),
+        Event::Malformed { conn, error } => warn!(%conn, %error, "malformed message from switch"),
+        Event::Unexpected { conn, msg_type } => {
+            warn!(%conn, msg_type, "unexpected message from switch")
+        }
+        Event::PortBound {
+            dpid,
+            port,
+            instance,
+        } => info!(dpid = format_args!("{dpid:016x}"), port = port.0, %instance, "port bound"),
+        Event::PortUnbound {
+            dpid,
+            port,
+            instance,
+        } => info!(dpid = format_args!("{dpid:016x}"), port = port.0, %instance, "port unbound"),
+        Event::ModelRefused { what, error } => warn!(what, error, "model change refused"),
+        Event::PacketIn {
+            dpid,
+            in_port,
+            outcome,
+        } => debug!(
+            dpid = format_args!("{dpid:016x}"),
+            in_port = in_port.0,
+            ?outcome,
+            "packet_in"
+        ),
+        Event::Announced { dpid, ip } => {
+            debug!(dpid = format_args!("{dpid:016x}"), %ip, "gratuitous ARP sent")
+        }
+        Event::Applied(a) => debug!(
+            token = a.token.0, acknowledged = ?a.acknowledged, deferred = ?a.deferred,
+            timed_out = ?a.timed_out, errors = a.errors, "change applied"
+        ),
+    }
+}
