@@ -583,7 +583,7 @@ pub(crate) fn packed_key(priority: u16, m: &Match) -> [u64; 6] {
 
 /// Emits an instance's flows, deduplicated by (priority, match).
 struct Emitter<'s> {
-    flows: Vec<Flow>,
+    flows: &'s mut Vec<Flow>,
     seen: &'s mut HashSet<[u64; 6], FxBuild>,
     cookie: u64,
 }
@@ -608,7 +608,9 @@ fn untagged_ip() -> Match {
 /// attached).
 pub fn instance_flows(model: &Model, inst: &Instance, options: &CompileOptions) -> FlowTable {
     let mut acts = Acts::new(options);
-    instance_flows_with(model, inst, options, &mut acts)
+    let mut out = Vec::new();
+    instance_flows_with(model, inst, options, &mut acts, &mut out);
+    out
 }
 
 fn instance_flows_with(
@@ -616,12 +618,13 @@ fn instance_flows_with(
     inst: &Instance,
     options: &CompileOptions,
     acts: &mut Acts,
-) -> FlowTable {
+    out: &mut Vec<Flow>,
+) {
     let Some(at) = inst.attachment else {
-        return Vec::new();
+        return;
     };
     let Some(sw) = model.switch(at.switch) else {
-        return Vec::new();
+        return;
     };
     let s = model.settings();
     let uplink = sw.uplink;
@@ -630,7 +633,7 @@ fn instance_flows_with(
     let drop_acts = Arc::clone(&acts.drop);
     let punt_acts = Arc::clone(&acts.punt);
     let mut e = Emitter {
-        flows: Vec::with_capacity(64),
+        flows: out,
         seen: &mut acts.seen,
         cookie: instance_cookie(&inst.id),
     };
@@ -849,7 +852,6 @@ fn instance_flows_with(
         m.nw_dst = net(s.subnet);
         e.push(priority::EGRESS_SUBNET_DROP, m, &drop_acts);
     }
-    e.flows
 }
 
 fn emit_src(
@@ -917,7 +919,7 @@ pub fn compile(model: &Model, options: &CompileOptions) -> Tables {
     for inst in model.instances().values() {
         if let Some(at) = inst.attachment {
             if let Some(t) = tables.get_mut(&at.switch) {
-                t.extend(instance_flows_with(model, inst, options, &mut acts));
+                instance_flows_with(model, inst, options, &mut acts, t);
             }
         }
     }
@@ -961,11 +963,13 @@ impl Compiler {
         self.fragments.clear();
         for inst in model.instances().values() {
             if let Some(at) = inst.attachment {
+                let mut flows = Vec::new();
+                instance_flows_with(model, inst, &self.options, &mut acts, &mut flows);
                 self.fragments.insert(
                     inst.id.clone(),
                     Fragment {
                         switch: at.switch,
-                        flows: instance_flows_with(model, inst, &self.options, &mut acts),
+                        flows,
                     },
                 );
             }
@@ -1051,7 +1055,8 @@ impl Compiler {
             if model.switch(at.switch).is_none() {
                 continue;
             }
-            let flows = instance_flows_with(model, inst, &self.options, &mut acts);
+            let mut flows = Vec::new();
+            instance_flows_with(model, inst, &self.options, &mut acts, &mut flows);
             changes
                 .entry(at.switch)
                 .or_default()

@@ -702,6 +702,39 @@ impl Permission {
         })
     }
 
+    /// The permissions EC2-Classic grants for a source group given without protocol or
+    /// ports: all TCP, all UDP and all ICMP from (or to) the group.
+    pub fn classic_group(group: GroupId) -> [Permission; 3] {
+        let peer = Peer::Group(group);
+        [
+            Permission {
+                protocol: Protocol::Tcp(PortRange::ALL),
+                peer: peer.clone(),
+            },
+            Permission {
+                protocol: Protocol::Udp(PortRange::ALL),
+                peer: peer.clone(),
+            },
+            Permission {
+                protocol: Protocol::Icmp(IcmpSpec::ANY),
+                peer,
+            },
+        ]
+    }
+
+    /// One permission per peer, for EC2's `IpPermission` (one protocol and port range, several
+    /// CIDRs and groups). Duplicates (after canonicalisation) collapse.
+    pub fn for_peers(
+        protocol: Protocol,
+        peers: impl IntoIterator<Item = Peer>,
+    ) -> Result<Vec<Permission>, ModelError> {
+        let set: BTreeSet<Permission> = peers
+            .into_iter()
+            .map(|p| Permission::new(protocol, p))
+            .collect::<Result<_, _>>()?;
+        Ok(set.into_iter().collect())
+    }
+
     /// Every protocol to or from everywhere: what a new group allows out.
     pub fn allow_all() -> Self {
         Permission {
@@ -2079,6 +2112,24 @@ mod tests {
         .unwrap();
         assert_eq!(a, b);
         assert_eq!(Peer::anywhere().to_string(), "0.0.0.0/0");
+    }
+
+    #[test]
+    fn ec2_permission_helpers() {
+        let ps = Permission::classic_group(gid("sg-a"));
+        assert_eq!(ps[0].protocol(), &Protocol::Tcp(PortRange::ALL));
+        assert_eq!(ps[2].protocol(), &Protocol::Icmp(IcmpSpec::ANY));
+        let v = Permission::for_peers(
+            Protocol::Tcp(PortRange::single(22)),
+            [
+                Peer::cidr(Ipv4Addr::new(10, 1, 2, 3), 8).unwrap(),
+                Peer::cidr(Ipv4Addr::new(10, 0, 0, 0), 8).unwrap(),
+                Peer::Group(gid("sg-b")),
+            ],
+        )
+        .unwrap();
+        assert_eq!(v.len(), 2);
+        assert!(Permission::for_peers(Protocol::Number(17), [Peer::anywhere()]).is_err());
     }
 
     #[test]

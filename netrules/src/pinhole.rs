@@ -152,6 +152,24 @@ pub fn reply_frame(model: &Model, t: &Transit) -> Option<(PortNo, Packet)> {
     }
 }
 
+/// The gratuitous ARP that announces elastic IP `ip` where it is now: the switch hosting its
+/// instance, its uplink, and the frame (an ARP request from the elastic-IP MAC for the
+/// address itself, broadcast). The controller sends it after an association moves the
+/// address (a few times, a couple of seconds apart, as Neutron does). `None` if the address
+/// is not associated with an attached instance.
+pub fn gratuitous_arp(model: &Model, ip: core::net::Ipv4Addr) -> Option<PacketOut> {
+    let inst = model.elastic_ip_host(ip)?;
+    let at = inst.attachment?;
+    let uplink = model.switch(at.switch)?.uplink;
+    let mac = model.settings().elastic_ip_mac;
+    Some(PacketOut {
+        switch: at.switch,
+        in_port: PortNo::NONE,
+        actions: vec![Action::output(uplink)],
+        packet: Packet::arp(crate::packet::ARP_REQUEST, mac, MacAddr::BROADCAST, ip, ip),
+    })
+}
+
 impl Pinholes {
     /// An empty table; pinholes get `options.pinhole_idle_timeout`.
     pub fn new(options: CompileOptions) -> Self {
@@ -446,6 +464,23 @@ mod tests {
         assert_eq!(po.actions, vec![Action::output(PortNo(1))]);
         assert_eq!(po.packet.dl_src, b.mac);
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn gratuitous_arp_follows_the_address() {
+        let mut m = fixture();
+        let eip = core::net::Ipv4Addr::new(203, 0, 113, 10);
+        let g = gratuitous_arp(&m, eip).unwrap();
+        assert_eq!(g.switch, 1);
+        assert_eq!(g.actions, vec![Action::output(PortNo(100))]);
+        assert_eq!((g.packet.nw_src, g.packet.nw_dst), (eip, eip));
+        assert_eq!(g.packet.dl_src, m.settings().elastic_ip_mac);
+        assert!(g.packet.dl_dst.is_broadcast());
+        m.associate(eip, &InstanceId::new("c").unwrap(), true)
+            .unwrap();
+        assert_eq!(gratuitous_arp(&m, eip).unwrap().switch, 2);
+        m.disassociate(eip).unwrap();
+        assert!(gratuitous_arp(&m, eip).is_none());
     }
 
     #[test]
