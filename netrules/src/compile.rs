@@ -476,6 +476,21 @@ fn private_peer_and(model: &Model, a: &Peer, b: &Peer) -> Option<PeerSet> {
     }
 }
 
+/// `c`, unless it lies inside the private subnet (traffic with the outside never has such
+/// an address: the guards drop it before the elastic-IP bands).
+fn outside_part(c: Ipv4Network, subnet: Ipv4Network) -> Option<Ipv4Network> {
+    let inside = c.prefix() >= subnet.prefix() && subnet.contains(c.network());
+    (!inside).then_some(c)
+}
+
+/// A CIDR peer's block, if it reaches outside the private subnet.
+fn outside_peer(p: &Peer, subnet: Ipv4Network) -> Option<Ipv4Network> {
+    match p {
+        Peer::Cidr(c) => outside_part(*c, subnet),
+        Peer::Group(_) => None,
+    }
+}
+
 /// True if peer `outer` contains every private address of peer `inner`.
 fn peer_covers(outer: &Peer, inner: &Peer, model: &Model) -> bool {
     match (outer, inner) {
@@ -721,7 +736,7 @@ fn instance_flows_with(
             if let (Some(base), Some(acts_in), Peer::Cidr(a), Peer::Cidr(b)) =
                 (&eip_in_base, &eip_in, i.peer(), r.peer())
             {
-                if let Some(c) = cidr_and(*a, *b) {
+                if let Some(c) = cidr_and(*a, *b).and_then(|c| outside_part(c, s.subnet)) {
                     let mut m = *base;
                     m.nw_src = net(c);
                     for l4 in &classes {
@@ -747,9 +762,9 @@ fn instance_flows_with(
             }
         }
         if !eip_covered {
-            if let (Some(base), Peer::Cidr(c)) = (&eip_in_base, i.peer()) {
+            if let (Some(base), Some(c)) = (&eip_in_base, outside_peer(i.peer(), s.subnet)) {
                 let mut m = *base;
-                m.nw_src = net(*c);
+                m.nw_src = net(c);
                 for l4 in &punt {
                     let mut m = m;
                     l4.apply(&mut m);
@@ -795,7 +810,7 @@ fn instance_flows_with(
                     && peer_covers(r.peer(), x.peer(), model);
             }
             if let (Some(acts_out), Peer::Cidr(a), Peer::Cidr(b)) = (&eip_out, x.peer(), r.peer()) {
-                if let Some(c) = cidr_and(*a, *b) {
+                if let Some(c) = cidr_and(*a, *b).and_then(|c| outside_part(c, s.subnet)) {
                     let mut m = eg_out;
                     m.nw_dst = net(c);
                     for l4 in &classes {
@@ -835,9 +850,9 @@ fn instance_flows_with(
             }
         }
         if !out_covered && eip.is_some() {
-            if let Peer::Cidr(c) = x.peer() {
+            if let Some(c) = outside_peer(x.peer(), s.subnet) {
                 let mut m = eg_out;
-                m.nw_dst = net(*c);
+                m.nw_dst = net(c);
                 for l4 in &punt {
                     let mut m = m;
                     l4.apply(&mut m);
