@@ -209,8 +209,14 @@ fn port_range_boundaries_and_neighbours() {
     assert!(l.send(Entry::Outside, far).0.is_dropped());
     // The small range is proactive; the over-budget range goes to the controller first,
     // then its pinholes carry the connection.
-    let (_, t) = l.send(Entry::Outside, inbound(TCP, 40100, 22));
-    assert_eq!(t.packet_ins().count(), 0);
+    for port in [21, 22, 23] {
+        let (_, t) = l.send(Entry::Outside, inbound(TCP, 40100, port));
+        assert_eq!(
+            t.packet_ins().count(),
+            0,
+            "tcp {port} is forwarded proactively"
+        );
+    }
     let (_, t) = l.send(Entry::Outside, inbound(TCP, 40100, 1050));
     assert_eq!(t.packet_ins().count(), 1);
     let (_, t) = l.send(Entry::Outside, inbound(TCP, 40100, 1050));
