@@ -1,4 +1,4 @@
-//! [`proptest`] strategies (feature `proptest`).
+//! Strategies for the `proptest` crate (feature `proptest`).
 //!
 //! - OpenFlow level: [`packet`], [`flow_match`], [`actions`], [`flow_mod`], drawn from small
 //!   universes of values so that random matches and random packets meet often.

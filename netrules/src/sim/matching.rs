@@ -7,7 +7,7 @@
 //!   flow_mod: a field whose prerequisite is not met is dropped (wildcarded), and the values
 //!   that the switch cannot distinguish are put in canonical form (host bits of a prefix
 //!   cleared, the ECN bits of `nw_tos` cleared, `dl_vlan_pcp` dropped for untagged frames).
-//! - [`matches`] decides whether a packet arriving on a port matches a (normalised) match.
+//! - [`matches()`] decides whether a packet arriving on a port matches a (normalised) match.
 //! - [`covers`] is the subsumption used by non-strict MODIFY and DELETE: every packet the
 //!   narrower match accepts, the wider one accepts too, field by field.
 //! - [`overlaps`] says whether some packet could match both (the `CHECK_OVERLAP` test).
