@@ -474,7 +474,7 @@ fn error<'a>(json: &'a Value, client: &str, call: &str) -> &'a Value {
 }
 
 #[test]
-fn boto3_and_boto2_parse_every_response() {
+fn real_clients_parse_every_response() {
     let (json, seen, failures) = drive();
     eprintln!("client versions: {}", json["versions"]);
     assert!(
