@@ -394,10 +394,13 @@ mod tests {
             let e = parse(bad).unwrap_err();
             assert_eq!(e.error_code(), ErrorCode::MalformedQueryString, "{bad}");
         }
-        assert_eq!(
-            parse("=1").unwrap_err().error_code(),
-            ErrorCode::MalformedQueryString
-        );
+        for empty_name in ["=1", "=", "a=1&=&b=2"] {
+            assert_eq!(
+                parse(empty_name).unwrap_err().error_code(),
+                ErrorCode::MalformedQueryString,
+                "{empty_name}"
+            );
+        }
         let e = Params::parse_urlencoded(b"a=\xff", &Limits::DEFAULT).unwrap_err();
         assert_eq!(e.error_code(), ErrorCode::MalformedQueryString);
     }
