@@ -585,6 +585,13 @@ impl InstanceState {
             .copied()
             .find(|s| s.name() == name)
     }
+
+    /// The state with this code (the low byte only, as EC2 defines it: the high byte is
+    /// reserved for internal use).
+    pub fn from_code(code: u16) -> Option<InstanceState> {
+        let low = code & 0xff;
+        InstanceState::ALL.iter().copied().find(|s| s.code() == low)
+    }
 }
 
 impl fmt::Display for InstanceState {
@@ -806,5 +813,10 @@ mod tests {
             InstanceState::from_name("shutting-down"),
             Some(InstanceState::ShuttingDown)
         );
+        for st in InstanceState::ALL {
+            assert_eq!(InstanceState::from_code(st.code()), Some(*st));
+            assert_eq!(InstanceState::from_code(st.code() | 0x100), Some(*st));
+        }
+        assert_eq!(InstanceState::from_code(1), None);
     }
 }
