@@ -1720,6 +1720,70 @@ mod tests {
     }
 
     #[test]
+    fn text_fields_are_bounded_and_printable() {
+        let perm = format!(
+            "Action=AuthorizeSecurityGroupIngress&{V}&GroupId=sg-1&IpPermissions.1.IpProtocol=-1"
+        );
+        let long = "d".repeat(256);
+        let e = parse(&format!(
+            "{perm}&IpPermissions.1.IpRanges.1.CidrIp=0.0.0.0/0&IpPermissions.1.IpRanges.1.Description={long}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.error_code(), ErrorCode::InvalidParameterValue);
+        assert!(
+            e.message()
+                .contains("IpPermissions.1.IpRanges.1.Description"),
+            "{e}"
+        );
+        let ok = "d".repeat(255);
+        assert!(parse(&format!(
+            "{perm}&IpPermissions.1.IpRanges.1.CidrIp=0.0.0.0/0&IpPermissions.1.IpRanges.1.Description={ok}"
+        ))
+        .is_ok());
+        let e = parse(&format!(
+            "{perm}&IpPermissions.1.Groups.1.GroupId=sg-2&IpPermissions.1.Groups.1.UserId=a%0Ab"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message().contains("IpPermissions.1.Groups.1.UserId"),
+            "{e}"
+        );
+        let e = parse(&format!("{perm}&IpPermissions.1.Groups.1.GroupId=sg-x")).unwrap_err();
+        assert_eq!(e.code(), "InvalidGroupId.Malformed");
+        assert!(
+            e.message().contains("IpPermissions.1.Groups.1.GroupId"),
+            "{e}"
+        );
+        let e = parse(&format!("{perm}&IpPermissions.1.Ipv6Ranges.1.CidrIpv6=zz")).unwrap_err();
+        assert!(
+            e.message()
+                .contains("IpPermissions.1.Ipv6Ranges.1.CidrIpv6"),
+            "{e}"
+        );
+        let e = parse(&format!("{perm}&IpPermissions.1.IpRanges.1.Description=x")).unwrap_err();
+        assert_eq!(e.error_code(), ErrorCode::MissingParameter);
+        assert!(
+            e.message().contains("IpPermissions.1.IpRanges.1.CidrIp"),
+            "{e}"
+        );
+        let e = parse(&format!("{perm}&IpPermissions.1.IpRanges.1.Cidr=0.0.0.0/0")).unwrap_err();
+        assert_eq!(e.error_code(), ErrorCode::UnknownParameter);
+
+        let run = format!("Action=RunInstances&{V}&ImageId=ami-1&MinCount=1&MaxCount=1");
+        for bad in [
+            "ClientToken=%C3%BC",
+            "InstanceType=t2%20micro",
+            "ClientToken=",
+            "KeyName=",
+        ] {
+            let e = parse(&format!("{run}&{bad}")).unwrap_err();
+            assert_eq!(e.error_code(), ErrorCode::InvalidParameterValue, "{bad}");
+        }
+        let e = parse(&format!("{run}&SecurityGroup.1=web&SecurityGroup.3=")).unwrap_err();
+        assert!(e.message().contains("SecurityGroup.3"), "{e}");
+    }
+
+    #[test]
     fn dry_run_round_trips() {
         let (v, r) = parse(&format!(
             "Action=AllocateAddress&{V}&Domain=vpc&DryRun=true"
