@@ -210,7 +210,8 @@ impl fmt::Display for CloseReason {
 pub struct Applied {
     /// The change's token.
     pub token: Completion,
-    /// Switches that acknowledged the change's barrier.
+    /// Switches that acknowledged the change's barrier (in datapath-id order, as are the
+    /// other lists).
     pub acknowledged: Vec<Dpid>,
     /// Affected switches that were not connected or disconnected before acknowledging: they
     /// are reconciled when they (re)connect.
@@ -967,7 +968,9 @@ impl Controller {
             .map(|(t, _)| *t)
             .collect();
         for t in done {
-            if let Some(c) = self.changes.remove(&t) {
+            if let Some(mut c) = self.changes.remove(&t) {
+                c.acknowledged.sort_unstable();
+                c.deferred.sort_unstable();
                 self.events.push_back(Event::Applied(Applied {
                     token: Completion(t),
                     acknowledged: c.acknowledged,
@@ -1011,7 +1014,9 @@ impl Controller {
             .map(|(t, _)| *t)
             .collect();
         for t in expired {
-            if let Some(c) = self.changes.remove(&t) {
+            if let Some(mut c) = self.changes.remove(&t) {
+                c.acknowledged.sort_unstable();
+                c.deferred.sort_unstable();
                 self.events.push_back(Event::Applied(Applied {
                     token: Completion(t),
                     acknowledged: c.acknowledged,

@@ -1,0 +1,226 @@
+//! The tokio shell over real loopback TCP, with simulated switches on the other end: the
+//! handshake and reconciliation run through the reader and writer tasks, a change resolves when
+//! the switches acknowledge it, a switch that never reads does not stop the controller from
+//! serving another, a peer without a common version is answered and disconnected, and a
+//! switch that goes silent is dropped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use examples::core::sim_switch::{test_settings, SimSwitch};
+use examples::core::{Config, Controller};
+use examples::shell::{self, Handle};
+use netrules::compile::{compile, CompileOptions};
+use netrules::model::{
+    Direction, GroupId, Instance, InstanceId, Model, OwnerId, Peer, Permission, PortRange,
+    Protocol, SecurityGroup, Switch,
+};
+use openflow_proto::error_msg::{ErrorType, HelloFailedCode};
+use openflow_proto::{Message, PortNo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn model() -> Model {
+    let mut m = Model::new(test_settings()).unwrap();
+    for dpid in [1, 2] {
+        m.add_switch(Switch {
+            dpid,
+            uplink: PortNo(1),
+        })
+        .unwrap();
+    }
+    let owner = OwnerId::new("111122223333").unwrap();
+    let sg = GroupId::new("sg-a").unwrap();
+    m.add_group(SecurityGroup::new(sg.clone(), "a", owner.clone(), "a"))
+        .unwrap();
+    for n in [2u8, 3] {
+        m.add_instance(Instance {
+            id: InstanceId::new(format!("i-{n}")).unwrap(),
+            owner: owner.clone(),
+            mac: openflow_proto::MacAddr([2, 0, 0, 0, 1, n]),
+            ip: Ipv4Addr::new(10, 0, 1, n),
+            groups: [sg.clone()].into(),
+            attachment: None,
+        })
+        .unwrap();
+    }
+    m
+}
+
+/// Run a simulated switch over `stream` until `stop` says so: read, feed, write back.
+async fn drive(
+    mut stream: TcpStream,
+    mut sw: SimSwitch,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> SimSwitch {
+    let hello = sw.hello();
+    stream.write_all(&hello).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        tokio::select! {
+            n = stream.read(&mut buf) => {
+                let n = n.unwrap_or(0);
+                if n == 0 {
+                    return sw;
+                }
+                sw.receive(&buf[..n]);
+                let out = sw.take_output();
+                if !out.is_empty() && stream.write_all(&out).await.is_err() {
+                    return sw;
+                }
+            }
+            _ = stop.changed() => return sw,
+        }
+    }
+}
+
+async fn until(
+    h: &Handle,
+    what: &str,
+    f: impl Fn(&Controller) -> bool + Send + Sync + Clone + 'static,
+) {
+    for _ in 0..300 {
+        let f = f.clone();
+        if h.inspect(move |c| f(c)).await.unwrap() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switches_over_tcp_handshake_reconcile_and_acknowledge_changes() {
+    let h = shell::spawn(
+        Controller::new(model(), Config::default()),
+        &[SocketAddr::from(([127, 0, 0, 1], 0))],
+    )
+    .await
+    .unwrap();
+    let addr = h.local_addrs()[0];
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let s1 = tokio::spawn(drive(
+        TcpStream::connect(addr).await.unwrap(),
+        SimSwitch::new(1, &[(1, "up"), (2, "i-2")]),
+        stop_rx.clone(),
+    ));
+    // A second connection that never reads anything: the controller must go on serving s1.
+    let mut deaf = TcpStream::connect(addr).await.unwrap();
+    deaf.write_all(&Message::Hello(Default::default()).to_bytes(1).unwrap())
+        .await
+        .unwrap();
+    let s2 = tokio::spawn(drive(
+        TcpStream::connect(addr).await.unwrap(),
+        SimSwitch::new(2, &[(1, "up"), (5, "i-3")]),
+        stop_rx,
+    ));
+    until(&h, "both switches ready and bound", |c| {
+        c.is_ready(1)
+            && c.is_ready(2)
+            && c.model()
+                .instances()
+                .values()
+                .all(|i| i.attachment.is_some())
+    })
+    .await;
+
+    let sg = GroupId::new("sg-a").unwrap();
+    let ssh = Permission::new(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()).unwrap();
+    let applied = h
+        .change(move |m| m.authorize(&sg, Direction::Ingress, ssh))
+        .await
+        .unwrap();
+    assert_eq!(applied.acknowledged, vec![1, 2]);
+    assert!(applied.is_complete());
+    // A change the model refuses changes nothing and says why.
+    let missing = GroupId::new("sg-missing").unwrap();
+    let err = h
+        .change(move |m| {
+            m.authorize(
+                &missing,
+                Direction::Ingress,
+                Permission::new(Protocol::Any, Peer::anywhere()).unwrap(),
+            )
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, shell::ChangeError::Model(_)), "{err}");
+
+    stop_tx.send(true).unwrap();
+    let model = h.inspect(|c| c.model().clone()).await.unwrap();
+    for (task, dpid) in [(s1, 1), (s2, 2)] {
+        let sw = task.await.unwrap();
+        let want = compile(&model, &CompileOptions::default())[&dpid].len();
+        assert_eq!(sw.table().len(), want, "switch {dpid}");
+    }
+    drop(deaf);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_a_common_version_is_answered_and_closed() {
+    let h = shell::spawn(
+        Controller::new(model(), Config::default()),
+        &[SocketAddr::from(([127, 0, 0, 1], 0))],
+    )
+    .await
+    .unwrap();
+    let mut s = TcpStream::connect(h.local_addrs()[0]).await.unwrap();
+    let mut hello = Message::Hello(Default::default())
+        .to_bytes(9)
+        .unwrap()
+        .to_vec();
+    hello[0] = 0; // version 0: nothing in common
+    s.write_all(&hello).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got))
+        .await
+        .expect("the controller closes the connection")
+        .unwrap();
+    // Its HELLO, then HELLO_FAILED/INCOMPATIBLE with our xid, then EOF.
+    let mut framer = openflow_proto::Framer::new();
+    framer.extend_from_slice(&got);
+    let (_, first) = framer.next_message().unwrap().unwrap().unwrap();
+    assert!(matches!(first, Message::Hello(_)));
+    let (hdr, second) = framer.next_message().unwrap().unwrap().unwrap();
+    assert_eq!(hdr.xid, 9);
+    match second {
+        Message::Error(e) => assert_eq!(
+            e.error,
+            ErrorType::HelloFailed(HelloFailedCode::Incompatible)
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_switch_is_dropped_after_the_echo_timeout() {
+    let config = Config {
+        echo_idle: Duration::from_millis(200),
+        echo_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let h = shell::spawn(
+        Controller::new(model(), config),
+        &[SocketAddr::from(([127, 0, 0, 1], 0))],
+    )
+    .await
+    .unwrap();
+    let mut s = TcpStream::connect(h.local_addrs()[0]).await.unwrap();
+    s.write_all(&Message::Hello(Default::default()).to_bytes(1).unwrap())
+        .await
+        .unwrap();
+    // Say nothing more: an echo request comes, then the connection closes.
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got))
+        .await
+        .expect("the controller drops a silent switch")
+        .unwrap();
+    let mut framer = openflow_proto::Framer::new();
+    framer.extend_from_slice(&got);
+    let mut kinds = Vec::new();
+    while let Ok(Some(Ok((_, m)))) = framer.next_message() {
+        kinds.push(m.msg_type().name());
+    }
+    assert!(kinds.contains(&"OFPT_ECHO_REQUEST"), "{kinds:?}");
+}
