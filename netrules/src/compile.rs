@@ -90,12 +90,16 @@ pub mod cookie {
     pub const KIND_MASK: u64 = 0xff << 56;
 }
 
+/// The hard ceiling on [`CompileOptions::port_budget`]: whatever the option says, one
+/// permission (or pair) never expands to more port combinations than this.
+pub const MAX_EXPANSION: u32 = 65536;
+
 /// Compiler options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompileOptions {
     /// The most flows one permission (or one pair of permissions) may expand to for its
-    /// ports; beyond it the traffic goes to the controller, which decides and installs
-    /// pinholes.
+    /// ports (at most [`MAX_EXPANSION`]); beyond it the traffic goes to the controller,
+    /// which decides and installs pinholes.
     pub port_budget: u32,
     /// The idle timeout of pinholes, in seconds (and of tracked connections).
     pub pinhole_idle_timeout: u16,
@@ -643,7 +647,7 @@ fn instance_flows_with(
     };
     let s = model.settings();
     let uplink = sw.uplink;
-    let budget = options.port_budget;
+    let budget = options.port_budget.min(MAX_EXPANSION);
     acts.seen.clear();
     let drop_acts = Arc::clone(&acts.drop);
     let punt_acts = Arc::clone(&acts.punt);
