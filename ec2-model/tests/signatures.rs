@@ -8,7 +8,8 @@
 
 use base64::Engine as _;
 use ec2_model::auth::{
-    AuthError, Credential, InMemoryCredentials, Scheme, SigV2Signer, SigV4Signer, Verifier,
+    AuthError, Credential, InMemoryCredentials, Scheme, SigV2Method, SigV2Signer, SigV4Signer,
+    Verifier,
 };
 use ec2_model::HttpRequest;
 use proptest::prelude::*;
@@ -403,6 +404,32 @@ fn sigv2_expires_instead_of_timestamp() {
 }
 
 #[test]
+fn sigv2_hmac_sha1() {
+    let f = fixture();
+    let v = verifier_for(&f);
+    // A GET, signed by hand with HMAC-SHA1 as older EC2 tools do.
+    let query = "AWSAccessKeyId=AKIDEXAMPLE&Action=DescribeInstances&SignatureMethod=HmacSHA1\
+                 &SignatureVersion=2&Timestamp=2026-11-26T07%3A03%3A18Z&Version=2014-10-01";
+    let to_sign = format!("GET\nec2.example.com\n/\n{query}");
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(f.secret_key.as_bytes()).unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let sig = percent_encoding::utf8_percent_encode(&sig, percent_encoding::NON_ALPHANUMERIC);
+    let req = HttpRequest::new("GET", &format!("/?{query}&Signature={sig}"))
+        .with_header("Host", "EC2.example.com");
+    let who = v.verify(&req, f.captured_at).unwrap();
+    assert_eq!(who.scheme, Scheme::SigV2);
+    // The same request claiming HMAC-SHA256 fails.
+    let mut other = req.clone();
+    other.query = other.query.replace("HmacSHA1", "HmacSHA256");
+    assert_eq!(
+        code(&v.verify(&other, f.captured_at).unwrap_err()),
+        "AuthFailure"
+    );
+}
+
+#[test]
 fn missing_and_incomplete_signatures() {
     let f = fixture();
     let v = verifier_for(&f);
@@ -493,9 +520,11 @@ fn sigv2_shape_errors() {
             "IncompleteSignature",
         ),
         (
-            body.replace("HmacSHA256", "HmacSHA1"),
+            body.replace("HmacSHA256", "HmacSHA512"),
             "IncompleteSignature",
         ),
+        // Supported, but this signature is an HMAC-SHA256.
+        (body.replace("HmacSHA256", "HmacSHA1"), "AuthFailure"),
         (
             body.replace("&SignatureMethod=HmacSHA256", ""),
             "IncompleteSignature",
@@ -622,6 +651,7 @@ enum How {
     V4Token,
     Presigned,
     V2,
+    V2Sha1,
 }
 
 fn how() -> impl Strategy<Value = How> {
@@ -629,7 +659,8 @@ fn how() -> impl Strategy<Value = How> {
         Just(How::V4),
         Just(How::V4Token),
         Just(How::Presigned),
-        Just(How::V2)
+        Just(How::V2),
+        Just(How::V2Sha1)
     ]
 }
 
@@ -640,6 +671,10 @@ fn sign(req: &mut HttpRequest, how: How, region: &str, service: &str, at: Offset
         How::V4Token => v4.with_session_token("tok/en+=").sign(req, at).unwrap(),
         How::Presigned => v4.presign(req, at, 300).unwrap(),
         How::V2 => SigV2Signer::new("AKIDTEST", SECRET).sign(req, at).unwrap(),
+        How::V2Sha1 => SigV2Signer::new("AKIDTEST", SECRET)
+            .with_method(SigV2Method::HmacSha1)
+            .sign(req, at)
+            .unwrap(),
     }
 }
 
@@ -654,7 +689,7 @@ fn covered(req: &HttpRequest, how: How) -> Vec<Part> {
                 "host" | "content-type" | "x-amz-date" | "x-amz-security-token" | "authorization"
             ),
             How::Presigned => n == "host",
-            How::V2 => n == "host",
+            How::V2 | How::V2Sha1 => n == "host",
         };
         if signed {
             parts.push(Part::Header(i));
@@ -681,7 +716,7 @@ proptest! {
         prop_assert!(who.is_ok(), "{:?}: {:?}", req, who);
         let who = who.unwrap();
         prop_assert_eq!(who.account_id.as_str(), ACCOUNT);
-        if !matches!(how, How::V2) {
+        if !matches!(how, How::V2 | How::V2Sha1) {
             prop_assert_eq!(who.region.as_deref(), Some(region.as_str()));
             prop_assert_eq!(who.service.as_deref(), Some(service.as_str()));
         }

@@ -12,8 +12,8 @@
 //!   with trimmed values, the SHA-256 of the body or a matching `X-Amz-Content-Sha256`).
 //! - **SigV4 query authentication** (presigned URLs: `X-Amz-Algorithm`, `X-Amz-Credential`,
 //!   `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`).
-//! - **SigV2** (`SignatureVersion=2`, `SignatureMethod=HmacSHA256`, `Timestamp` or `Expires`),
-//!   the older query signature.
+//! - **SigV2** (`SignatureVersion=2`, `SignatureMethod=HmacSHA256` or `HmacSHA1`, `Timestamp`
+//!   or `Expires`), the older query signature.
 //!
 //! The credential scope is verified as the client sent it: any region and service name is
 //! accepted (boto 2 derives region `0` and service `127` from a `127.0.0.1` endpoint), but its
@@ -75,6 +75,7 @@ use crate::http::HttpRequest;
 
 pub use credentials::{Credential, CredentialSource, InMemoryCredentials};
 pub use sign::{SigV2Signer, SigV4Signer};
+pub use sigv2::SigV2Method;
 pub use timestamp::{format_amz_date, format_iso8601};
 
 /// The clock skew EC2 tolerates between a request's timestamp and the server's clock.

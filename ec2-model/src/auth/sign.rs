@@ -8,12 +8,13 @@ use std::fmt;
 use time::OffsetDateTime;
 
 use super::encoding::uri_encode;
+use super::sigv2::{self, SigV2Method};
 use super::sigv4::{
     authorization_value, canonical_request, payload_hash, signature, signing_key, string_to_sign,
     ALGORITHM, TERMINATOR,
 };
 use super::timestamp::{format_amz_date, format_iso8601};
-use super::{sigv2, AuthError, Scheme};
+use super::{AuthError, Scheme};
 use crate::http::HttpRequest;
 
 /// Headers a [`SigV4Signer`] signs when the request has them (`host` is always signed).
@@ -177,7 +178,8 @@ impl SigV4Signer {
     }
 }
 
-/// Signs requests with SigV2 (`SignatureMethod=HmacSHA256`), as botocore's `v2` signer does.
+/// Signs requests with SigV2 (`SignatureMethod=HmacSHA256` by default), as botocore's `v2`
+/// signer does.
 ///
 /// `Debug` never prints the secret key.
 #[derive(Clone)]
@@ -185,6 +187,7 @@ pub struct SigV2Signer {
     access_key_id: String,
     secret_access_key: String,
     session_token: Option<String>,
+    method: SigV2Method,
 }
 
 impl fmt::Debug for SigV2Signer {
@@ -202,7 +205,14 @@ impl SigV2Signer {
             access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
             session_token: None,
+            method: SigV2Method::HmacSha256,
         }
+    }
+
+    /// Signs with this HMAC instead of HMAC-SHA256 (builder style).
+    pub fn with_method(mut self, method: SigV2Method) -> Self {
+        self.method = method;
+        self
     }
 
     /// Sends (and signs) this session token (`SecurityToken`) with every request.
@@ -237,7 +247,7 @@ impl SigV2Signer {
         };
         push("AWSAccessKeyId", &self.access_key_id);
         push("SignatureVersion", "2");
-        push("SignatureMethod", "HmacSHA256");
+        push("SignatureMethod", self.method.as_str());
         push("Timestamp", &format_iso8601(now));
         if let Some(token) = &self.session_token {
             push("SecurityToken", token);
@@ -262,7 +272,11 @@ impl SigV2Signer {
         let to_sign = sigv2::string_to_sign(&request.method, &host, &request.path, &sources);
         let sig = format!(
             "&Signature={}",
-            uri_encode(&sigv2::signature(&self.secret_access_key, &to_sign))
+            uri_encode(&sigv2::signature(
+                self.method,
+                &self.secret_access_key,
+                &to_sign
+            ))
         );
         if into_body {
             request.body.extend_from_slice(sig.as_bytes());

@@ -1,7 +1,9 @@
 //! AWS Signature Version 2: `SignatureVersion=2` parameters in the query string or form body,
-//! an HMAC-SHA256 over the method, host, path and sorted parameters, in base64.
+//! an HMAC-SHA256 (or HMAC-SHA1) over the method, host, path and sorted parameters, in base64.
 
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
@@ -89,10 +91,51 @@ pub(crate) fn string_to_sign(method: &str, host: &str, path: &str, sources: &[&s
     s
 }
 
-/// The base64 HMAC-SHA256 signature of a string to sign.
-pub(crate) fn signature(secret: &str, string_to_sign: &str) -> String {
-    base64::engine::general_purpose::STANDARD
-        .encode(hmac_sha256(secret.as_bytes(), string_to_sign.as_bytes()))
+/// The HMAC of a SigV2 signature (`SignatureMethod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SigV2Method {
+    /// `HmacSHA256`, what every current client sends.
+    #[default]
+    HmacSha256,
+    /// `HmacSHA1`, what older tools send.
+    HmacSha1,
+}
+
+impl SigV2Method {
+    /// The `SignatureMethod` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigV2Method::HmacSha256 => "HmacSHA256",
+            SigV2Method::HmacSha1 => "HmacSHA1",
+        }
+    }
+
+    /// Parses a `SignatureMethod` value (exact, as AWS).
+    pub fn from_name(name: &str) -> Option<SigV2Method> {
+        match name {
+            "HmacSHA256" => Some(SigV2Method::HmacSha256),
+            "HmacSHA1" => Some(SigV2Method::HmacSha1),
+            _ => None,
+        }
+    }
+}
+
+/// The base64 HMAC signature of a string to sign.
+pub(crate) fn signature(method: SigV2Method, secret: &str, string_to_sign: &str) -> String {
+    let engine = base64::engine::general_purpose::STANDARD;
+    match method {
+        SigV2Method::HmacSha256 => {
+            engine.encode(hmac_sha256(secret.as_bytes(), string_to_sign.as_bytes()))
+        }
+        SigV2Method::HmacSha1 => {
+            // HMAC takes keys of every length: `new_from_slice` cannot fail.
+            #[allow(clippy::expect_used)]
+            let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes())
+                .expect("HMAC accepts keys of any length");
+            mac.update(string_to_sign.as_bytes());
+            engine.encode(mac.finalize().into_bytes())
+        }
+    }
 }
 
 /// Verifies a SigV2 request.
@@ -109,13 +152,11 @@ pub(crate) fn verify<C: CredentialSource>(
             found: quote(&version),
         });
     }
-    let method = required(&sources, "SignatureMethod")?;
-    if method != "HmacSHA256" {
-        return Err(AuthError::Unsupported {
-            what: "SignatureMethod",
-            found: quote(&method),
-        });
-    }
+    let method_name = required(&sources, "SignatureMethod")?;
+    let method = SigV2Method::from_name(&method_name).ok_or_else(|| AuthError::Unsupported {
+        what: "SignatureMethod",
+        found: quote(&method_name),
+    })?;
     let access_key_id = required(&sources, "AWSAccessKeyId")?;
     let provided = required(&sources, "Signature")?;
     let signed_at = match (param(&sources, "Timestamp")?, param(&sources, "Expires")?) {
@@ -158,7 +199,7 @@ pub(crate) fn verify<C: CredentialSource>(
     let credential = verifier.credential(&access_key_id)?;
     check_session_token(&credential, &access_key_id, session_token.as_deref())?;
     let to_sign = string_to_sign(&request.method, host.trim(), &request.path, &sources);
-    let expected = signature(credential.secret_access_key(), &to_sign);
+    let expected = signature(method, credential.secret_access_key(), &to_sign);
     if !bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
         return Err(AuthError::SignatureMismatch {
             scheme: SCHEME,
