@@ -2,10 +2,10 @@
 //!
 //! - [`model`]: the [`Model`] of switches, instances, security groups, elastic IPs and
 //!   network settings, serde-serialisable and validated on every way in.
-//! - [`reference`]: the semantics below as an executable reference, deciding from the model
+//! - [`reference`](mod@reference): the semantics below as an executable reference, deciding from the model
 //!   alone what happens to a packet.
-//! - [`compile`]: the compiler to one OpenFlow 1.0 table per switch, incremental, with its
-//!   checked invariants; [`diff`]: the flow_mods between two tables.
+//! - [`compile`](mod@compile): the compiler to one OpenFlow 1.0 table per switch, incremental, with its
+//!   checked invariants; [`diff`](mod@diff): the flow_mods between two tables.
 //! - [`pinhole`]: the controller's decision on a punted packet and the pinholes it installs.
 //! - [`sim`]: an OpenFlow 1.0 simulator to show that the flows do what the reference says.
 //!
