@@ -125,4 +125,59 @@ mod tests {
         // Duplicates in the desired table are added once.
         assert_eq!(diff(&[], &[flow(1, 1, 1), flow(1, 1, 1)]).len(), 1);
     }
+
+    fn arb_table() -> impl proptest::strategy::Strategy<Value = Vec<Flow>> {
+        use proptest::prelude::*;
+        proptest::collection::vec((1u16..5, 0u16..3, 1u16..4, any::<bool>()), 0..12).prop_map(|v| {
+            let mut seen = std::collections::HashSet::new();
+            v.into_iter()
+                .filter(|(port, prio, _, _)| seen.insert((*port, *prio)))
+                .map(|(port, prio, out, cookie)| {
+                    let mut f = flow(port, 10 + prio, out);
+                    f.cookie = u64::from(cookie);
+                    f
+                })
+                .collect()
+        })
+    }
+
+    fn contents(t: &crate::sim::FlowTable) -> Vec<(u16, Option<PortNo>, Vec<Action>, u64)> {
+        let mut v: Vec<_> = t
+            .entries()
+            .iter()
+            .map(|e| (e.priority, e.r#match.in_port, e.actions.clone(), e.cookie))
+            .collect();
+        v.sort_by_key(|x| format!("{x:?}"));
+        v
+    }
+
+    proptest::proptest! {
+        /// Applying the diff to a switch that holds `installed` leaves exactly `desired`, and
+        /// at no point between the first and the last flow_mod is a flow that both tables
+        /// share missing.
+        #[test]
+        fn applying_the_diff_yields_the_desired_table(installed in arb_table(), desired in arb_table()) {
+            let mut t = crate::sim::FlowTable::new();
+            let now = core::time::Duration::ZERO;
+            for f in &installed {
+                t.apply(&f.to_add(), now).unwrap();
+            }
+            let shared: Vec<_> = desired
+                .iter()
+                .filter(|d| installed.iter().any(|i| i.key() == d.key()))
+                .map(|d| d.key())
+                .collect();
+            for fm in diff(&installed, &desired) {
+                t.apply(&fm, now).unwrap();
+                for k in &shared {
+                    proptest::prop_assert!(t.find_strict(&k.1, k.0).is_some());
+                }
+            }
+            let mut want = crate::sim::FlowTable::new();
+            for f in &desired {
+                want.apply(&f.to_add(), now).unwrap();
+            }
+            proptest::prop_assert_eq!(contents(&t), contents(&want));
+        }
+    }
 }
