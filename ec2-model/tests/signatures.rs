@@ -699,7 +699,10 @@ fn covered(req: &HttpRequest, how: How) -> Vec<Part> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    // 192 cases by default; PROPTEST_CASES=N runs more.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(192)
+    ))]
 
     #[test]
     fn signed_requests_verify(
