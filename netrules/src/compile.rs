@@ -88,6 +88,12 @@ pub mod cookie {
     pub const PINHOLE: u64 = 0x80 << 56;
     /// The mask of the kind byte.
     pub const KIND_MASK: u64 = 0xff << 56;
+
+    /// True for the cookie of a pinhole (installed by the controller, not compiled: leave
+    /// pinholes out of a flow dump before diffing it against compiled tables).
+    pub const fn is_pinhole(cookie: u64) -> bool {
+        cookie & KIND_MASK == PINHOLE
+    }
 }
 
 /// The hard ceiling on [`CompileOptions::port_budget`]: whatever the option says, one

@@ -7,6 +7,10 @@
 //! desired is removed with `OFPFC_DELETE_STRICT`. All adds come before all deletes, so that a
 //! connection moving from an old flow to a new one is never without a flow. Unchanged flows
 //! produce nothing.
+//!
+//! To resynchronise a switch that reconnects, diff its flow dump (minus the pinholes, see
+//! [`crate::compile::cookie::is_pinhole`]) against the compiled table: OpenFlow 1.0 cannot
+//! delete by cookie, so the controller keeps the installed set itself.
 
 use crate::compile::{packed_key, Flow, FxBuild, Tables};
 use crate::model::Dpid;

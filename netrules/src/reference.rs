@@ -14,7 +14,7 @@ use core::net::Ipv4Addr;
 use core::time::Duration;
 use openflow_proto::flow_match::{IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP};
 use openflow_proto::{Action, PortNo};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// Where a packet enters the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -886,15 +886,6 @@ impl Reference {
 /// The verdict for one packet with no tracked connections: the rules alone.
 pub fn decide(model: &Model, entry: Entry, packet: Packet) -> Verdict {
     Reference::new(Duration::from_secs(60)).inject(model, Duration::ZERO, entry, packet)
-}
-
-/// The instances involved in tracked state, for tests: the set of instances that appear in
-/// any live connection.
-pub fn involved_instances(conns: &ConnTrack) -> BTreeSet<InstanceId> {
-    conns
-        .iter()
-        .flat_map(|(_, c)| c.involved.iter().cloned())
-        .collect()
 }
 
 #[cfg(test)]
