@@ -157,7 +157,9 @@ proptest! {
                 let got = t.lookup(*port, p);
                 prop_assert_eq!(got.as_ref().map(|l| (l.entry.exact, l.entry.priority)), best);
                 if let Some(l) = got {
-                    let rivals = all.iter().filter(|e| (e.exact, e.priority) == (l.entry.exact, l.entry.priority) && e.actions != l.entry.actions).count();
+                    // Rivals: same priority (an exact-match winner ties with wildcarded flows of
+                    // priority 65535, as in Open vSwitch).
+                    let rivals = all.iter().filter(|e| e.priority == l.entry.priority && e.id != l.entry.id && e.actions != l.entry.actions).count();
                     prop_assert_eq!(l.ties.len(), rivals);
                 }
             }

@@ -214,8 +214,11 @@ pub struct TableConfig {
 pub struct Lookup<'a> {
     /// The winning flow (the oldest among equals).
     pub entry: &'a FlowEntry,
-    /// Other flows of the same rank that match too and whose actions differ: the
-    /// specification leaves the winner undefined, so a correct table has none.
+    /// Other flows of the same priority that match too and whose actions differ: the
+    /// specification leaves the winner undefined, so a correct table has none. For an
+    /// exact-match winner these include wildcarded flows of priority 65535: the specification
+    /// ranks the exact-match flow above them, but Open vSwitch only gives it priority 65535
+    /// and may pick either.
     pub ties: Vec<FlowId>,
 }
 
@@ -251,6 +254,9 @@ pub struct TableStats {
 ///   flow, whatever the priorities; among wildcarded flows the highest priority wins. Equal
 ///   rank with overlapping matches is undefined by the specification: the oldest flow wins
 ///   here and [`Lookup::ties`] reports the others, so that tests can reject such tables.
+///   Open vSwitch implements the exact-match rule only by giving such flows priority 65535,
+///   so an exact-match flow and a wildcarded flow of priority 65535 are reported as a tie.
+///   (Checked against Open vSwitch 3.1's `ofproto/trace` by the `ovs_oracle` test.)
 /// - **ADD** replaces a flow with the identical (normalised) match and priority, counters
 ///   reset; with `CHECK_OVERLAP`, an overlapping flow of the same priority is an error.
 /// - **MODIFY** changes the actions and cookie of every flow the match covers (non-strict),
@@ -497,8 +503,11 @@ impl FlowTable {
     pub fn lookup(&self, in_port: PortNo, pkt: &Packet) -> Option<Lookup<'_>> {
         let mut it = self.entries.iter();
         let entry = it.by_ref().find(|e| matches(&e.r#match, in_port, pkt))?;
+        // Exact-match flows all have priority 65535 and come first: the flows that tie with an
+        // exact-match winner are the other exact-match flows and the wildcarded flows of
+        // priority 65535 (Open vSwitch does not rank exact-match flows above those).
         let ties = it
-            .take_while(|e| e.exact == entry.exact && e.priority == entry.priority)
+            .take_while(|e| e.priority == entry.priority)
             .filter(|e| e.actions != entry.actions && matches(&e.r#match, in_port, pkt))
             .map(|e| e.id)
             .collect();
@@ -631,6 +640,8 @@ mod tests {
             .apply(&FlowMod::add(exact_for(&p, 1), 1, out(2)), T0)
             .unwrap();
         assert_eq!(winner(&t, &p), Some(out(2)));
+        // Open vSwitch would tie the two (both priority 65535): reported.
+        assert_eq!(t.lookup(PortNo(1), &p).unwrap().ties.len(), 1);
         let e = t.get(o.added[0]).unwrap();
         assert_eq!(e.priority, EXACT_MATCH_PRIORITY);
         assert!(e.exact);
