@@ -51,8 +51,10 @@
 //!   without any wildcard;
 //! - a cookie of `0xffffffffffffffff` is shown (Open vSwitch omits it).
 //!
-//! [`FlowStats`] prints as a line of `ovs-ofctl dump-flows` and [`FlowRemoved`] as the body of an
-//! `OFPT_FLOW_REMOVED` in `ovs-ofctl ofp-print`.
+//! [`FlowStats`] prints as a line of `ovs-ofctl dump-flows`; [`FlowRemoved`], [`PacketIn`] and
+//! [`PacketOut`] as the first line `ovs-ofctl ofp-print` prints for their message (without the
+//! dissection of the packet). Port `0xffff` (`OFPP_NONE`) prints as `ANY`, as Open vSwitch
+//! names it.
 //!
 //! IPv4 prefixes are shown as Open vSwitch shows them, as `network/len` with the host bits
 //! cleared, since they do not take part in matching. Vendor actions, which `ovs-ofctl` only
@@ -62,7 +64,7 @@
 use crate::action::Action;
 use crate::flow_match::{Ipv4Match, Match, VlanMatch, ETH_TYPE_ARP, ETH_TYPE_IPV4};
 use crate::flow_mod::{FlowMod, FlowModCommand, FlowModFlags, NO_BUFFER};
-use crate::messages::{FlowRemoved, FlowRemovedReason};
+use crate::messages::{FlowRemoved, FlowRemovedReason, PacketIn, PacketInReason, PacketOut};
 use crate::port::PortNo;
 use crate::stats::FlowStats;
 use core::fmt;
@@ -149,6 +151,19 @@ impl fmt::Display for Prefix {
     }
 }
 
+/// A port as Open vSwitch prints it: reserved ports by name, `OFPP_NONE` as `ANY`.
+struct OvsPort(PortNo);
+
+impl fmt::Display for OvsPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == PortNo::NONE {
+            f.write_str("ANY")
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
 /// Writes the fields of `m` (and `priority=N` first when `priority` is given and is not
 /// the default) as comma-separated items.
 fn write_match(out: &mut Fields<'_, '_>, m: &Match, priority: Option<u16>) -> fmt::Result {
@@ -160,7 +175,7 @@ fn write_match(out: &mut Fields<'_, '_>, m: &Match, priority: Option<u16>) -> fm
         out.item(format_args!("{name}"))?;
     }
     if let Some(port) = m.in_port {
-        out.item(format_args!("in_port={port}"))?;
+        out.item(format_args!("in_port={}", OvsPort(port)))?;
     }
     match m.dl_vlan {
         VlanMatch::Any => {}
@@ -280,7 +295,9 @@ impl fmt::Display for Action {
             Action::SetNwTos(v) => write!(f, "mod_nw_tos:{v}"),
             Action::SetTpSrc(v) => write!(f, "mod_tp_src:{v}"),
             Action::SetTpDst(v) => write!(f, "mod_tp_dst:{v}"),
-            Action::Enqueue { port, queue_id } => write!(f, "enqueue:{port}:{queue_id}"),
+            Action::Enqueue { port, queue_id } => {
+                write!(f, "enqueue:{}:{queue_id}", OvsPort(*port))
+            }
             Action::Vendor { vendor, data } => {
                 write!(f, "vendor:{vendor:#x}")?;
                 if !data.is_empty() {
@@ -356,7 +373,7 @@ impl fmt::Display for FlowMod {
             write!(f, " buf:{:#x}", self.buffer_id)?;
         }
         if self.out_port != PortNo::NONE {
-            write!(f, " out_port:{}", self.out_port)?;
+            write!(f, " out_port:{}", OvsPort(self.out_port))?;
         }
         write_flags(f, self.flags)?;
         write!(f, " actions={}", DisplayActions(&self.actions))
@@ -442,6 +459,62 @@ impl fmt::Display for FlowRemoved {
             self.packet_count,
             self.byte_count
         )
+    }
+}
+
+/// The first line of an `OFPT_PACKET_IN` in `ovs-ofctl ofp-print`:
+/// `total_len=42 in_port=1 (via action) data_len=42 (unbuffered)`, or `buffer=0x00000055` for a
+/// buffered packet; an unbuffered packet whose data is shorter or longer than `total_len` gets
+/// Open vSwitch's `(***total_len != data_len***)` mark. Reasons 2 to 5 (of later OpenFlow
+/// versions) print as Open vSwitch names them (`invalid_ttl`, `action_set`, `group`,
+/// `packet_out`), others as their number (Open vSwitch prints nothing for 6 and 7).
+impl fmt::Display for PacketIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "total_len={} in_port={} (via ",
+            self.total_len,
+            OvsPort(self.in_port)
+        )?;
+        match self.reason {
+            PacketInReason::NoMatch => f.write_str("no_match")?,
+            PacketInReason::Action => f.write_str("action")?,
+            // Reasons of later OpenFlow versions, named as Open vSwitch names them.
+            PacketInReason::Unknown(2) => f.write_str("invalid_ttl")?,
+            PacketInReason::Unknown(3) => f.write_str("action_set")?,
+            PacketInReason::Unknown(4) => f.write_str("group")?,
+            PacketInReason::Unknown(5) => f.write_str("packet_out")?,
+            PacketInReason::Unknown(v) => write!(f, "{v}")?,
+        }
+        write!(f, ") data_len={}", self.data.len())?;
+        if self.buffer_id == NO_BUFFER {
+            f.write_str(" (unbuffered)")?;
+            if usize::from(self.total_len) != self.data.len() {
+                f.write_str(" (***total_len != data_len***)")?;
+            }
+            Ok(())
+        } else {
+            write!(f, " buffer={:#010x}", self.buffer_id)
+        }
+    }
+}
+
+/// The first line of an `OFPT_PACKET_OUT` in `ovs-ofctl ofp-print`:
+/// `in_port=1 actions=FLOOD data_len=86`, or `buffer=0x00000005` instead of the data length
+/// for a buffered packet.
+impl fmt::Display for PacketOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "in_port={} actions={}",
+            OvsPort(self.in_port),
+            DisplayActions(&self.actions)
+        )?;
+        if self.buffer_id == NO_BUFFER {
+            write!(f, " data_len={}", self.data.len())
+        } else {
+            write!(f, " buffer={:#010x}", self.buffer_id)
+        }
     }
 }
 
@@ -864,6 +937,79 @@ mod tests {
         assert_eq!(
             empty.to_string(),
             "cookie=0x0, duration=0s, table=0, n_packets=1, n_bytes=70, actions=drop"
+        );
+    }
+
+    #[test]
+    fn packet_in_and_packet_out_as_ofp_print() {
+        // Printed by ovs-ofctl 3.1 for the same messages.
+        let pi = |buffer_id, total_len, in_port, reason, len| PacketIn {
+            buffer_id,
+            total_len,
+            in_port: PortNo(in_port),
+            reason: PacketInReason::from_u8(reason),
+            data: Bytes::from(vec![0; len]),
+        };
+        let cases = [
+            (
+                pi(NO_BUFFER, 42, 1, 1, 42),
+                "total_len=42 in_port=1 (via action) data_len=42 (unbuffered)",
+            ),
+            (
+                pi(NO_BUFFER, 10, 0xfffe, 2, 0),
+                "total_len=10 in_port=LOCAL (via invalid_ttl) data_len=0 (unbuffered) \
+                 (***total_len != data_len***)",
+            ),
+            (
+                pi(7, 60, 3, 9, 14),
+                "total_len=60 in_port=3 (via 9) data_len=14 buffer=0x00000007",
+            ),
+            (
+                pi(NO_BUFFER, 60, 3, 0, 14),
+                "total_len=60 in_port=3 (via no_match) data_len=14 (unbuffered) \
+                 (***total_len != data_len***)",
+            ),
+        ];
+        for (value, text) in cases {
+            assert_eq!(value.to_string(), text);
+        }
+        let po = |buffer_id, in_port, actions, len| PacketOut {
+            buffer_id,
+            in_port: PortNo(in_port),
+            actions,
+            data: Bytes::from(vec![0; len]),
+        };
+        let cases = [
+            (
+                po(5, 1, vec![Action::output(PortNo(2))], 0),
+                "in_port=1 actions=output:2 buffer=0x00000005",
+            ),
+            (
+                po(5, 0xfffe, vec![], 0),
+                "in_port=LOCAL actions=drop buffer=0x00000005",
+            ),
+            (
+                po(NO_BUFFER, 0xffff, vec![], 0),
+                "in_port=ANY actions=drop data_len=0",
+            ),
+            (
+                po(NO_BUFFER, 1, vec![Action::output(PortNo::FLOOD)], 86),
+                "in_port=1 actions=FLOOD data_len=86",
+            ),
+        ];
+        for (value, text) in cases {
+            assert_eq!(value.to_string(), text);
+        }
+        let any = Match {
+            in_port: Some(PortNo::NONE),
+            ..Match::any()
+        };
+        let mut del = FlowMod::delete_strict(any, 1);
+        del.command = FlowModCommand::Delete;
+        del.out_port = PortNo::LOCAL;
+        assert_eq!(
+            del.to_string(),
+            "DEL priority=1,in_port=ANY out_port:LOCAL actions=drop"
         );
     }
 

@@ -46,9 +46,12 @@ fn ofp_print(wire: &[u8]) -> String {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "ovs-ofctl failed: {stdout}{stderr}");
+    // The one "***" mark that is not an error: a packet_in whose data length differs from its
+    // total_len (as when the switch truncates it to miss_send_len).
+    let checked = stdout.replace("(***total_len != data_len***)", "");
     for bad in ["decode error", "***", "|WARN|", "|ERR|"] {
         assert!(
-            !stdout.contains(bad) && !stderr.contains(bad),
+            !checked.contains(bad) && !stderr.contains(bad),
             "ovs-ofctl reported {bad:?} for {}:\n{stdout}{stderr}",
             hex::encode(wire)
         );
@@ -234,6 +237,7 @@ fn every_message_type_is_decoded_by_ovs_with_our_values() {
         data: frame.clone(),
     };
     let text = print_msg(&Message::PacketIn(pi.clone()), 0x19);
+    assert_eq!(first_line_rest(&text), pi.to_string());
     has(
         &text,
         "OFPT_PACKET_IN (xid=0x19): total_len=42 in_port=3 (via no_match) data_len=42 (unbuffered)",
@@ -248,7 +252,8 @@ fn every_message_type_is_decoded_by_ovs_with_our_values() {
         reason: PacketInReason::Action,
         ..pi
     };
-    let text = print_msg(&Message::PacketIn(buffered), 0x19);
+    let text = print_msg(&Message::PacketIn(buffered.clone()), 0x19);
+    assert_eq!(first_line_rest(&text), buffered.to_string());
     has(
         &text,
         "total_len=42 in_port=3 (via action) data_len=42 buffer=0x00000055",
@@ -302,6 +307,7 @@ fn every_message_type_is_decoded_by_ovs_with_our_values() {
             DisplayActions(&po.actions)
         )
     );
+    assert_eq!(first_line_rest(&text), po.to_string());
 
     // 14 FLOW_MOD with every action: our text exactly.
     let mut fm = FlowMod::add(tcp_match(), 200, every_action());
@@ -671,6 +677,40 @@ proptest! {
         let lines: Vec<&str> = text.lines().skip(1).map(str::trim).collect();
         let ours: Vec<String> = flows.iter().map(ToString::to_string).collect();
         prop_assert_eq!(lines, ours);
+    }
+
+    /// Random packet_ins print exactly as our `Display` prints them.
+    #[test]
+    fn random_packet_ins_print_as_ovs_prints_them(
+        buffer_id in prop_oneof![Just(NO_BUFFER), any::<u32>()],
+        total_len in any::<u16>(),
+        in_port in strategies::port(),
+        // Open vSwitch prints an empty reason for 6 and 7 (its internal ones).
+        reason in any::<u8>().prop_filter("OVS prints nothing for 6 and 7", |r| !matches!(r, 6 | 7)),
+        len in 0usize..80,
+    ) {
+        let pi = PacketIn {
+            buffer_id,
+            total_len,
+            in_port,
+            reason: PacketInReason::from_u8(reason),
+            data: Bytes::from(vec![0; len]),
+        };
+        let text = print_msg(&Message::PacketIn(pi.clone()), 0);
+        prop_assert_eq!(first_line_rest(&text), pi.to_string());
+    }
+
+    /// Random packet_outs print exactly as our `Display` prints them.
+    #[test]
+    fn random_packet_outs_print_as_ovs_prints_them(
+        buffer_id in prop_oneof![Just(NO_BUFFER), any::<u32>()],
+        in_port in prop_oneof![(1u16..0xff00).prop_map(PortNo), Just(PortNo::LOCAL), Just(PortNo::CONTROLLER), Just(PortNo::NONE)],
+        actions in proptest::collection::vec(strategies::ovs_action(), 0..5),
+        len in 0usize..80,
+    ) {
+        let po = PacketOut { buffer_id, in_port, actions, data: Bytes::from(vec![0; len]) };
+        let text = print_msg(&Message::PacketOut(po.clone()), 0);
+        prop_assert_eq!(first_line_rest(&text), po.to_string());
     }
 
     /// Random flow_removed messages print exactly as our `Display` prints them.
