@@ -231,3 +231,12 @@ fn tenjin_flow_mod_decode_does_not_give_the_bytes_back() {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tenjin_message(&decoded, 6)));
     assert!(reencoded.is_err());
 }
+
+#[test]
+fn openflow_proto_gives_the_same_bytes_back_on_all_three() {
+    for fixture in [PACKET_IN, FLOW_MOD_VLAN, FLOW_MOD_TCP] {
+        let wire = bytes::Bytes::from(unhex(fixture));
+        let (header, msg) = openflow_proto::Message::decode(&wire).unwrap();
+        assert_eq!(msg.to_bytes(header.xid).unwrap(), wire);
+    }
+}
