@@ -95,6 +95,17 @@
 //! expand to their members' addresses through the model's membership index. The priority
 //! bands are listed in [`compile::priority`].
 //!
+//! # Driving it from a controller
+//!
+//! - At start: [`Compiler::new`], then send each switch its table (`Flow::to_add`), or,
+//!   when a switch (re)connects, [`diff`] its flow dump (minus pinholes,
+//!   [`compile::cookie::is_pinhole`]) against [`Compiler::tables`].
+//! - On a change: apply it to the [`Model`] (its mutators return the [`model::Touched`]
+//!   set), send [`Compiler::update`]'s flow_mods, then [`Pinholes::cut`]'s deletes; after an
+//!   elastic IP moves, send [`pinhole::gratuitous_arp`].
+//! - On a packet_in: send [`Pinholes::packet_in`]'s flow_mods, then its packet_out.
+//! - On a flow_removed of a pinhole: send [`Pinholes::flow_removed`]'s deletes.
+//!
 //! ```
 //! use core::net::Ipv4Addr;
 //! use netrules::compile::{check_invariants, compile, CompileOptions};
