@@ -98,7 +98,7 @@
 //! # Driving it from a controller
 //!
 //! - At start: [`Compiler::new`], then send each switch its table (`Flow::to_add`), or,
-//!   when a switch (re)connects, [`diff`] its flow dump (minus pinholes,
+//!   when a switch (re)connects, [`diff()`] its flow dump (minus pinholes,
 //!   [`compile::cookie::is_pinhole`]) against [`Compiler::tables`].
 //! - On a change: apply it to the [`Model`] (its mutators return the [`model::Touched`]
 //!   set), send [`Compiler::update`]'s flow_mods, then [`Pinholes::cut`]'s deletes; after an
