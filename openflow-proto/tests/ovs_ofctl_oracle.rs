@@ -10,7 +10,7 @@ mod strategies;
 
 use bytes::Bytes;
 use core::net::Ipv4Addr;
-use openflow_proto::display::DisplayActions;
+use openflow_proto::display::{DisplayActions, DisplayFlow};
 use openflow_proto::error_msg::{BadRequestCode, ErrorType};
 use openflow_proto::messages::{ConfigFlags, FragHandling};
 use openflow_proto::port::StpState;
@@ -57,6 +57,26 @@ fn ofp_print(wire: &[u8]) -> String {
         );
     }
     stdout
+}
+
+/// `ovs-ofctl -O OpenFlow10 parse-flow TEXT`: the text after "(xid=0x1): " of the flow_mod
+/// it builds, after checking that it accepted the text.
+fn parse_flow(text: &str) -> String {
+    let out = Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow10", "parse-flow", text])
+        .output()
+        .expect("ovs-ofctl is required (openvswitch-common)");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        out.status.success() && stderr.is_empty(),
+        "ovs-ofctl refused {text:?}: {stdout}{stderr}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("OFPT_FLOW_MOD"))
+        .unwrap_or_else(|| panic!("no flow_mod for {text:?}: {stdout}"));
+    first_line_rest(line).to_owned()
 }
 
 fn print_msg(msg: &Message, xid: u32) -> String {
@@ -677,6 +697,24 @@ proptest! {
         let lines: Vec<&str> = text.lines().skip(1).map(str::trim).collect();
         let ours: Vec<String> = flows.iter().map(ToString::to_string).collect();
         prop_assert_eq!(lines, ours);
+    }
+
+    /// Our text is valid `ovs-ofctl` input that means the same flow: `ovs-ofctl parse-flow`
+    /// of "DisplayFlow actions=DisplayActions" builds the flow_mod we print.
+    #[test]
+    fn our_flow_text_is_ovs_ofctl_input_for_the_same_flow(fm in strategies::ovs_flow_mod()) {
+        let actions: Vec<Action> = fm
+            .actions
+            .into_iter()
+            .filter(|a| *a != Action::output(PortNo::TABLE))
+            .collect();
+        let add = FlowMod::add(fm.r#match, fm.priority, actions);
+        let text = format!(
+            "{} actions={}",
+            DisplayFlow::new(&add.r#match, add.priority),
+            DisplayActions(&add.actions)
+        );
+        prop_assert_eq!(parse_flow(text.trim_start()), add.to_string());
     }
 
     /// Random packet_ins print exactly as our `Display` prints them.
