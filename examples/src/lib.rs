@@ -5,9 +5,11 @@
 //!   barrier-tracked completions, pinholes, ARP duties), tested with a simulated switch.
 //! - [`shell`]: the thin tokio shell around it (listeners, a reader and a writer task per
 //!   switch connection, timers) and the `controller` binary's configuration.
+//! - [`store`]: durable state behind a `Store` trait (SQLite, embedded), restored on restart.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod core;
 pub mod shell;
+pub mod store;
 pub mod testbed;

@@ -224,3 +224,39 @@ async fn a_silent_switch_is_dropped_after_the_echo_timeout() {
     }
     assert!(kinds.contains(&"OFPT_ECHO_REQUEST"), "{kinds:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_committed_to_the_store_before_they_take_effect() {
+    use examples::store::{initial_writes, SqliteStore, Store};
+    let dir = std::env::temp_dir().join(format!("ovs-ec2-shell-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.sqlite3");
+    let _ = std::fs::remove_file(&path);
+    let mut store = SqliteStore::open(&path).unwrap();
+    store.commit(&initial_writes(&model())).unwrap();
+    let h = shell::spawn_with_store(
+        Controller::new(model(), Config::default()),
+        Box::new(store),
+        &[SocketAddr::from(([127, 0, 0, 1], 0))],
+    )
+    .await
+    .unwrap();
+    let sg = GroupId::new("sg-a").unwrap();
+    let ssh = Permission::new(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()).unwrap();
+    let (g, p) = (sg.clone(), ssh.clone());
+    let applied = h
+        .change(move |m| m.authorize(&g, Direction::Ingress, p))
+        .await
+        .unwrap();
+    // No switch is connected: nothing to wait for.
+    assert!(applied.acknowledged.is_empty());
+    // Another reader of the database sees the change (a restart would restore it).
+    let stored = SqliteStore::open(&path)
+        .unwrap()
+        .load()
+        .unwrap()
+        .model
+        .unwrap();
+    assert!(stored.group(&sg).unwrap().ingress.contains(&ssh));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -9,8 +9,15 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let resolved = match args.resolve() {
+    let mut resolved = match args.resolve() {
         Ok(r) => r,
+        Err(e) => {
+            eprintln!("controller: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match resolved.open_state(&args) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("controller: {e}");
             return ExitCode::from(2);
@@ -37,10 +44,12 @@ fn main() -> ExitCode {
             groups = model.groups().len(),
             instances = model.instances().len(),
             elastic_ips = model.elastic_ips().len(),
+            state_file = %resolved.state_file.display(),
             "model loaded"
         );
         let controller = Controller::new(model, resolved.config);
-        match examples::shell::spawn(controller, &resolved.listen).await {
+        match examples::shell::spawn_with_store(controller, Box::new(store), &resolved.listen).await
+        {
             Ok(_handle) => {
                 let _ = tokio::signal::ctrl_c().await;
                 info!("interrupted; exiting");

@@ -1081,6 +1081,26 @@ impl Controller {
         Ok(self.apply(now, &touched, &before))
     }
 
+    /// Like [`Controller::change`], with a commit step between the mutation and its effect:
+    /// `f` runs on a copy of the model, `commit` sees the model before and after (to persist
+    /// the difference), and only if it succeeds does the copy become the model and the
+    /// switches follow. On any error the model is unchanged and nothing is sent.
+    ///
+    /// The copy costs time linear in the model's size.
+    pub fn change_committed<E>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Model) -> Result<Touched, E>,
+        commit: impl FnOnce(&Model, &Model) -> Result<(), E>,
+    ) -> Result<Completion, E> {
+        let mut next = self.model.clone();
+        let touched = f(&mut next)?;
+        commit(&self.model, &next)?;
+        let before = self.eip_hosts();
+        self.model = next;
+        Ok(self.apply(now, &touched, &before))
+    }
+
     fn apply(
         &mut self,
         now: Instant,

@@ -1183,3 +1183,53 @@ proptest! {
         prop_assert_eq!(net.ctl.counters().switch_errors, 0);
     }
 }
+
+#[test]
+fn a_failed_commit_leaves_the_model_and_the_switches_alone() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    let flows = net.sw(1).flow_mods_seen();
+    let r: Result<Completion, String> = net.ctl.change_committed(
+        net.now,
+        |m| {
+            m.authorize(&gid("sg-ssh"), Direction::Ingress, web())
+                .map_err(|e| e.to_string())
+        },
+        |_, _| Err("disk full".to_owned()),
+    );
+    assert_eq!(r, Err("disk full".to_owned()));
+    net.pump();
+    assert_eq!(net.sw(1).flow_mods_seen(), flows);
+    assert!(!net
+        .ctl
+        .model()
+        .group(&gid("sg-ssh"))
+        .unwrap()
+        .ingress
+        .contains(&web()));
+    // A commit that succeeds sees both models and the change takes effect.
+    let r: Result<Completion, String> = net.ctl.change_committed(
+        net.now,
+        |m| {
+            m.authorize(&gid("sg-ssh"), Direction::Ingress, web())
+                .map_err(|e| e.to_string())
+        },
+        |before, after| {
+            assert!(!before
+                .group(&gid("sg-ssh"))
+                .unwrap()
+                .ingress
+                .contains(&web()));
+            assert!(after
+                .group(&gid("sg-ssh"))
+                .unwrap()
+                .ingress
+                .contains(&web()));
+            Ok(())
+        },
+    );
+    assert!(r.is_ok());
+    net.pump();
+    assert_consistent(&net, 1, 1);
+}

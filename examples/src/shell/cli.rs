@@ -5,6 +5,7 @@
 //! ```toml
 //! listen = ["0.0.0.0:6653"]
 //! log_level = "info"
+//! state_file = "/var/lib/ovs-ec2/state.sqlite3"
 //! pinhole_idle_timeout = 60
 //! port_budget = 64
 //! default_uplink = 1          # switches not listed below join with this uplink port
@@ -40,6 +41,7 @@
 //! ```
 
 use crate::core::Config;
+use crate::store::{initial_writes, model_writes, SqliteStore, Store, StoreError};
 use clap::Parser;
 use ipnetwork::Ipv4Network;
 use netrules::model::{Model, Settings};
@@ -65,6 +67,11 @@ pub struct Args {
     /// [default: 0.0.0.0:6653].
     #[arg(long = "listen", short = 'l', value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
+    /// SQLite database holding the state (accounts, address pool, groups, rules, instances,
+    /// elastic IPs); created if missing. A stored model wins over the configuration file's;
+    /// network setting flags still apply to it [default: ovs-ec2.sqlite3].
+    #[arg(long, value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
     /// Log filter (tracing's EnvFilter syntax: "info", "examples=debug"...); RUST_LOG wins.
     #[arg(long)]
     pub log_level: Option<String>,
@@ -107,6 +114,8 @@ pub struct FileConfig {
     pub listen: Vec<SocketAddr>,
     /// Log filter.
     pub log_level: Option<String>,
+    /// The state database.
+    pub state_file: Option<PathBuf>,
     /// Pinhole idle timeout, seconds.
     pub pinhole_idle_timeout: Option<u16>,
     /// Port-range budget.
@@ -139,6 +148,14 @@ pub enum ConfigError {
     /// The network settings are invalid.
     #[error("network settings: {0}")]
     Settings(#[from] netrules::model::ModelError),
+    /// The state database cannot be used.
+    #[error("state file {path}: {source}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
 }
 
 /// Everything the binary needs to run.
@@ -148,6 +165,8 @@ pub struct Resolved {
     pub listen: Vec<SocketAddr>,
     /// Log filter.
     pub log_level: String,
+    /// The state database.
+    pub state_file: PathBuf,
     /// The core's configuration.
     pub config: Config,
     /// The initial model.
@@ -206,31 +225,14 @@ impl Args {
             Some(m) => m,
             None => Model::new(default_settings())?,
         };
-        let mut s = *model.settings();
-        let before = s;
-        if let Some(v) = self.subnet {
-            s.subnet = v;
-        }
-        if let Some(v) = self.gateway {
-            s.gateway = v;
-        }
-        if let Some(v) = self.router_mac {
-            s.router_mac = v;
-        }
-        if let Some(v) = self.public_gateway {
-            s.public_gateway = v;
-        }
-        if let Some(v) = self.public_gateway_mac {
-            s.public_gateway_mac = v;
-        }
-        if let Some(v) = self.elastic_ip_mac {
-            s.elastic_ip_mac = v;
-        }
-        if s != before {
-            model.set_settings(s)?;
-        }
+        apply_setting_flags(self, &mut model)?;
         Ok(Resolved {
             listen,
+            state_file: self
+                .state_file
+                .clone()
+                .or(file.state_file)
+                .unwrap_or_else(|| PathBuf::from("ovs-ec2.sqlite3")),
             log_level: self
                 .log_level
                 .clone()
@@ -239,6 +241,57 @@ impl Args {
             config,
             model,
         })
+    }
+}
+
+/// Apply the network setting flags to `model` (nothing if none is given).
+fn apply_setting_flags(args: &Args, model: &mut Model) -> Result<(), ConfigError> {
+    let mut s = *model.settings();
+    let before = s;
+    if let Some(v) = args.subnet {
+        s.subnet = v;
+    }
+    if let Some(v) = args.gateway {
+        s.gateway = v;
+    }
+    if let Some(v) = args.router_mac {
+        s.router_mac = v;
+    }
+    if let Some(v) = args.public_gateway {
+        s.public_gateway = v;
+    }
+    if let Some(v) = args.public_gateway_mac {
+        s.public_gateway_mac = v;
+    }
+    if let Some(v) = args.elastic_ip_mac {
+        s.elastic_ip_mac = v;
+    }
+    if s != before {
+        model.set_settings(s)?;
+    }
+    Ok(())
+}
+
+impl Resolved {
+    /// Open the state database and decide the starting model: the stored one if there is
+    /// one (with the setting flags applied), else the configured one, which is then stored.
+    pub fn open_state(&mut self, args: &Args) -> Result<SqliteStore, ConfigError> {
+        let state = |source| ConfigError::State {
+            path: self.state_file.clone(),
+            source,
+        };
+        let mut store = SqliteStore::open(&self.state_file).map_err(state)?;
+        let stored = store.load().map_err(state)?;
+        match stored.model {
+            Some(mut m) => {
+                let before = m.clone();
+                apply_setting_flags(args, &mut m)?;
+                store.commit(&model_writes(&before, &m)).map_err(state)?;
+                self.model = m;
+            }
+            None => store.commit(&initial_writes(&self.model)).map_err(state)?,
+        }
+        Ok(store)
     }
 }
 
@@ -299,7 +352,51 @@ mod tests {
         // No configuration at all works.
         let r = Args::parse_from(["controller"]).resolve().unwrap();
         assert_eq!(r.log_level, "info");
+        assert_eq!(r.state_file, PathBuf::from("ovs-ec2.sqlite3"));
         assert!(r.model.switches().is_empty());
+    }
+
+    #[test]
+    fn the_state_file_wins_over_the_configuration_on_restart() {
+        let dir = std::env::temp_dir().join(format!("ovs-ec2-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.sqlite3");
+        let _ = std::fs::remove_file(&path);
+        let p = path.to_str().unwrap();
+        // First start: the configured model (one switch) is stored.
+        let file = FileConfig::parse("[model.settings]\nsubnet = \"10.0.0.0/24\"\ngateway = \"10.0.0.1\"\nrouter_mac = \"02:00:00:00:00:01\"\npublic_gateway = \"203.0.113.1\"\npublic_gateway_mac = \"02:00:00:00:00:02\"\nelastic_ip_mac = \"02:00:00:00:00:03\"\n[[model.switches]]\ndpid = 1\nuplink = 1\n").unwrap();
+        let args = Args::parse_from(["controller", "--state-file", p]);
+        let mut r = args.merge(file.clone()).unwrap();
+        let mut store = r.open_state(&args).unwrap();
+        assert_eq!(r.model.switches().len(), 1);
+        // The running controller adds a switch (through the store).
+        let before = r.model.clone();
+        let mut after = before.clone();
+        after
+            .add_switch(netrules::model::Switch {
+                dpid: 2,
+                uplink: PortNo(1),
+            })
+            .unwrap();
+        store.commit(&model_writes(&before, &after)).unwrap();
+        drop(store);
+        // Restart with the same file and configuration, and a new router MAC flag: the
+        // stored model (two switches) comes back, with the flag applied and stored.
+        let args = Args::parse_from([
+            "controller",
+            "--state-file",
+            p,
+            "--router-mac",
+            "02:00:00:00:00:09",
+        ]);
+        let mut r = args.merge(file).unwrap();
+        let store = r.open_state(&args).unwrap();
+        assert_eq!(r.model.switches().len(), 2);
+        assert_eq!(r.model.settings().router_mac, MacAddr([2, 0, 0, 0, 0, 9]));
+        let again = store.load().unwrap().model.unwrap();
+        assert_eq!(again.settings().router_mac, MacAddr([2, 0, 0, 0, 0, 9]));
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

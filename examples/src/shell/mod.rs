@@ -20,6 +20,7 @@
 pub mod cli;
 
 use crate::core::{Applied, Completion, ConnId, Controller, Event};
+use crate::store::{model_writes, Store, StoreError};
 use bytes::{Bytes, BytesMut};
 use netrules::model::{Model, ModelError, Touched};
 use std::collections::HashMap;
@@ -34,10 +35,17 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-type Call = Box<dyn FnOnce(&mut Controller, Instant, &mut Waiters) + Send>;
+type Call = Box<dyn FnOnce(&mut Core, Instant) + Send>;
 
 /// Changes waiting for their completion.
-type Waiters = HashMap<Completion, oneshot::Sender<Result<Applied, ModelError>>>;
+type Waiters = HashMap<Completion, oneshot::Sender<Result<Applied, ChangeError>>>;
+
+/// What the core task owns.
+struct Core {
+    ctl: Controller,
+    store: Option<Box<dyn Store + Send>>,
+    waiters: Waiters,
+}
 
 enum Input {
     Connect {
@@ -63,6 +71,9 @@ pub enum ChangeError {
     /// The model refused it; nothing changed.
     #[error("model refused the change: {0}")]
     Model(#[from] ModelError),
+    /// The store could not commit it; nothing changed.
+    #[error("the change could not be stored: {0}")]
+    Store(#[from] StoreError),
     /// The controller task is gone.
     #[error("the controller is not running")]
     Stopped,
@@ -90,23 +101,30 @@ impl Handle {
         F: FnOnce(&mut Model) -> Result<Touched, ModelError> + Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel();
-        let call: Call = Box::new(move |ctl, now, waiters| match ctl.change(now, f) {
-            Ok(token) => {
-                waiters.insert(token, done_tx);
-            }
-            Err(e) => {
-                let _ = done_tx.send(Err(e));
+        let call: Call = Box::new(move |core, now| {
+            let store = &mut core.store;
+            let result = core.ctl.change_committed(
+                now,
+                |m| f(m).map_err(ChangeError::Model),
+                |before, after| match store {
+                    Some(s) => Ok(s.commit(&model_writes(before, after))?),
+                    None => Ok(()),
+                },
+            );
+            match result {
+                Ok(token) => {
+                    core.waiters.insert(token, done_tx);
+                }
+                Err(e) => {
+                    let _ = done_tx.send(Err(e));
+                }
             }
         });
         self.tx
             .send(Input::Call(call))
             .await
             .map_err(|_| ChangeError::Stopped)?;
-        match done_rx.await {
-            Ok(Ok(applied)) => Ok(applied),
-            Ok(Err(e)) => Err(ChangeError::Model(e)),
-            Err(_) => Err(ChangeError::Stopped),
-        }
+        done_rx.await.map_err(|_| ChangeError::Stopped)?
     }
 
     /// Run `f` on the controller (to read its model, switches or counters).
@@ -116,8 +134,8 @@ impl Handle {
         F: FnOnce(&Controller) -> R + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let call: Call = Box::new(move |ctl, _, _| {
-            let _ = tx.send(f(ctl));
+        let call: Call = Box::new(move |core, _| {
+            let _ = tx.send(f(&core.ctl));
         });
         self.tx
             .send(Input::Call(call))
@@ -127,8 +145,28 @@ impl Handle {
     }
 }
 
-/// Bind the listeners and start the controller's tasks on the current tokio runtime.
+/// Bind the listeners and start the controller's tasks on the current tokio runtime, without
+/// durable state (changes live as long as the process).
 pub async fn spawn(controller: Controller, listen: &[SocketAddr]) -> io::Result<Handle> {
+    start(controller, None, listen).await
+}
+
+/// Like [`spawn`], committing every change made through the [`Handle`] to `store` before it
+/// takes effect (a change the store refuses is refused). Commits run on the core task: a slow
+/// store delays switch handling by as much.
+pub async fn spawn_with_store(
+    controller: Controller,
+    store: Box<dyn Store + Send>,
+    listen: &[SocketAddr],
+) -> io::Result<Handle> {
+    start(controller, Some(store), listen).await
+}
+
+async fn start(
+    controller: Controller,
+    store: Option<Box<dyn Store + Send>>,
+    listen: &[SocketAddr],
+) -> io::Result<Handle> {
     let (tx, rx) = mpsc::channel::<Input>(1024);
     let next_conn = Arc::new(AtomicU64::new(1));
     let mut local_addrs = Vec::new();
@@ -139,7 +177,12 @@ pub async fn spawn(controller: Controller, listen: &[SocketAddr]) -> io::Result<
         local_addrs.push(local);
         tokio::spawn(accept_loop(listener, tx.clone(), next_conn.clone()));
     }
-    tokio::spawn(core_task(controller, rx));
+    let core = Core {
+        ctl: controller,
+        store,
+        waiters: HashMap::new(),
+    };
+    tokio::spawn(core_task(core, rx));
     Ok(Handle {
         tx,
         local_addrs: Arc::new(local_addrs),
@@ -220,10 +263,10 @@ struct Conn {
     reader: JoinHandle<()>,
 }
 
-async fn core_task(mut ctl: Controller, mut rx: mpsc::Receiver<Input>) {
+async fn core_task(mut core: Core, mut rx: mpsc::Receiver<Input>) {
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
-    let mut waiters: Waiters = HashMap::new();
     loop {
+        let ctl = &mut core.ctl;
         let deadline = ctl.poll_timeout().map(tokio::time::Instant::from_std);
         let input = tokio::select! {
             input = rx.recv() => match input {
@@ -253,8 +296,9 @@ async fn core_task(mut ctl: Controller, mut rx: mpsc::Receiver<Input>) {
                 conns.remove(&conn);
                 ctl.handle_disconnect(conn);
             }
-            Some(Input::Call(call)) => call(&mut ctl, now, &mut waiters),
+            Some(Input::Call(call)) => call(&mut core, now),
         }
+        let ctl = &mut core.ctl;
         while let Some((conn, data)) = ctl.poll_transmit() {
             if let Some(c) = conns.get(&conn) {
                 let _ = c.writer.send(data);
@@ -268,7 +312,7 @@ async fn core_task(mut ctl: Controller, mut rx: mpsc::Receiver<Input>) {
                 }
             }
             if let Event::Applied(a) = &event {
-                if let Some(w) = waiters.remove(&a.token) {
+                if let Some(w) = core.waiters.remove(&a.token) {
                     let _ = w.send(Ok(a.clone()));
                 }
             }
