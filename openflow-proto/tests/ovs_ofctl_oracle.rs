@@ -542,6 +542,26 @@ fn every_action_type_alone_prints_as_we_print_it() {
     }
 }
 
+/// The vendor action type (0xffff): a Nicira resubmit (subtype 1, port 5), which OVS knows.
+#[test]
+fn a_vendor_action_reaches_ovs_intact() {
+    let resubmit = Action::Vendor {
+        vendor: 0x2320,
+        data: Bytes::from_static(&[0, 1, 0, 5, 0, 0, 0, 0]),
+    };
+    let fm = FlowMod::add(
+        Match::any(),
+        1,
+        vec![resubmit.clone(), Action::output(PortNo(2))],
+    );
+    let text = print_msg(&Message::FlowMod(fm), 6);
+    assert_eq!(
+        first_line_rest(&text),
+        "ADD priority=1 actions=resubmit:5,output:2"
+    );
+    assert_eq!(resubmit.to_string(), "vendor:0x2320:0001000500000000");
+}
+
 #[test]
 fn match_shapes_print_as_we_print_them() {
     let ip = |f: &dyn Fn(&mut Match)| {
