@@ -2,7 +2,10 @@
 //! the test bed's relay), the handshake completes, instance ports bind by name, the compiled tables
 //! are installed (checked with `ovs-ofctl dump-flows`) and real traffic between the instances'
 //! namespaces passes exactly as the security group says. A cut connection is reconciled without a
-//! single flow_mod, and a rule added through the controller's handle opens the port.
+//! single flow_mod, and a rule added through the controller's handle opens the port. An elastic
+//! IP is answered (ARP) and reaches its instance on allowed ports only, the instance reaches the
+//! outside as the elastic IP, and moving the address to the other hypervisor moves the traffic
+//! (the controller's gratuitous ARPs re-teach the outside segment).
 //!
 //! Needs root, iproute2, ethtool, iputils-ping and Open vSwitch (`scripts/test.sh` installs them):
 //! the test fails, naming what is missing, when a prerequisite is absent.
@@ -14,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use examples::core::{Config, Controller};
 use examples::shell::{self, Handle};
-use examples::testbed::{Cloud, Exchange, InstanceSpec, MacAddr, Protocol};
+use examples::testbed::{Cloud, Exchange, InstanceSpec, MacAddr, OutsideSpec, Protocol};
 use ipnetwork::Ipv4Network;
 use netrules::compile::{compile, cookie, CompileOptions};
 use netrules::model::{
-    Direction, GroupId, Instance, InstanceId, Model, OwnerId, Peer, Permission, PortRange,
-    SecurityGroup, Settings, Switch,
+    AllocationId, Direction, ElasticIp, GroupId, Instance, InstanceId, Model, OwnerId, Peer,
+    Permission, PortRange, SecurityGroup, Settings, Switch,
 };
 use openflow_proto::PortNo;
 
@@ -35,13 +38,16 @@ fn tcp(port: u16) -> Permission {
     .unwrap()
 }
 
+/// The outside host is the public gateway.
+const OUTSIDE_MAC: &str = "02:00:cb:00:71:01";
+
 fn model() -> Model {
     let settings = Settings {
         subnet: Ipv4Network::new(Ipv4Addr::new(10, 0, 0, 0), 24).unwrap(),
         gateway: Ipv4Addr::new(10, 0, 0, 1),
         router_mac: "02:00:00:00:00:01".parse().unwrap(),
         public_gateway: Ipv4Addr::new(203, 0, 113, 1),
-        public_gateway_mac: "02:00:00:00:00:02".parse().unwrap(),
+        public_gateway_mac: OUTSIDE_MAC.parse().unwrap(),
         elastic_ip_mac: "02:00:00:00:00:03".parse().unwrap(),
     };
     let mut m = Model::new(settings).unwrap();
@@ -246,4 +252,123 @@ fn controller_installs_the_model_and_traffic_follows_the_rules() {
         errors, 0,
         "Open vSwitch refused none of the controller's messages"
     );
+}
+
+#[test]
+fn elastic_ip_reaches_its_instance_and_moves_with_gratuitous_arp() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let eip = Ipv4Addr::new(203, 0, 113, 20);
+    let mut m = model();
+    m.allocate(ElasticIp {
+        public_ip: eip,
+        allocation_id: AllocationId::new("eipalloc-1").unwrap(),
+        owner: OwnerId::new("111122223333").unwrap(),
+        instance: None,
+    })
+    .unwrap();
+    let handle = rt
+        .block_on(shell::spawn(
+            Controller::new(m, Config::default()),
+            &[SocketAddr::from(([127, 0, 0, 1], 0))],
+        ))
+        .unwrap();
+    let outside = OutsideSpec {
+        addresses: vec!["203.0.113.1/24".parse().unwrap()],
+        gateway: None,
+        mac: Some(OUTSIDE_MAC.parse().unwrap()),
+    };
+    let mut cloud = Cloud::seed().outside(outside).start().unwrap();
+    for (bridge, id, last) in [("hv1", A, 2u8), ("hv2", B, 3)] {
+        let mac: MacAddr = format!("02:00:0a:00:00:{last:02x}").parse().unwrap();
+        cloud
+            .add_instance(
+                bridge,
+                InstanceSpec::new(id, format!("10.0.0.{last}/24").parse().unwrap())
+                    .mac(mac)
+                    .gateway(Ipv4Addr::new(10, 0, 0, 1))
+                    .ofport(10),
+            )
+            .unwrap();
+    }
+    cloud.set_controller(handle.local_addrs()[0]).unwrap();
+    wait_for("both switches reconciled and both ports bound", || {
+        ready(&rt, &handle).then_some(())
+    });
+
+    // Associate with A (on hv1).
+    let a_id = InstanceId::new(A).unwrap();
+    let applied = rt
+        .block_on(handle.change(move |m| m.associate(eip, &a_id, false)))
+        .unwrap();
+    assert_eq!(applied.acknowledged, vec![1], "{applied:?}");
+    let out = cloud.outside_host();
+    let a22 = cloud
+        .instance(A)
+        .unwrap()
+        .netns()
+        .listen(Protocol::Tcp, 22)
+        .unwrap();
+    let b22 = cloud
+        .instance(B)
+        .unwrap()
+        .netns()
+        .listen(Protocol::Tcp, 22)
+        .unwrap();
+    let ex = out
+        .tcp_exchange(SocketAddr::from((eip, 22)), b"to a", SHORT)
+        .unwrap();
+    assert!(ex.is_answered(), "outside -> eip:22 (A) {ex:?}");
+    let arrivals = a22.take_arrivals();
+    assert_eq!(arrivals.len(), 1, "{arrivals:?}");
+    assert_eq!(
+        arrivals[0].peer.ip(),
+        std::net::IpAddr::from([203, 0, 113, 1])
+    );
+    // Port 80 is not open on the elastic IP either.
+    let ex = out
+        .tcp_exchange(SocketAddr::from((eip, 80)), b"no", SHORT)
+        .unwrap();
+    assert!(!ex.is_answered(), "outside -> eip:80 {ex:?}");
+    // A reaches the outside, seen there as the elastic IP.
+    let seen = out.listen(Protocol::Tcp, 8080).unwrap();
+    let ex = cloud
+        .instance(A)
+        .unwrap()
+        .netns()
+        .tcp_exchange(SocketAddr::from(([203, 0, 113, 1], 8080)), b"from a", SHORT)
+        .unwrap();
+    assert!(ex.is_answered(), "A -> outside {ex:?}");
+    let arrivals = seen.take_arrivals();
+    assert_eq!(arrivals.len(), 1, "{arrivals:?}");
+    assert_eq!(arrivals[0].peer.ip(), std::net::IpAddr::from(eip));
+    // The outside host learnt the elastic IP at the elastic-IP MAC.
+    let n = out.neighbours().unwrap();
+    assert!(
+        n.iter().any(|e| e.ip == std::net::IpAddr::from(eip)
+            && e.mac == Some("02:00:00:00:00:03".parse().unwrap())),
+        "{n:?}"
+    );
+
+    // Move it to B (on hv2): the gratuitous ARPs out of hv2's uplink move the outside
+    // segment's forwarding to hv2, and the address now reaches B.
+    let b_id = InstanceId::new(B).unwrap();
+    let applied = rt
+        .block_on(handle.change(move |m| m.associate(eip, &b_id, true)))
+        .unwrap();
+    assert_eq!(applied.acknowledged, vec![1, 2], "{applied:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let ex = out
+        .tcp_exchange(SocketAddr::from((eip, 22)), b"to b", SHORT)
+        .unwrap();
+    assert!(ex.is_answered(), "outside -> eip:22 (B) {ex:?}");
+    assert_eq!(b22.take_arrivals().len(), 1);
+    assert!(a22.take_arrivals().is_empty());
+    let announced = rt
+        .block_on(handle.inspect(|c| c.counters().packet_outs))
+        .unwrap();
+    assert!(announced > 0);
 }
