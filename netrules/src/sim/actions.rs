@@ -1,7 +1,7 @@
 //! OpenFlow 1.0 action application: rewrites and outputs, in order.
 
 use crate::packet::Packet;
-use openflow_proto::flow_match::{ETH_TYPE_IPV4, IP_PROTO_TCP, IP_PROTO_UDP};
+use openflow_proto::flow_match::{ETH_TYPE_IPV4, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP};
 use openflow_proto::{Action, PortNo};
 
 /// One output produced by an action list: the port as the action named it (reserved ports
@@ -20,12 +20,15 @@ pub struct Emit {
 /// Apply one rewrite action to `pkt`. Output, enqueue and vendor actions change nothing.
 ///
 /// As in Open vSwitch, a rewrite whose layer the packet does not have is a no-op at run
-/// time: `set_nw_*` applies to IPv4 only, `set_tp_*` to TCP and UDP only. Setting a VLAN id
-/// or priority on an untagged frame pushes a tag (id 0 / priority 0 for the other field);
-/// `set_nw_tos` replaces the DSCP bits and keeps the ECN bits.
+/// time: `set_nw_*` applies to IPv4 only, `set_tp_*` to TCP and UDP ports and, as Open
+/// vSwitch does it (the specification names only ports), to the ICMP type and code (the low
+/// 8 bits of the value). Setting a VLAN id or priority on an untagged frame pushes a tag
+/// (id 0 / priority 0 for the other field); `set_nw_tos` replaces the DSCP bits and keeps the
+/// ECN bits. The `ovs_oracle` test checks these against Open vSwitch 3.1.
 pub fn rewrite(pkt: &mut Packet, action: &Action) {
     let ip = pkt.dl_type == ETH_TYPE_IPV4;
     let l4 = ip && matches!(pkt.nw_proto, IP_PROTO_TCP | IP_PROTO_UDP);
+    let icmp = ip && pkt.nw_proto == IP_PROTO_ICMP;
     match action {
         Action::SetVlanVid(v) => {
             if pkt.dl_vlan.is_none() {
@@ -50,6 +53,8 @@ pub fn rewrite(pkt: &mut Packet, action: &Action) {
         Action::SetNwTos(t) if ip => pkt.nw_tos = (t & 0xfc) | (pkt.nw_tos & 0x03),
         Action::SetTpSrc(p) if l4 => pkt.tp_src = *p,
         Action::SetTpDst(p) if l4 => pkt.tp_dst = *p,
+        Action::SetTpSrc(p) if icmp => pkt.tp_src = p & 0xff,
+        Action::SetTpDst(p) if icmp => pkt.tp_dst = p & 0xff,
         _ => {}
     }
 }
@@ -136,11 +141,20 @@ mod tests {
         rewrite(&mut p, &Action::SetNwSrc(Ipv4Addr::new(1, 1, 1, 1)));
         rewrite(&mut p, &Action::SetTpSrc(5));
         assert_eq!(p, arp);
+        // Open vSwitch sets the ICMP type and code (8 bits) through set_tp_src/dst.
         let mut icmp = tcp();
         icmp.nw_proto = 1;
         icmp.tp_src = 8;
         rewrite(&mut icmp, &Action::SetTpSrc(0));
-        assert_eq!(icmp.tp_src, 8, "ICMP type is not a port");
+        rewrite(&mut icmp, &Action::SetTpDst(0x1bb));
+        assert_eq!((icmp.tp_src, icmp.tp_dst), (0, 0xbb));
+        // Other IP protocols have no transport header to rewrite.
+        let mut gre = tcp();
+        gre.nw_proto = 47;
+        gre.tp_src = 0;
+        gre.tp_dst = 0;
+        rewrite(&mut gre, &Action::SetTpDst(5));
+        assert_eq!(gre.tp_dst, 0);
         let mut t = tcp();
         t.nw_tos = 0x03;
         rewrite(&mut t, &Action::SetNwTos(0xb8));
