@@ -12,7 +12,7 @@ use netrules::strategies::{model, scenario};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn simulation_agrees_with_the_reference((model, steps) in scenario(40)) {
