@@ -893,6 +893,23 @@ fn change(
     .prop_map(Step::Change)
 }
 
+/// Up to `max` random changes to `model` (some may not apply to the model as it will be by
+/// then: [`Change::apply`] says so).
+pub fn changes(model: &Model, max: usize) -> impl Strategy<Value = Vec<Change>> {
+    let insts: Vec<Instance> = model.instances().values().cloned().collect();
+    let groups: Vec<GroupId> = model.groups().keys().cloned().collect();
+    let switches: Vec<u64> = model.switches().keys().copied().collect();
+    prop::collection::vec(change(insts, groups, switches), 1..max.max(2)).prop_map(|steps| {
+        steps
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Change(c) => Some(c),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
 /// A random model and a random trace of up to `max_steps` steps against it.
 pub fn scenario(max_steps: usize) -> impl Strategy<Value = (Model, Vec<Step>)> {
     model().prop_flat_map(move |m| {
