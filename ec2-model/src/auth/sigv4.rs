@@ -34,9 +34,20 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Lowercase hex of a 32-byte digest, without going character by character.
+fn hex32(digest: &[u8; 32]) -> String {
+    let mut buf = [0u8; 64];
+    // 64 bytes of output for 32 of input, all ASCII: neither step can fail, and the fallback
+    // (the slow character iterator) gives the same text.
+    match hex::encode_to_slice(digest, &mut buf).map(|()| std::str::from_utf8(&buf)) {
+        Ok(Ok(s)) => s.to_owned(),
+        _ => hex::encode(digest),
+    }
+}
+
 /// The hex SHA-256 of some bytes.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    hex32(&Sha256::digest(data).into())
 }
 
 /// The SigV4 signing key: HMAC chain over the date, region, service and `aws4_request`.
@@ -65,7 +76,7 @@ pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &st
 
 /// The hex signature of a string to sign.
 pub(crate) fn signature(key: &[u8; 32], string_to_sign: &str) -> String {
-    hex::encode(hmac_sha256(key, string_to_sign.as_bytes()))
+    hex32(&hmac_sha256(key, string_to_sign.as_bytes()))
 }
 
 /// A credential as a client sent it: `AKID/YYYYMMDD/region/service/aws4_request`.
@@ -466,6 +477,19 @@ pub(crate) fn authorization_value(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_lowercase_and_exact() {
+        let mut d = [0u8; 32];
+        for (i, b) in d.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37);
+        }
+        assert_eq!(hex32(&d), hex::encode(d));
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
 
     #[test]
     fn aws_documented_signing_key() {
