@@ -53,7 +53,7 @@ step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "cargo test (all crates, all features)"
-cargo test --workspace --all-features
+cargo test --workspace --all-features --no-fail-fast
 
 step "doc tests and docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features >/dev/null
