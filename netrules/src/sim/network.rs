@@ -430,7 +430,7 @@ enum Work {
 /// Time is explicit: [`Network::advance_to`] expires flows and hands flow_removed messages
 /// to the controller. The controller answers instantly; its flow_mods are applied in order,
 /// before its packet_outs go on their way.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Network<C> {
     switches: BTreeMap<Dpid, Switch>,
     hosts: BTreeMap<String, (Dpid, PortNo)>,
