@@ -2,7 +2,8 @@
 //! installed both in a `FlowTable` and in a private `ovs-vswitchd` (dummy datapath, started
 //! for this test in a temporary directory), and for random packets `ofproto/trace` must pick
 //! the same flow (identified by its cookie) as the simulator, or no flow when it finds none,
-//! and that flow's rewrites must leave the same headers. Where the specification leaves the
+//! and that flow's rewrites must leave the same headers and send the packet out of the same
+//! ports. Where the specification leaves the
 //! choice open (several flows of the winning priority match), Open vSwitch must pick one of
 //! them.
 //!
@@ -12,7 +13,7 @@
 
 use core::time::Duration;
 use netrules::sim::matching::{matches, normalize};
-use netrules::sim::{rewrite, FlowTable};
+use netrules::sim::{apply_actions, rewrite, FlowTable};
 use netrules::strategies::{actions, exact_match, flow_match, packet, small_port};
 use netrules::Packet;
 use openflow_proto::display::{DisplayActions, DisplayFlow};
@@ -288,13 +289,67 @@ fn fit_packet(mut p: Packet) -> Packet {
     p
 }
 
-/// Outputs to physical ports only: what the trace shows after the match does not matter here,
-/// but FLOOD and CONTROLLER would make Open vSwitch's output longer.
+/// No output to the controller: Open vSwitch would need one to say what it does.
 fn plain(actions: Vec<Action>) -> Vec<Action> {
     actions
         .into_iter()
-        .filter(|a| !matches!(a, Action::Output { port, .. } if !port.is_physical()))
+        .filter(|a| !matches!(a, Action::Output { port, .. } if *port == PortNo::CONTROLLER))
         .collect()
+}
+
+/// The datapath port numbers of the dummy bridge: ofport n is datapath port n, the local
+/// port is 100 (as `dpif/show` says).
+const LOCAL_ODP: u32 = 100;
+
+/// The ports a packet leaves by, from the trace's `Datapath actions:` line, sorted.
+fn datapath_outputs(trace: &str) -> Vec<PortNo> {
+    let line = trace
+        .lines()
+        .find_map(|l| l.strip_prefix("Datapath actions: "))
+        .unwrap_or_else(|| panic!("no datapath actions in trace:\n{trace}"));
+    let mut out = Vec::new();
+    let (mut depth, mut item) = (0i32, String::new());
+    for c in line.chars().chain(core::iter::once(',')) {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                if let Ok(n) = item.trim().parse::<u32>() {
+                    out.push(if n == LOCAL_ODP {
+                        PortNo::LOCAL
+                    } else {
+                        PortNo(n as u16)
+                    });
+                }
+                item.clear();
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+    }
+    out.sort();
+    out
+}
+
+/// The ports the simulator's actions send the packet out of, sorted: an output to the input
+/// port sends nothing, `IN_PORT` sends to it, `FLOOD` and `ALL` to every other port of the
+/// bridge (1 to 4 and the local port).
+fn sim_outputs(actions: &[Action], in_port: PortNo, p: &Packet) -> Vec<PortNo> {
+    let mut out = Vec::new();
+    for e in apply_actions(actions, p) {
+        match e.port {
+            PortNo::IN_PORT => out.push(in_port),
+            PortNo::FLOOD | PortNo::ALL => {
+                out.push(PortNo::LOCAL);
+                out.extend((1..=4).map(PortNo).filter(|q| *q != in_port));
+            }
+            q if q == in_port => {}
+            q => out.push(q),
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A match made from a probe: each field kept or wildcarded, addresses cut to a prefix, so
@@ -400,6 +455,15 @@ fn check(ovs: &Ovs, (flows, probes): Case) -> Result<(), TestCaseError> {
             for a in &flow.actions {
                 rewrite(&mut mine_after, a);
             }
+            prop_assert_eq!(
+                sim_outputs(&flow.actions, *port, p),
+                datapath_outputs(&out),
+                "outputs of {:?} differ for {:?} on {}\ntrace:\n{}",
+                flow.actions,
+                p,
+                port.0,
+                out
+            );
             let mut theirs_after = final_packet(&out, p);
             if theirs_after.is_icmp() {
                 // Open vSwitch's flow keeps 16 bits; the packet's type and code are 8.

@@ -943,8 +943,16 @@ impl<C: Controller> Network<C> {
                 }
             }
             PortNo::FLOOD | PortNo::ALL => {
+                // Every port but the input port, the local port included (as Open vSwitch
+                // floods; the specification names physical ports only).
                 let ports: Vec<PortNo> =
                     sw.ports.keys().copied().filter(|p| *p != in_port).collect();
+                if in_port != PortNo::LOCAL {
+                    run.trace.events.push(TraceEvent::Delivered(Delivery {
+                        to: Destination::Local(switch),
+                        packet,
+                    }));
+                }
                 for p in ports {
                     self.send_port(run, switch, p, packet, hops);
                 }
@@ -1174,6 +1182,7 @@ mod tests {
             t.delivered_to(&host(1)).is_empty(),
             "FLOOD skips the input port"
         );
+        assert_eq!(t.delivered_to(&Destination::Local(1)), vec![udp(1, 2)]);
         // The uplink copy reaches switch 2, which drops it.
         assert!(t
             .events
