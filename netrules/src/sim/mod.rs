@@ -19,6 +19,12 @@
 //!   with the public gateway, a [`Controller`] that receives packet_ins and flow_removed
 //!   messages and answers with flow_mods and packet_outs, and a hop limit against loops.
 //!
+//! Where the specification is loose, the simulator does what Open vSwitch 3.1 does (the
+//! crate's `ovs_oracle` test compares the two on random tables): field prerequisites are
+//! enforced by dropping the field; an exact-match flow gets priority 65535 and ties with
+//! wildcarded flows of that priority; `set_tp_src`/`set_tp_dst` also rewrite the ICMP type and
+//! code; `FLOOD` and `ALL` include the local port; an output to the input port sends nothing.
+//!
 //! ```
 //! use core::net::Ipv4Addr;
 //! use netrules::sim::{Destination, Network, Point, SilentController};
