@@ -105,9 +105,17 @@ pub(crate) fn random_permission(r: &mut Rng, groups: u64) -> Permission {
     Permission::new(random_protocol(r), random_peer(r, groups)).unwrap()
 }
 
+/// How much bigger than the default random models to make them: `E2E_SCALE`, or 1.
+fn scale() -> u64 {
+    std::env::var("E2E_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
 pub(crate) fn random_model(r: &mut Rng) -> Model {
     let mut m = Model::new(settings()).unwrap();
-    let switches = 1 + r.below(3);
+    let switches = 1 + r.below(3 * scale());
     for d in 1..=switches {
         m.add_switch(Switch {
             dpid: d,
@@ -115,7 +123,7 @@ pub(crate) fn random_model(r: &mut Rng) -> Model {
         })
         .unwrap();
     }
-    let groups = 1 + r.below(3);
+    let groups = 1 + r.below(3 * scale());
     for g in 0..groups {
         let mut sg = SecurityGroup::new(gid(g), format!("g{g}"), owner(), "");
         if r.chance(40) {
@@ -140,7 +148,7 @@ pub(crate) fn random_model(r: &mut Rng) -> Model {
             let _ = m.authorize(&gid(g), Direction::Egress, p);
         }
     }
-    let instances = 2 + r.below(5);
+    let instances = 2 + r.below(5 * scale());
     for n in 0..instances {
         let mut gs = BTreeSet::new();
         for g in 0..groups {
