@@ -2337,4 +2337,70 @@ mod tests {
         let bad_range = r#"{"from":9,"to":8}"#;
         assert!(serde_json::from_str::<PortRange>(bad_range).is_err());
     }
+
+    #[test]
+    fn a_handwritten_document_parses() {
+        let doc = r#"{
+          "settings": {
+            "subnet": "10.0.0.0/16", "gateway": "10.0.0.1",
+            "router_mac": "02:00:00:00:00:fe",
+            "public_gateway": "198.51.100.1", "public_gateway_mac": "02:00:00:00:00:fd",
+            "elastic_ip_mac": "02:00:00:00:00:fc"
+          },
+          "switches": [{"dpid": 1, "uplink": 100}],
+          "groups": [{
+            "id": "sg-1", "name": "web", "owner": "111122223333", "description": "",
+            "ingress": [
+              {"protocol": {"tcp": {"from": 22, "to": 22}}, "peer": {"cidr": "0.0.0.0/0"}},
+              {"protocol": {"icmp": {"type": 8, "code": null}}, "peer": {"group": "sg-1"}},
+              {"protocol": "any", "peer": {"cidr": "192.0.2.9/24"}}
+            ],
+            "egress": [{"protocol": {"number": 47}, "peer": {"cidr": "0.0.0.0/0"}}]
+          }],
+          "instances": [{
+            "id": "i-1", "owner": "111122223333", "mac": "02:00:00:00:01:01",
+            "ip": "10.0.1.1", "groups": ["sg-1"],
+            "attachment": {"switch": 1, "port": 1}
+          }],
+          "elastic_ips": [{
+            "public_ip": "203.0.113.10", "allocation_id": "eipalloc-1",
+            "owner": "111122223333", "instance": "i-1"
+          }]
+        }"#;
+        let m: Model = serde_json::from_str(doc).unwrap();
+        let g = m.group(&gid("sg-1")).unwrap();
+        assert_eq!(g.ingress.len(), 3);
+        // The CIDR was canonicalised.
+        assert!(g
+            .ingress
+            .iter()
+            .any(|p| p.peer().to_string() == "192.0.2.0/24"));
+        assert_eq!(
+            m.elastic_ip_of(&iid("i-1")),
+            Some(Ipv4Addr::new(203, 0, 113, 10))
+        );
+        assert_eq!(m.instance_at(1, PortNo(1)).unwrap().id, iid("i-1"));
+        // Invalid documents are refused with the model's reasons.
+        for (from, to, why) in [
+            (r#""to": 22}"#, r#""to": 21}"#, "invalid port range"),
+            (r#""number": 47"#, r#""number": 6"#, "protocol number 6"),
+            (r#""port": 1}"#, r#""port": 100}"#, "uplink"),
+            (
+                r#""ip": "10.0.1.1""#,
+                r#""ip": "10.1.0.1""#,
+                "not a usable host address",
+            ),
+            (r#""group": "sg-1""#, r#""group": "sg-2""#, "does not exist"),
+            (
+                r#""mac": "02:00:00:00:01:01""#,
+                r#""mac": "01:00:00:00:01:01""#,
+                "unicast",
+            ),
+        ] {
+            assert!(doc.contains(from), "{from}");
+            let bad = doc.replace(from, to);
+            let err = serde_json::from_str::<Model>(&bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{why}: {err}");
+        }
+    }
 }
