@@ -648,6 +648,8 @@ fn run_seed(seed: u64, steps: usize, with_changes: bool) {
     let model = random_model(&mut r);
     let opts = CompileOptions {
         port_budget: if r.chance(50) { 16 } else { 256 },
+        // Sometimes pinholes that never idle out (and connections that never expire).
+        pinhole_idle_timeout: if r.chance(15) { 0 } else { 60 },
         ..CompileOptions::default()
     };
     let mut w = World::new(model, opts);

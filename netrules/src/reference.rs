@@ -554,7 +554,8 @@ pub enum Way {
 ///
 /// A connection is alive while neither direction has been idle for `idle_timeout`: it
 /// expires at `min(last_forward, last_reply) + idle_timeout` (the moment the first of its
-/// two pinhole flows would time out, and the controller removes the other).
+/// two pinhole flows would time out, and the controller removes the other). An idle timeout
+/// of zero means no expiry, as for OpenFlow flows.
 #[derive(Clone, Debug)]
 pub struct ConnTrack {
     idle_timeout: Duration,
@@ -590,8 +591,10 @@ impl ConnTrack {
         self.conns.iter()
     }
 
-    fn deadline(&self, c: &Conn) -> Duration {
-        c.last_forward.min(c.last_reply) + self.idle_timeout
+    /// True if `c` is still alive at `now` (an idle timeout of zero never expires, as in
+    /// OpenFlow).
+    fn alive(&self, c: &Conn, now: Duration) -> bool {
+        self.idle_timeout.is_zero() || c.last_forward.min(c.last_reply) + self.idle_timeout > now
     }
 
     /// The live connection at `switch` on `path` that `tuple` belongs to, and which way.
@@ -607,7 +610,7 @@ impl ConnTrack {
             path,
             opening: *tuple,
         };
-        let live = |k: &ConnKey| self.conns.get(k).is_some_and(|c| self.deadline(c) > now);
+        let live = |k: &ConnKey| self.conns.get(k).is_some_and(|c| self.alive(c, now));
         if live(&fwd) {
             return Some((fwd, Way::Forward));
         }
@@ -666,7 +669,7 @@ impl ConnTrack {
         let idle = self.idle_timeout;
         let mut gone: Vec<ConnKey> = Vec::new();
         self.conns.retain(|k, c| {
-            let keep = c.last_forward.min(c.last_reply) + idle > now;
+            let keep = idle.is_zero() || c.last_forward.min(c.last_reply) + idle > now;
             if !keep {
                 gone.push(*k);
             }
@@ -964,6 +967,27 @@ mod tests {
         assert_eq!(r.cut(&t).len(), 1);
         assert!(r.inject(&m, Duration::from_secs(31), e_b, rep).is_dropped());
         assert!(r.conns().is_empty());
+    }
+
+    #[test]
+    fn a_zero_idle_timeout_never_expires() {
+        let m = fixture();
+        let (a, b) = (inst(&m, "a"), inst(&m, "b"));
+        let mut r = Reference::new(Duration::ZERO);
+        let e_a = Entry::Port {
+            switch: 1,
+            port: PortNo(1),
+        };
+        let e_b = Entry::Port {
+            switch: 1,
+            port: PortNo(2),
+        };
+        let req = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 22);
+        let rep = Packet::ipv4(b.mac, a.mac, b.ip, a.ip, 6, 22, 40000);
+        assert!(!r.inject(&m, Duration::ZERO, e_a, req).is_dropped());
+        let late = Duration::from_secs(1_000_000);
+        assert!(r.expire(late).is_empty());
+        assert!(!r.inject(&m, late, e_b, rep).is_dropped());
     }
 
     #[test]
