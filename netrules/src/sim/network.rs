@@ -218,6 +218,9 @@ pub enum TraceEvent {
         /// The packet.
         packet: Packet,
     },
+    /// The controller sent more messages in this trace than the limit allows; the rest were
+    /// not applied.
+    MessageLimit,
     /// A switch removed a flow and told the controller.
     FlowRemoved {
         /// The switch.
@@ -284,7 +287,7 @@ impl Trace {
         })
     }
 
-    /// True if a frame hit the hop or work limit.
+    /// True if a frame hit the hop or work limit, or the controller the message limit.
     pub fn hit_limit(&self) -> bool {
         self.events.iter().any(|e| {
             matches!(
@@ -292,7 +295,7 @@ impl Trace {
                 TraceEvent::Dropped {
                     reason: DropReason::HopLimit | DropReason::WorkLimit,
                     ..
-                }
+                } | TraceEvent::MessageLimit
             )
         })
     }
@@ -861,6 +864,7 @@ impl<C: Controller> Network<C> {
         while let Some(m) = pending.pop_front() {
             run.messages += 1;
             if run.messages > self.limits.max_messages {
+                run.trace.events.push(TraceEvent::MessageLimit);
                 return;
             }
             match m {
@@ -1389,6 +1393,47 @@ mod tests {
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].1, &NetworkError::UnknownSwitch(99));
         assert!(net.table(1).unwrap().is_empty());
+    }
+
+    /// Sends every punted packet back through the table: with no flow, a loop through the
+    /// controller.
+    #[derive(Debug)]
+    struct Resubmitter;
+
+    impl Controller for Resubmitter {
+        fn packet_in(&mut self, _now: Duration, ev: &PacketIn) -> Vec<ControllerMessage> {
+            vec![ControllerMessage::PacketOut {
+                switch: ev.switch,
+                in_port: ev.in_port,
+                actions: vec![Action::output(PortNo::TABLE)],
+                packet: ev.packet,
+            }]
+        }
+
+        fn flow_removed(
+            &mut self,
+            _now: Duration,
+            _sw: Dpid,
+            _r: &FlowRemoved,
+        ) -> Vec<ControllerMessage> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn controller_loops_are_bounded() {
+        let mut net = two_switches(Resubmitter);
+        let t = net.inject(Point::Host("h1".into()), udp(1, 2)).unwrap();
+        assert!(t.hit_limit());
+        assert!(t.packet_ins().count() <= 16);
+        net.set_limits(Limits {
+            hop_limit: 1000,
+            max_work: 100_000,
+            max_messages: 3,
+        });
+        let t = net.inject(Point::Host("h1".into()), udp(1, 2)).unwrap();
+        assert!(t.events.contains(&TraceEvent::MessageLimit));
+        assert_eq!(t.packet_ins().count(), 4);
     }
 
     #[test]
