@@ -10,7 +10,7 @@ use core::net::Ipv4Addr;
 use netrules::compile::{cookie, CompileOptions};
 use netrules::model::*;
 use netrules::reference::{Endpoint, Entry, Verdict};
-use netrules::sim::{Destination, Point};
+use netrules::sim::{Destination, Point, TraceEvent};
 use netrules::strategies::{settings, Change, UPLINK};
 use netrules::Packet;
 use openflow_proto::{MacAddr, PortNo};
@@ -399,8 +399,24 @@ fn elastic_ip_moved_between_switches() {
         "i-web"
     ));
 
-    // Move the address to i-db on switch 2.
-    assert!(l.change(&Change::Associate(EIP, iid("i-db"))));
+    // Move the address to i-db on switch 2: the controller announces it from there.
+    let (touched, trace) = l
+        .net
+        .change(|m| Change::Associate(EIP, iid("i-db")).apply(m))
+        .unwrap()
+        .unwrap();
+    l.reference.cut(&touched);
+    l.check_tables("after the move");
+    let garp = trace.delivered_to(&Destination::Outside);
+    assert_eq!(garp.len(), 1, "{:#?}", trace.events);
+    assert_eq!(
+        (garp[0].dl_src, garp[0].nw_src, garp[0].nw_dst),
+        (s.elastic_ip_mac, EIP, EIP)
+    );
+    assert!(trace
+        .events
+        .iter()
+        .any(|e| matches!(e, TraceEvent::PacketOut { switch: 2, .. })));
     let (v, _) = l.send(Entry::Outside, arp_for_eip);
     assert!(matches!(v, Verdict::Controller { switch: 2, .. }), "{v:?}");
     match l.send(Entry::Outside, inbound(TCP, 5001, 80)).0 {

@@ -7,9 +7,10 @@ use super::network::{
 use super::table::{FlowRemoved, TableConfig};
 use crate::compile::{CompileOptions, Compiler};
 use crate::diff::Update;
-use crate::model::{InstanceId, Model, ModelError, Touched};
-use crate::pinhole::{Outcome, Pinholes};
+use crate::model::{Attachment, InstanceId, Model, ModelError, Touched};
+use crate::pinhole::{gratuitous_arp, Outcome, Pinholes};
 use crate::reference::{Endpoint, Entry};
+use core::net::Ipv4Addr;
 use core::time::Duration;
 use std::collections::BTreeMap;
 
@@ -210,23 +211,44 @@ impl ModelNetwork {
         self.net.advance_to(now)
     }
 
-    /// Change the model with `f` (one of the [`Model`]'s mutators). If it succeeds, send the
-    /// incremental compiler's flow_mods and the deletes of the pinholes the change cuts, and
-    /// re-attach hosts; return what the change touched and the trace of those flow_mods.
+    /// Change the model with `f` (one of the [`Model`]'s mutators). If it succeeds, re-attach
+    /// hosts, send the incremental compiler's flow_mods, the deletes of the pinholes the change
+    /// cuts, and one gratuitous ARP ([`gratuitous_arp`]) for every elastic IP now hosted
+    /// elsewhere; return what the change touched and the trace of those messages.
     /// If `f` fails, nothing changes and its error is returned inside `Ok`.
     pub fn change<F>(&mut self, f: F) -> Result<Result<(Touched, Trace), ModelError>, NetworkError>
     where
         F: FnOnce(&mut Model) -> Result<Touched, ModelError>,
     {
+        let hosts = |m: &Model| -> BTreeMap<Ipv4Addr, Option<Attachment>> {
+            m.elastic_ips()
+                .keys()
+                .map(|ip| (*ip, m.elastic_ip_host(*ip).and_then(|i| i.attachment)))
+                .collect()
+        };
+        let before = hosts(self.model());
         let touched = match f(&mut self.net.controller_mut().model) {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
         };
         self.sync_topology()?;
         let model = self.net.controller().model().clone();
-        let mut updates = self.compiler.update(&model, &touched);
-        updates.extend(self.net.controller_mut().pinholes.cut(&touched));
-        let trace = self.net.send(messages(updates))?;
+        let mut msgs = messages(self.compiler.update(&model, &touched));
+        msgs.extend(messages(self.net.controller_mut().pinholes.cut(&touched)));
+        // Announce every elastic IP that now lives somewhere else, once the flows are in.
+        for (ip, at) in hosts(&model) {
+            if at.is_some() && before.get(&ip) != Some(&at) {
+                if let Some(po) = gratuitous_arp(&model, ip) {
+                    msgs.push(ControllerMessage::PacketOut {
+                        switch: po.switch,
+                        in_port: po.in_port,
+                        actions: po.actions,
+                        packet: po.packet,
+                    });
+                }
+            }
+        }
+        let trace = self.net.send(msgs)?;
         Ok(Ok((touched, trace)))
     }
 
