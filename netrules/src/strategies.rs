@@ -9,16 +9,34 @@
 //!   replies, unrelated packets, spoofed sources, ARP, tagged frames, the passing of time and
 //!   changes to the model).
 //!
+//! A property in the style of the crate's own tests: on a random model and trace, whatever
+//! the simulated network delivers, the reference model delivers too.
+//!
 //! ```
-//! use netrules::strategies;
+//! use netrules::compile::CompileOptions;
+//! use netrules::reference::{Reference, Verdict};
+//! use netrules::sim::ModelNetwork;
+//! use netrules::strategies::{scenario, Step};
 //! use proptest::strategy::{Strategy, ValueTree};
 //! use proptest::test_runner::TestRunner;
+//! use std::time::Duration;
 //!
 //! let mut runner = TestRunner::deterministic();
-//! let m = strategies::flow_match().new_tree(&mut runner).unwrap().current();
-//! let p = strategies::packet().new_tree(&mut runner).unwrap().current();
-//! let _ = netrules::sim::matching::matches(&netrules::sim::matching::normalize(&m).0,
-//!     openflow_proto::PortNo(1), &p);
+//! for _ in 0..4 {
+//!     let (model, steps) = scenario(10).new_tree(&mut runner).unwrap().current();
+//!     let mut net = ModelNetwork::new(model.clone(), CompileOptions::default()).unwrap();
+//!     let mut reference = Reference::new(Duration::from_secs(60));
+//!     for step in steps {
+//!         if let Step::Send(source, packet) = step {
+//!             let Some(entry) = source.entry(net.model()) else { continue };
+//!             let trace = net.inject(entry, packet).unwrap();
+//!             let verdict = reference.inject(net.model(), Duration::ZERO, entry, packet);
+//!             if !trace.is_dropped() {
+//!                 assert!(matches!(verdict, Verdict::Delivered { .. } | Verdict::Controller { .. }));
+//!             }
+//!         }
+//!     }
+//! }
 //! ```
 
 use crate::packet::Packet;
