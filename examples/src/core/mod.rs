@@ -785,7 +785,7 @@ impl Controller {
                 if let Some(d) = dpid {
                     if fr.cookie & cookie::KIND_MASK == cookie::PINHOLE {
                         let dels = self.pinholes.flow_removed(d, fr.cookie, &fr.r#match);
-                        self.send_updates(&dels);
+                        self.send_updates(dels);
                     }
                 }
             }
@@ -1119,7 +1119,7 @@ impl Controller {
             deferred: Vec::new(),
             errors: 0,
         };
-        self.send_updates(&updates);
+        self.send_updates(updates);
         for d in affected {
             let session = self
                 .by_dpid
@@ -1167,18 +1167,20 @@ impl Controller {
     }
 
     /// Send flow_mods to the ready (or reconciling, for pinholes) sessions of their switches.
-    fn send_updates(&mut self, updates: &[Update]) {
+    fn send_updates(&mut self, updates: Vec<Update>) {
         for u in updates {
             let Some(conn) = self.by_dpid.get(&u.switch).copied() else {
                 continue;
             };
-            let Some(state) = self.sessions.get(&conn).map(|s| s.state.clone()) else {
-                continue;
-            };
             let pinhole = u.flow_mod.cookie & cookie::KIND_MASK == cookie::PINHOLE;
             // While reconciling, the reconciliation computes compiled flows afresh.
-            if state == State::Ready || (pinhole && matches!(state, State::Reconciling { .. })) {
-                self.request(conn, &Message::FlowMod(u.flow_mod.clone()));
+            let send = self.sessions.get(&conn).is_some_and(|s| match s.state {
+                State::Ready => true,
+                State::Reconciling { .. } => pinhole,
+                _ => false,
+            });
+            if send {
+                self.request(conn, &Message::FlowMod(u.flow_mod));
             }
         }
     }
@@ -1271,7 +1273,7 @@ impl Controller {
         let decision = self
             .pinholes
             .packet_in(&self.model, dpid, pi.in_port, &packet);
-        self.send_updates(&decision.flow_mods);
+        self.send_updates(decision.flow_mods);
         if let Some(po) = decision.packet_out {
             let data = match decision.outcome {
                 Outcome::Arp(_) => {
