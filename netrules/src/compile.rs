@@ -1055,54 +1055,89 @@ impl Compiler {
             return out;
         }
         let mut acts = Acts::new(&self.options);
-        // Per switch: (old flows, new flows) of everything touched there.
-        let mut changes: BTreeMap<Dpid, (Vec<Flow>, Vec<Flow>)> = BTreeMap::new();
+        // Per switch: the adds and the deletes of everything touched there.
+        let mut changes: BTreeMap<Dpid, (Vec<FlowMod>, Vec<FlowMod>)> = BTreeMap::new();
         for d in &touched.switches {
             let old = self.bases.remove(d).unwrap_or_default();
             let new = switch_flows(model, *d);
-            let entry = changes.entry(*d).or_default();
-            entry.0.extend(old);
-            entry.1.extend(new.iter().cloned());
+            let (adds, dels) = changes.entry(*d).or_default();
+            diff_fragment(&old, &new, adds, dels);
             if model.switch(*d).is_some() {
                 self.bases.insert(*d, new);
             }
         }
+        let empty: FlowTable = Vec::new();
         for id in &touched.instances {
-            if let Some(old) = self.fragments.remove(id) {
-                changes.entry(old.switch).or_default().0.extend(old.flows);
+            let old = self.fragments.remove(id);
+            let mut new: Option<Fragment> = None;
+            if let Some(inst) = model.instance(id) {
+                if let Some(at) = inst.attachment.filter(|a| model.switch(a.switch).is_some()) {
+                    let mut flows = Vec::new();
+                    instance_flows_with(model, inst, &self.options, &mut acts, &mut flows);
+                    new = Some(Fragment {
+                        switch: at.switch,
+                        flows,
+                    });
+                }
             }
-            let Some(inst) = model.instance(id) else {
-                continue;
-            };
-            let Some(at) = inst.attachment else {
-                continue;
-            };
-            if model.switch(at.switch).is_none() {
-                continue;
+            match (&old, &new) {
+                (Some(o), Some(n)) if o.switch == n.switch => {
+                    let (adds, dels) = changes.entry(n.switch).or_default();
+                    diff_fragment(&o.flows, &n.flows, adds, dels);
+                }
+                _ => {
+                    if let Some(o) = &old {
+                        let (adds, dels) = changes.entry(o.switch).or_default();
+                        diff_fragment(&o.flows, &empty, adds, dels);
+                    }
+                    if let Some(n) = &new {
+                        let (adds, dels) = changes.entry(n.switch).or_default();
+                        diff_fragment(&empty, &n.flows, adds, dels);
+                    }
+                }
             }
-            let mut flows = Vec::new();
-            instance_flows_with(model, inst, &self.options, &mut acts, &mut flows);
-            changes
-                .entry(at.switch)
-                .or_default()
-                .1
-                .extend(flows.iter().cloned());
-            self.fragments.insert(
-                id.clone(),
-                Fragment {
-                    switch: at.switch,
-                    flows,
-                },
-            );
+            if let Some(n) = new {
+                self.fragments.insert(id.clone(), n);
+            }
         }
         let mut out = Vec::new();
-        for (d, (old, new)) in changes {
-            out.extend(diff(&old, &new).into_iter().map(|fm| Update {
+        for (d, (adds, mut dels)) in changes {
+            // A flow deleted from one fragment and added by another stays (the add replaces it).
+            if !adds.is_empty() && !dels.is_empty() {
+                let added: HashSet<[u64; 6], FxBuild> = adds
+                    .iter()
+                    .map(|fm| packed_key(fm.priority, &fm.r#match))
+                    .collect();
+                dels.retain(|fm| !added.contains(&packed_key(fm.priority, &fm.r#match)));
+            }
+            out.extend(adds.into_iter().chain(dels).map(|flow_mod| Update {
                 switch: d,
-                flow_mod: fm,
+                flow_mod,
             }));
         }
         out
+    }
+}
+
+/// The adds and deletes between two versions of one fragment, each free of repeated keys:
+/// the common prefix and suffix (what a recompilation usually leaves as it was) are skipped
+/// without hashing, and the rest goes through [`diff`].
+fn diff_fragment(old: &[Flow], new: &[Flow], adds: &mut Vec<FlowMod>, dels: &mut Vec<FlowMod>) {
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let (old, new) = (&old[prefix..], &new[prefix..]);
+    let suffix = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (old, new) = (&old[..old.len() - suffix], &new[..new.len() - suffix]);
+    for fm in diff(old, new) {
+        if fm.command == FlowModCommand::DeleteStrict {
+            dels.push(fm);
+        } else {
+            adds.push(fm);
+        }
     }
 }
 
