@@ -988,7 +988,7 @@ impl Compiler {
         self.fragments.clear();
         for inst in model.instances().values() {
             if let Some(at) = inst.attachment {
-                let mut flows = Vec::new();
+                let mut flows = Vec::with_capacity(64);
                 instance_flows_with(model, inst, &self.options, &mut acts, &mut flows);
                 self.fragments.insert(
                     inst.id.clone(),
@@ -1072,7 +1072,8 @@ impl Compiler {
             let mut new: Option<Fragment> = None;
             if let Some(inst) = model.instance(id) {
                 if let Some(at) = inst.attachment.filter(|a| model.switch(a.switch).is_some()) {
-                    let mut flows = Vec::new();
+                    let mut flows =
+                        Vec::with_capacity(old.as_ref().map_or(64, |o| o.flows.len() + 8));
                     instance_flows_with(model, inst, &self.options, &mut acts, &mut flows);
                     new = Some(Fragment {
                         switch: at.switch,
