@@ -95,6 +95,21 @@
 //! expand to their members' addresses through the model's membership index. The priority
 //! bands are listed in [`compile::priority`].
 //!
+//! # Limits
+//!
+//! - ICMP errors about a tracked connection are not "related" traffic: they pass only if
+//!   the permissions allow them. OpenFlow 1.0 cannot rewrite the header inside an ICMP error
+//!   either, nor decrement the TTL.
+//! - The first packet of every connection between two instances on the same switch goes
+//!   through the controller, and so does the first packet to a private CIDR destination that
+//!   needs state (a flow cannot pin the destination MAC of a whole block without one flow
+//!   per instance in it); group destinations are pinned per member and stay proactive.
+//! - Changing the rules of a group recompiles the flows of each of its members (and of the
+//!   members of groups naming it) in full: the cost is proportional to those instances'
+//!   flows, not to the size of the model.
+//! - State lives in the switches' pinholes and the controller's table: a controller restart
+//!   forgets tracked connections (their pinholes stay until they idle out).
+//!
 //! # Driving it from a controller
 //!
 //! - At start: [`Compiler::new`], then send each switch its table (`Flow::to_add`), or,
