@@ -108,7 +108,8 @@
 //!   members of groups naming it) in full: the cost is proportional to those instances'
 //!   flows, not to the size of the model.
 //! - State lives in the switches' pinholes and the controller's table: a controller restart
-//!   forgets tracked connections (their pinholes stay until they idle out).
+//!   forgets tracked connections. When resynchronising a switch, delete the pinholes its flow
+//!   dump still holds (otherwise they live on, beyond any cut, until they idle out).
 //!
 //! # Driving it from a controller
 //!
