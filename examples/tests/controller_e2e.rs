@@ -5,7 +5,8 @@
 //! single flow_mod, and a rule added through the controller's handle opens the port. An elastic
 //! IP is answered (ARP) and reaches its instance on allowed ports only, the instance reaches the
 //! outside as the elastic IP, and moving the address to the other hypervisor moves the traffic
-//! (the controller's gratuitous ARPs re-teach the outside segment).
+//! (the controller's gratuitous ARPs re-teach the outside segment). A change made while a switch
+//! is away is acknowledged by the others, deferred for it, and reaches it when it returns.
 //!
 //! Needs root, iproute2, ethtool, iputils-ping and Open vSwitch (`scripts/test.sh` installs them):
 //! the test fails, naming what is missing, when a prerequisite is absent.
@@ -132,8 +133,9 @@ fn exchange(cloud: &Cloud, from: &str, to: Ipv4Addr, port: u16) -> Exchange {
         .unwrap()
 }
 
-#[test]
-fn controller_installs_the_model_and_traffic_follows_the_rules() {
+/// The controller (on its own runtime) and the seed cloud with A on hv1 and B on hv2, both
+/// switches reconciled and both ports bound.
+fn start() -> (tokio::runtime::Runtime, Handle, Cloud) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -145,8 +147,6 @@ fn controller_installs_the_model_and_traffic_follows_the_rules() {
             &[SocketAddr::from(([127, 0, 0, 1], 0))],
         ))
         .unwrap();
-    let addr = handle.local_addrs()[0];
-
     let mut cloud = Cloud::seed().start().unwrap();
     for (bridge, id, last) in [("hv1", A, 2u8), ("hv2", B, 3)] {
         let mac: MacAddr = format!("02:00:0a:00:00:{last:02x}").parse().unwrap();
@@ -160,10 +160,48 @@ fn controller_installs_the_model_and_traffic_follows_the_rules() {
             )
             .unwrap();
     }
-    cloud.set_controller(addr).unwrap();
+    cloud.set_controller(handle.local_addrs()[0]).unwrap();
     wait_for("both switches reconciled and both ports bound", || {
         ready(&rt, &handle).then_some(())
     });
+    (rt, handle, cloud)
+}
+
+#[test]
+fn a_change_while_a_switch_is_away_is_deferred_and_reconciled_on_its_return() {
+    let (rt, handle, cloud) = start();
+    let b_ip = Ipv4Addr::new(10, 0, 0, 3);
+    let _b80 = cloud
+        .instance(B)
+        .unwrap()
+        .netns()
+        .listen(Protocol::Tcp, 80)
+        .unwrap();
+    cloud.ovs().block_controller("hv2", true).unwrap();
+    wait_for("hv2 to be gone", || {
+        (!rt.block_on(handle.inspect(|c| c.is_ready(2))).unwrap()).then_some(())
+    });
+    let sg = GroupId::new("sg-ssh").unwrap();
+    let applied = rt
+        .block_on(handle.change(move |m| m.authorize(&sg, Direction::Ingress, tcp(80))))
+        .unwrap();
+    assert_eq!(applied.acknowledged, vec![1], "{applied:?}");
+    assert_eq!(applied.deferred, vec![2], "{applied:?}");
+    // hv2 enforces B's ingress with its old table: port 80 is still closed.
+    let ex = exchange(&cloud, A, b_ip, 80);
+    assert!(!ex.is_answered(), "A -> B:80 while hv2 is away {ex:?}");
+    // It returns: reconciled, the port opens, its table is the compiled one.
+    cloud.ovs().block_controller("hv2", false).unwrap();
+    wait_for("hv2 to return", || ready(&rt, &handle).then_some(()));
+    let ex = exchange(&cloud, A, b_ip, 80);
+    assert!(ex.is_answered(), "A -> B:80 after hv2 returned {ex:?}");
+    let model = rt.block_on(handle.inspect(|c| c.model().clone())).unwrap();
+    assert_eq!(flow_census(&cloud, "hv2"), compiled_census(&model, 2));
+}
+
+#[test]
+fn controller_installs_the_model_and_traffic_follows_the_rules() {
+    let (rt, handle, cloud) = start();
 
     // The installed tables are the compiled ones: same cookies and priorities, flow for flow,
     // and nothing else.
