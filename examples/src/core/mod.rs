@@ -907,6 +907,12 @@ impl Controller {
             })
             .map(to_flow)
             .collect();
+        // Tracked connections whose pinholes are all gone (they idled out while the switch
+        // was away, and the flow_removed messages were lost): forget them.
+        let present: HashSet<u64> = flows.iter().map(|f| f.cookie).collect();
+        for c in live_pinholes.difference(&present) {
+            let _ = self.pinholes.flow_removed(dpid, *c, &Match::any());
+        }
         let (mods, added, deleted, kept) = reconcile_mods(&installed, &desired);
         for fm in mods {
             self.request(conn, &Message::FlowMod(fm));

@@ -991,6 +991,45 @@ fn stale_pinholes_are_removed_on_reconnect_and_live_ones_kept() {
 }
 
 #[test]
+fn connections_whose_pinholes_vanished_while_away_are_forgotten() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let syn = Packet::ipv4(
+        inst_mac(1),
+        inst_mac(2),
+        inst_ip(1),
+        inst_ip(2),
+        6,
+        40000,
+        22,
+    );
+    net.sw(1).packet_arrives(PortNo(2), &syn);
+    net.pump();
+    assert_eq!(net.ctl.pinholes().len(), 1);
+    let mut sw = net.disconnect(ConnId(1));
+    // Both pinholes idle out while the controller is away (their flow_removed are lost).
+    let holes: Vec<_> = sw
+        .table()
+        .entries()
+        .iter()
+        .filter(|e| e.cookie & cookie::KIND_MASK == cookie::PINHOLE)
+        .map(|e| (e.r#match, e.priority))
+        .collect();
+    assert_eq!(holes.len(), 2);
+    for (m, p) in holes {
+        sw.table_mut()
+            .apply(&FlowMod::delete_strict(m, p), Duration::ZERO)
+            .unwrap();
+    }
+    net.connect(ConnId(2), sw);
+    assert!(net.ctl.pinholes().is_empty());
+    // The same connection opens afresh.
+    assert!(net.sw(2).packet_arrives(PortNo(2), &syn));
+    net.pump();
+    assert_eq!(pinhole_flows(net.sw(2)), 2);
+}
+
+#[test]
 fn arp_requests_for_the_gateway_are_answered() {
     let mut net = Net::new(base_model());
     net.connect(ConnId(1), switch(1));
