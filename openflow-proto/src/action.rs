@@ -1,6 +1,6 @@
 //! OpenFlow 1.0 actions: the twelve standard types plus vendor actions.
 
-use crate::codec::Reader;
+use crate::codec::{Fixed, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
 use crate::header::MessageType;
 use crate::port::PortNo;
@@ -399,8 +399,17 @@ impl Action {
                 },
             ));
         }
-        let raw_type = r.peek_u16(0, field)?;
-        let len = usize::from(r.peek_u16(2, field)?);
+        let Some([t0, t1, l0, l1]) = r.peek_array::<ACTION_HEADER_LEN>() else {
+            return Err(r.error(
+                field,
+                DecodeErrorKind::Truncated {
+                    needed: ACTION_HEADER_LEN,
+                    available: remaining,
+                },
+            ));
+        };
+        let raw_type = u16::from_be_bytes([t0, t1]);
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
         let bad_len = |expected| {
             DecodeError::new(
                 r.msg(),
@@ -436,41 +445,42 @@ impl Action {
                 }
             }
         }
-        // `len` bytes are present: decode from a sub-reader of exactly that size.
-        let mut a = r.sub(len, field)?;
-        a.skip(ACTION_HEADER_LEN, field)?;
+        if ty == ActionType::Vendor {
+            // `len` bytes are present: the vendor data is a slice of exactly that size.
+            let mut a = r.sub(len, field)?;
+            a.skip(ACTION_HEADER_LEN, field)?;
+            let vendor = a.u32("action.vendor")?;
+            return Ok(Action::Vendor {
+                vendor,
+                data: a.rest("action.vendor.data")?,
+            });
+        }
+        // A standard action, 8 or 16 bytes as checked above: its fields at fixed offsets.
+        let a = Fixed::<16>::from_prefix(r.take(len, field)?);
         let action = match ty {
             ActionType::Output => Action::Output {
-                port: PortNo(a.u16("action.output.port")?),
-                max_len: a.u16("action.output.max_len")?,
+                port: PortNo(a.u16::<4>()),
+                max_len: a.u16::<6>(),
             },
-            ActionType::SetVlanVid => Action::SetVlanVid(a.u16("action.vlan_vid")?),
-            ActionType::SetVlanPcp => Action::SetVlanPcp(a.u8("action.vlan_pcp")?),
+            ActionType::SetVlanVid => Action::SetVlanVid(a.u16::<4>()),
+            ActionType::SetVlanPcp => Action::SetVlanPcp(a.u8::<4>()),
             ActionType::StripVlan => Action::StripVlan,
-            ActionType::SetDlSrc => Action::SetDlSrc(MacAddr(a.array("action.dl_addr")?)),
-            ActionType::SetDlDst => Action::SetDlDst(MacAddr(a.array("action.dl_addr")?)),
-            ActionType::SetNwSrc => Action::SetNwSrc(Ipv4Addr::from(a.u32("action.nw_addr")?)),
-            ActionType::SetNwDst => Action::SetNwDst(Ipv4Addr::from(a.u32("action.nw_addr")?)),
-            ActionType::SetNwTos => Action::SetNwTos(a.u8("action.nw_tos")?),
-            ActionType::SetTpSrc => Action::SetTpSrc(a.u16("action.tp_port")?),
-            ActionType::SetTpDst => Action::SetTpDst(a.u16("action.tp_port")?),
-            ActionType::Enqueue => {
-                let port = PortNo(a.u16("action.enqueue.port")?);
-                a.skip(6, "action.enqueue.pad")?;
-                Action::Enqueue {
-                    port,
-                    queue_id: a.u32("action.enqueue.queue_id")?,
-                }
-            }
-            ActionType::Vendor => {
-                let vendor = a.u32("action.vendor")?;
-                Action::Vendor {
-                    vendor,
-                    data: a.rest("action.vendor.data")?,
-                }
-            }
-            ActionType::Unknown(found) => {
-                return Err(r.error(field, DecodeErrorKind::UnknownActionType { found }))
+            ActionType::SetDlSrc => Action::SetDlSrc(MacAddr(a.mac::<4>())),
+            ActionType::SetDlDst => Action::SetDlDst(MacAddr(a.mac::<4>())),
+            ActionType::SetNwSrc => Action::SetNwSrc(Ipv4Addr::from(a.u32::<4>())),
+            ActionType::SetNwDst => Action::SetNwDst(Ipv4Addr::from(a.u32::<4>())),
+            ActionType::SetNwTos => Action::SetNwTos(a.u8::<4>()),
+            ActionType::SetTpSrc => Action::SetTpSrc(a.u16::<4>()),
+            ActionType::SetTpDst => Action::SetTpDst(a.u16::<4>()),
+            ActionType::Enqueue => Action::Enqueue {
+                port: PortNo(a.u16::<4>()),
+                queue_id: a.u32::<12>(),
+            },
+            ActionType::Vendor | ActionType::Unknown(_) => {
+                return Err(r.error(
+                    field,
+                    DecodeErrorKind::UnknownActionType { found: ty.to_u16() },
+                ))
             }
         };
         Ok(action)

@@ -24,6 +24,7 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader over a whole message held in `Bytes` (payloads are zero-copy slices).
+    #[inline]
     pub(crate) fn from_bytes(src: &'a Bytes, msg: MessageType) -> Self {
         Reader {
             data: src.as_ref(),
@@ -35,6 +36,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A reader over a byte slice (payloads are copied).
+    #[inline]
     pub(crate) fn from_slice(data: &'a [u8], msg: MessageType) -> Self {
         Reader {
             data,
@@ -46,31 +48,39 @@ impl<'a> Reader<'a> {
     }
 
     /// The message type this reader reports in its errors.
+    #[inline]
     pub(crate) fn msg(&self) -> MessageType {
         self.msg
     }
 
     /// Offset of the next byte, from the start of the input.
+    #[inline]
     pub(crate) fn offset(&self) -> usize {
         self.pos
     }
 
     /// Bytes left to read.
+    #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.end.saturating_sub(self.pos)
     }
 
     /// True when nothing is left.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
 
     /// An error about `field` at the current offset.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn error(&self, field: &'static str, kind: DecodeErrorKind) -> DecodeError {
         DecodeError::new(self.msg, field, self.pos, kind)
     }
 
     /// An error about `field` at `offset`.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn error_at(
         &self,
         field: &'static str,
@@ -81,33 +91,37 @@ impl<'a> Reader<'a> {
     }
 
     /// Take the next `n` bytes as a slice, or fail with `Truncated`.
+    #[inline]
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
-        let available = self.remaining();
-        if n > available {
-            return Err(self.error(
-                field,
-                DecodeErrorKind::Truncated {
-                    needed: n,
-                    available,
-                },
-            ));
-        }
         let start = self.pos;
-        self.pos += n;
-        self.data.get(start..self.pos).ok_or_else(|| {
-            DecodeError::new(
-                self.msg,
-                field,
-                start,
-                DecodeErrorKind::Truncated {
-                    needed: n,
-                    available,
-                },
-            )
-        })
+        let taken = start
+            .checked_add(n)
+            .filter(|&end| end <= self.end)
+            .and_then(|end| Some((end, self.data.get(start..end)?)));
+        match taken {
+            Some((end, s)) => {
+                self.pos = end;
+                Ok(s)
+            }
+            None => Err(self.truncated(n, field)),
+        }
+    }
+
+    /// The error of a read of `n` bytes past the end (the cold path of [`Reader::take`]).
+    #[cold]
+    #[inline(never)]
+    fn truncated(&self, n: usize, field: &'static str) -> DecodeError {
+        self.error(
+            field,
+            DecodeErrorKind::Truncated {
+                needed: n,
+                available: self.remaining(),
+            },
+        )
     }
 
     /// Read a fixed-size array.
+    #[inline]
     pub(crate) fn array<const N: usize>(
         &mut self,
         field: &'static str,
@@ -118,32 +132,55 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// Read a fixed-size block behind one bounds check, for decoding its fields at constant
+    /// offsets ([`Fixed`]).
+    #[inline]
+    pub(crate) fn fixed<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Fixed<N>, DecodeError> {
+        self.array(field).map(Fixed)
+    }
+
+    /// The next `N` bytes, if present, without consuming them.
+    #[inline]
+    pub(crate) fn peek_array<const N: usize>(&self) -> Option<[u8; N]> {
+        let end = self.pos.checked_add(N).filter(|&end| end <= self.end)?;
+        self.data.get(self.pos..end)?.try_into().ok()
+    }
+
     /// Read one byte.
+    #[inline]
     pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
         Ok(self.array::<1>(field)?[0])
     }
 
     /// Read a big-endian `u16`.
+    #[inline]
     pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array(field)?))
     }
 
     /// Read a big-endian `u32`.
+    #[inline]
     pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array(field)?))
     }
 
     /// Read a big-endian `u64`.
+    #[inline]
     pub(crate) fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
 
     /// Skip `n` bytes (padding), which must be present.
+    #[inline]
     pub(crate) fn skip(&mut self, n: usize, field: &'static str) -> Result<(), DecodeError> {
         self.take(n, field).map(|_| ())
     }
 
     /// Take the next `n` bytes as `Bytes` (a zero-copy slice when the input is `Bytes`).
+    #[inline]
     pub(crate) fn bytes(&mut self, n: usize, field: &'static str) -> Result<Bytes, DecodeError> {
         let start = self.pos;
         let s = self.take(n, field)?;
@@ -154,12 +191,14 @@ impl<'a> Reader<'a> {
     }
 
     /// Take everything left as `Bytes`.
+    #[inline]
     pub(crate) fn rest(&mut self, field: &'static str) -> Result<Bytes, DecodeError> {
         self.bytes(self.remaining(), field)
     }
 
     /// Split off the next `n` bytes as a reader of their own (offsets stay relative to the
     /// start of the whole input); this reader moves past them.
+    #[inline]
     pub(crate) fn sub(&mut self, n: usize, field: &'static str) -> Result<Reader<'a>, DecodeError> {
         let start = self.pos;
         self.take(n, field)?;
@@ -173,6 +212,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Peek at a big-endian `u16` `at` bytes ahead without consuming anything.
+    #[inline]
     pub(crate) fn peek_u16(&self, at: usize, field: &'static str) -> Result<u16, DecodeError> {
         let mut probe = self.clone();
         probe.skip(at, field)?;
@@ -180,6 +220,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Fail unless the input is fully consumed.
+    #[inline]
     pub(crate) fn finish(&self, field: &'static str) -> Result<(), DecodeError> {
         if self.is_empty() {
             Ok(())
@@ -191,6 +232,75 @@ impl<'a> Reader<'a> {
                 },
             ))
         }
+    }
+}
+
+/// A fixed-size block read in one piece, whose big-endian fields are read at constant
+/// offsets: an offset past the block fails to compile, so no read can panic.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fixed<const N: usize>(pub(crate) [u8; N]);
+
+impl<const N: usize> Fixed<N> {
+    /// The first `N` bytes of `buf`, zero-padded if it is shorter.
+    #[inline]
+    pub(crate) fn from_prefix(buf: &[u8]) -> Self {
+        let mut out = [0u8; N];
+        let n = buf.len().min(N);
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), buf.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        Fixed(out)
+    }
+
+    /// The byte at `AT`.
+    #[inline(always)]
+    pub(crate) fn u8<const AT: usize>(&self) -> u8 {
+        const { assert!(AT < N) };
+        self.0[AT]
+    }
+
+    /// The big-endian `u16` at `AT`.
+    #[inline(always)]
+    pub(crate) fn u16<const AT: usize>(&self) -> u16 {
+        const { assert!(AT + 2 <= N) };
+        u16::from_be_bytes([self.0[AT], self.0[AT + 1]])
+    }
+
+    /// The big-endian `u32` at `AT`.
+    #[inline(always)]
+    pub(crate) fn u32<const AT: usize>(&self) -> u32 {
+        const { assert!(AT + 4 <= N) };
+        u32::from_be_bytes([self.0[AT], self.0[AT + 1], self.0[AT + 2], self.0[AT + 3]])
+    }
+
+    /// The big-endian `u64` at `AT`.
+    #[inline(always)]
+    pub(crate) fn u64<const AT: usize>(&self) -> u64 {
+        const { assert!(AT + 8 <= N) };
+        u64::from_be_bytes([
+            self.0[AT],
+            self.0[AT + 1],
+            self.0[AT + 2],
+            self.0[AT + 3],
+            self.0[AT + 4],
+            self.0[AT + 5],
+            self.0[AT + 6],
+            self.0[AT + 7],
+        ])
+    }
+
+    /// The six bytes at `AT` (a MAC address).
+    #[inline(always)]
+    pub(crate) fn mac<const AT: usize>(&self) -> [u8; 6] {
+        const { assert!(AT + 6 <= N) };
+        [
+            self.0[AT],
+            self.0[AT + 1],
+            self.0[AT + 2],
+            self.0[AT + 3],
+            self.0[AT + 4],
+            self.0[AT + 5],
+        ]
     }
 }
 

@@ -132,14 +132,16 @@ impl FlowMod {
     /// Read the body (everything after the header).
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<FlowMod, DecodeError> {
         let r#match = Match::read(r)?;
-        let cookie = r.u64("flow_mod.cookie")?;
-        let command = FlowModCommand::from_u16(r.u16("flow_mod.command")?);
-        let idle_timeout = r.u16("flow_mod.idle_timeout")?;
-        let hard_timeout = r.u16("flow_mod.hard_timeout")?;
-        let priority = r.u16("flow_mod.priority")?;
-        let buffer_id = r.u32("flow_mod.buffer_id")?;
-        let out_port = PortNo(r.u16("flow_mod.out_port")?);
-        let flags = FlowModFlags::from_bits_retain(r.u16("flow_mod.flags")?);
+        // cookie to flags: 24 bytes behind one bounds check.
+        let f = r.fixed::<24>("flow_mod.cookie")?;
+        let cookie = f.u64::<0>();
+        let command = FlowModCommand::from_u16(f.u16::<8>());
+        let idle_timeout = f.u16::<10>();
+        let hard_timeout = f.u16::<12>();
+        let priority = f.u16::<14>();
+        let buffer_id = f.u32::<16>();
+        let out_port = PortNo(f.u16::<20>());
+        let flags = FlowModFlags::from_bits_retain(f.u16::<22>());
         let actions = Action::read_list(r, "flow_mod.actions")?;
         Ok(FlowMod {
             r#match,

@@ -57,6 +57,7 @@ pub enum MessageType {
 
 impl MessageType {
     /// From the wire value.
+    #[inline]
     pub const fn from_u8(v: u8) -> Self {
         match v {
             0 => MessageType::Hello,
@@ -163,6 +164,7 @@ impl Header {
     pub const LEN: usize = 8;
 
     /// Read a header from the first 8 bytes of `buf`, without validating it.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Header, DecodeError> {
         match buf.get(..Self::LEN) {
             Some(&[version, t, l0, l1, x0, x1, x2, x3]) => Ok(Header {
@@ -192,6 +194,7 @@ impl Header {
 
     /// Check what the decoder requires of a header: version 0x01, a known type and a
     /// length of at least 8.
+    #[inline]
     pub fn validate(&self) -> Result<(), DecodeError> {
         let err = |field, kind| DecodeError::new(self.msg_type, field, 0, kind);
         if usize::from(self.length) < Self::LEN {

@@ -134,17 +134,20 @@ impl Message {
     /// Messages without lists (packet_in, echo, error, vendor...) decode without touching
     /// the heap when `frame` is shared `Bytes` (as [`crate::Framer`] yields, or static);
     /// a `Bytes` made from a `Vec` allocates its shared header once, on its first slice.
+    #[inline]
     pub fn decode(frame: &Bytes) -> Result<(Header, Message), DecodeError> {
         let header = Header::parse(frame)?;
         Self::decode_with(Reader::from_bytes(frame, header.msg_type), header)
     }
 
     /// Like [`Message::decode`], from a byte slice (payloads are copied).
+    #[inline]
     pub fn decode_slice(frame: &[u8]) -> Result<(Header, Message), DecodeError> {
         let header = Header::parse(frame)?;
         Self::decode_with(Reader::from_slice(frame, header.msg_type), header)
     }
 
+    #[inline]
     fn decode_with(mut r: Reader<'_>, header: Header) -> Result<(Header, Message), DecodeError> {
         // HELLO is the one message every version shares: a newer peer's HELLO carries its
         // own version, and negotiation ([`crate::messages::negotiate_version`]) decides.
@@ -182,46 +185,72 @@ impl Message {
         }
         r.skip(Header::LEN, "header")?;
         let r = &mut r;
-        let msg = match t {
-            MessageType::Hello => Message::Hello(r.rest("hello.body")?),
-            MessageType::Error => {
-                let error_type = r.u16("error.type")?;
-                let code = r.u16("error.code")?;
-                Message::Error(ErrorMsg {
-                    error: ErrorType::from_wire(error_type, code),
-                    data: r.rest("error.data")?,
-                })
+        // Each arm reads its body, checks that nothing is left over, and only then wraps it
+        // in a `Message`, in a function of its own per type that writes the result in place
+        // (not built in a local of the big `decode_with` and then moved).
+        macro_rules! whole {
+            ($read:expr, $wrap:expr) => {
+                Self::whole(r, header, $read, $wrap)
+            };
+        }
+        match t {
+            MessageType::Hello => whole!(|r| r.rest("hello.body"), Message::Hello),
+            MessageType::Error => whole!(
+                |r| {
+                    let error_type = r.u16("error.type")?;
+                    let code = r.u16("error.code")?;
+                    Ok(ErrorMsg {
+                        error: ErrorType::from_wire(error_type, code),
+                        data: r.rest("error.data")?,
+                    })
+                },
+                Message::Error
+            ),
+            MessageType::EchoRequest => {
+                whole!(|r| r.rest("echo_request.data"), Message::EchoRequest)
             }
-            MessageType::EchoRequest => Message::EchoRequest(r.rest("echo_request.data")?),
-            MessageType::EchoReply => Message::EchoReply(r.rest("echo_reply.data")?),
-            MessageType::Vendor => Message::Vendor(VendorMsg::read(r)?),
-            MessageType::FeaturesRequest => Message::FeaturesRequest,
-            MessageType::FeaturesReply => Message::FeaturesReply(SwitchFeatures::read(r)?),
-            MessageType::GetConfigRequest => Message::GetConfigRequest,
-            MessageType::GetConfigReply => Message::GetConfigReply(SwitchConfig::read(r)?),
-            MessageType::SetConfig => Message::SetConfig(SwitchConfig::read(r)?),
-            MessageType::PacketIn => Message::PacketIn(PacketIn::read(r)?),
-            MessageType::FlowRemoved => Message::FlowRemoved(FlowRemoved::read(r)?),
-            MessageType::PortStatus => Message::PortStatus(PortStatus::read(r)?),
-            MessageType::PacketOut => Message::PacketOut(PacketOut::read(r)?),
-            MessageType::FlowMod => Message::FlowMod(FlowMod::read(r)?),
-            MessageType::PortMod => Message::PortMod(PortMod::read(r)?),
-            MessageType::StatsRequest => Message::StatsRequest(StatsRequest::read(r)?),
-            MessageType::StatsReply => Message::StatsReply(StatsReply::read(r)?),
-            MessageType::BarrierRequest => Message::BarrierRequest,
-            MessageType::BarrierReply => Message::BarrierReply,
+            MessageType::EchoReply => whole!(|r| r.rest("echo_reply.data"), Message::EchoReply),
+            MessageType::Vendor => whole!(VendorMsg::read, Message::Vendor),
+            MessageType::FeaturesRequest => whole!(|_| Ok(()), |()| Message::FeaturesRequest),
+            MessageType::FeaturesReply => {
+                whole!(SwitchFeatures::read, Message::FeaturesReply)
+            }
+            MessageType::GetConfigRequest => whole!(|_| Ok(()), |()| Message::GetConfigRequest),
+            MessageType::GetConfigReply => whole!(SwitchConfig::read, Message::GetConfigReply),
+            MessageType::SetConfig => whole!(SwitchConfig::read, Message::SetConfig),
+            MessageType::PacketIn => whole!(PacketIn::read, Message::PacketIn),
+            MessageType::FlowRemoved => whole!(FlowRemoved::read, Message::FlowRemoved),
+            MessageType::PortStatus => whole!(PortStatus::read, Message::PortStatus),
+            MessageType::PacketOut => whole!(PacketOut::read, Message::PacketOut),
+            MessageType::FlowMod => whole!(FlowMod::read, Message::FlowMod),
+            MessageType::PortMod => whole!(PortMod::read, Message::PortMod),
+            MessageType::StatsRequest => whole!(StatsRequest::read, Message::StatsRequest),
+            MessageType::StatsReply => whole!(StatsReply::read, Message::StatsReply),
+            MessageType::BarrierRequest => whole!(|_| Ok(()), |()| Message::BarrierRequest),
+            MessageType::BarrierReply => whole!(|_| Ok(()), |()| Message::BarrierReply),
             MessageType::QueueGetConfigRequest => {
-                Message::QueueGetConfigRequest(QueueGetConfigRequest::read(r)?)
+                whole!(QueueGetConfigRequest::read, Message::QueueGetConfigRequest)
             }
             MessageType::QueueGetConfigReply => {
-                Message::QueueGetConfigReply(QueueGetConfigReply::read(r)?)
+                whole!(QueueGetConfigReply::read, Message::QueueGetConfigReply)
             }
             MessageType::Unknown(found) => {
-                return Err(r.error_at("header.type", 1, DecodeErrorKind::UnknownType { found }))
+                Err(r.error_at("header.type", 1, DecodeErrorKind::UnknownType { found }))
             }
-        };
+        }
+    }
+
+    /// Read a body with `read`, check that nothing is left, and wrap it with `wrap`.
+    #[inline(never)]
+    fn whole<T>(
+        r: &mut Reader<'_>,
+        header: Header,
+        read: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
+        wrap: impl FnOnce(T) -> Message,
+    ) -> Result<(Header, Message), DecodeError> {
+        let body = read(r)?;
         r.finish("body")?;
-        Ok((header, msg))
+        Ok((header, wrap(body)))
     }
 
     /// The length of the encoded message, header included (saturating: a value above 65535

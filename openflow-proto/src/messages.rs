@@ -282,17 +282,15 @@ impl PacketIn {
     /// Bytes before the data, header included (18, not the C struct's 20).
     pub const FIXED_LEN: usize = 18;
 
+    #[inline]
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let buffer_id = r.u32("packet_in.buffer_id")?;
-        let total_len = r.u16("packet_in.total_len")?;
-        let in_port = PortNo(r.u16("packet_in.in_port")?);
-        let reason = PacketInReason::from_u8(r.u8("packet_in.reason")?);
-        r.skip(1, "packet_in.pad")?;
+        // buffer_id, total_len, in_port, reason and a pad byte, behind one bounds check.
+        let [b0, b1, b2, b3, t0, t1, p0, p1, reason, _pad] = r.array("packet_in.buffer_id")?;
         Ok(PacketIn {
-            buffer_id,
-            total_len,
-            in_port,
-            reason,
+            buffer_id: u32::from_be_bytes([b0, b1, b2, b3]),
+            total_len: u16::from_be_bytes([t0, t1]),
+            in_port: PortNo(u16::from_be_bytes([p0, p1])),
+            reason: PacketInReason::from_u8(reason),
             data: r.rest("packet_in.data")?,
         })
     }

@@ -399,6 +399,7 @@ impl FlowStats {
         Self::FIXED_LEN.saturating_add(Action::list_len(&self.actions))
     }
 
+    #[inline]
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let start = r.offset();
         let len = usize::from(r.peek_u16(0, "flow_stats.length")?);
@@ -417,19 +418,19 @@ impl FlowStats {
             ));
         }
         let mut e = r.sub(len, "flow_stats")?;
-        e.skip(2, "flow_stats.length")?;
-        let table_id = e.u8("flow_stats.table_id")?;
-        e.skip(1, "flow_stats.pad")?;
+        // `len` >= 88: the fixed part is present, read in three blocks.
+        let head = e.fixed::<4>("flow_stats.length")?;
+        let table_id = head.u8::<2>();
         let r#match = Match::read(&mut e)?;
-        let duration_sec = e.u32("flow_stats.duration_sec")?;
-        let duration_nsec = e.u32("flow_stats.duration_nsec")?;
-        let priority = e.u16("flow_stats.priority")?;
-        let idle_timeout = e.u16("flow_stats.idle_timeout")?;
-        let hard_timeout = e.u16("flow_stats.hard_timeout")?;
-        e.skip(6, "flow_stats.pad2")?;
-        let cookie = e.u64("flow_stats.cookie")?;
-        let packet_count = e.u64("flow_stats.packet_count")?;
-        let byte_count = e.u64("flow_stats.byte_count")?;
+        let f = e.fixed::<44>("flow_stats.duration_sec")?;
+        let duration_sec = f.u32::<0>();
+        let duration_nsec = f.u32::<4>();
+        let priority = f.u16::<8>();
+        let idle_timeout = f.u16::<10>();
+        let hard_timeout = f.u16::<12>();
+        let cookie = f.u64::<20>();
+        let packet_count = f.u64::<28>();
+        let byte_count = f.u64::<36>();
         let actions = Action::read_list(&mut e, "flow_stats.actions")?;
         Ok(FlowStats {
             table_id,
