@@ -48,7 +48,7 @@
 //! real host sends). A pinhole's `FLOW_REMOVED` deletes its sibling. When an elastic IP
 //! becomes hosted on another switch (associated, moved, or its instance attached elsewhere),
 //! gratuitous ARPs announce it out of that switch's uplink on an
-//! [`arp_responder::Schedule`].
+//! [`arp_responder::Schedule`]; they are sent again whenever that switch is reconciled.
 //!
 //! # Example
 //!
@@ -765,7 +765,7 @@ impl Controller {
                             Some(State::Reconciling { stats_xid }) if *stats_xid == xid
                         );
                         if let (true, StatsReplyBody::Flow(flows)) = (is_reconcile, reply.body) {
-                            self.reconcile(conn, &flows);
+                            self.reconcile(conn, &flows, now);
                         }
                     }
                     Ok(None) => {}
@@ -881,7 +881,7 @@ impl Controller {
         self.bind_ports(dpid, &ports, true, now);
     }
 
-    fn reconcile(&mut self, conn: ConnId, flows: &[FlowStats]) {
+    fn reconcile(&mut self, conn: ConnId, flows: &[FlowStats], now: Instant) {
         let Some(dpid) = self.sessions.get(&conn).and_then(|s| s.dpid) else {
             return;
         };
@@ -926,6 +926,14 @@ impl Controller {
         };
         self.barrier(conn, tokens);
         self.counters.reconciliations += 1;
+        // The outside segment may have forgotten (or never learnt) where the elastic IPs
+        // hosted here are: announce them again.
+        let hosted: Vec<(core::net::Ipv4Addr, Dpid)> = self
+            .eip_hosts()
+            .into_iter()
+            .filter(|(_, d)| *d == dpid)
+            .collect();
+        self.announce(now, hosted);
         self.events.push_back(Event::Reconciled {
             conn,
             dpid,
@@ -1149,12 +1157,19 @@ impl Controller {
         self.changes.insert(token, change);
         self.finish_changes();
         // Gratuitous ARP where an elastic IP's host switch changed.
-        let after = self.eip_hosts();
+        let moved: Vec<(core::net::Ipv4Addr, Dpid)> = self
+            .eip_hosts()
+            .into_iter()
+            .filter(|(ip, d)| eips_before.get(ip) != Some(d))
+            .collect();
+        self.announce(now, moved);
+        Completion(token)
+    }
+
+    /// Start announcing each elastic IP out of the uplink of the switch that hosts it.
+    fn announce(&mut self, now: Instant, hosts: Vec<(core::net::Ipv4Addr, Dpid)>) {
         let mac = arp_responder::MacAddr(self.model.settings().elastic_ip_mac.0);
-        for (ip, d) in after {
-            if eips_before.get(&ip) == Some(&d) {
-                continue;
-            }
+        for (ip, d) in hosts {
             let Some(uplink) = self.model.switch(d).map(|s| s.uplink) else {
                 continue;
             };
@@ -1169,7 +1184,6 @@ impl Controller {
                 self.config.announce,
             );
         }
-        Completion(token)
     }
 
     /// Send flow_mods to the ready (or reconciling, for pinholes) sessions of their switches.

@@ -1030,6 +1030,26 @@ fn connections_whose_pinholes_vanished_while_away_are_forgotten() {
 }
 
 #[test]
+fn elastic_ips_are_announced_again_when_their_switch_reconnects() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let sw = net.disconnect(ConnId(1));
+    // Associated while its switch is away: nowhere to announce it.
+    net.change(|m| m.associate(eip(), &iid("i-a"), false));
+    net.advance(Duration::from_secs(3));
+    net.connect(ConnId(2), sw);
+    net.advance(Duration::from_secs(3));
+    let garps: Vec<_> = net
+        .sw(2)
+        .packet_outs()
+        .iter()
+        .filter_map(|po| ArpFrame::parse(&po.data).ok())
+        .filter(|f| f.sender_ip == eip())
+        .collect();
+    assert_eq!(garps.len(), 6);
+}
+
+#[test]
 fn arp_requests_for_the_gateway_are_answered() {
     let mut net = Net::new(base_model());
     net.connect(ConnId(1), switch(1));
