@@ -137,6 +137,9 @@ pub struct Config {
     pub echo_timeout: Duration,
     /// Time from connect to the features reply before the connection is closed.
     pub handshake_timeout: Duration,
+    /// Time from the flow stats request to its (whole) reply before the connection is closed
+    /// (the switch reconnects and the reconciliation starts over).
+    pub reconcile_timeout: Duration,
     /// The longest a change waits for barrier replies before it is reported anyway.
     pub apply_timeout: Duration,
     /// A switch that connects without being in the model is added with this uplink port;
@@ -157,6 +160,7 @@ impl Default for Config {
             echo_idle: Duration::from_secs(5),
             echo_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            reconcile_timeout: Duration::from_secs(30),
             apply_timeout: Duration::from_secs(5),
             default_uplink: None,
             miss_send_len: u16::MAX,
@@ -186,6 +190,8 @@ pub enum CloseReason {
     },
     /// The switch refused the flow stats request needed to reconcile.
     ReconcileFailed(ErrorType),
+    /// The flow stats reply did not complete in time.
+    ReconcileTimeout,
     /// The shell reported the connection gone.
     PeerClosed,
 }
@@ -200,6 +206,7 @@ impl fmt::Display for CloseReason {
             CloseReason::OutOfSync(e) => write!(f, "stream out of sync: {e}"),
             CloseReason::Replaced { by } => write!(f, "replaced by {by} (same datapath)"),
             CloseReason::ReconcileFailed(e) => write!(f, "flow stats refused: {e:?}"),
+            CloseReason::ReconcileTimeout => f.write_str("flow stats reply not complete in time"),
             CloseReason::PeerClosed => f.write_str("closed by peer"),
         }
     }
@@ -875,6 +882,7 @@ impl Controller {
         ) {
             if let Some(s) = self.sessions.get_mut(&conn) {
                 s.state = State::Reconciling { stats_xid };
+                s.reconcile_started = now;
             }
         }
         // Bind after the state change: the bindings' flows are part of the reconciliation.
@@ -1009,6 +1017,12 @@ impl Controller {
                 && now >= s.connected_at + self.config.handshake_timeout
             {
                 self.close(conn, CloseReason::HandshakeTimeout);
+                continue;
+            }
+            if matches!(s.state, State::Reconciling { .. })
+                && now >= s.reconcile_started + self.config.reconcile_timeout
+            {
+                self.close(conn, CloseReason::ReconcileTimeout);
                 continue;
             }
             let idle_at = s.last_rx + self.config.echo_idle;

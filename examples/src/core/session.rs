@@ -32,6 +32,7 @@ pub(super) struct Session {
     pub(super) framer: Framer,
     next_xid: u32,
     pub(super) connected_at: Instant,
+    pub(super) reconcile_started: Instant,
     pub(super) last_rx: Instant,
     pub(super) echo_sent: bool,
     pub(super) dpid: Option<Dpid>,
@@ -50,6 +51,7 @@ impl Session {
             framer: Framer::new(),
             next_xid: 0,
             connected_at: now,
+            reconcile_started: now,
             last_rx: now,
             echo_sent: false,
             dpid: None,
@@ -83,7 +85,8 @@ impl Session {
             idle_at
         };
         let handshake = match self.state {
-            State::Ready | State::Reconciling { .. } => None,
+            State::Ready => None,
+            State::Reconciling { .. } => Some(self.reconcile_started + config.reconcile_timeout),
             _ => Some(self.connected_at + config.handshake_timeout),
         };
         Some(handshake.map_or(liveness, |h| h.min(liveness)))

@@ -557,6 +557,33 @@ fn a_handshake_that_stalls_times_out() {
 }
 
 #[test]
+fn a_reconciliation_that_never_completes_times_out() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let mut sw = net.disconnect(ConnId(1));
+    net.ctl.handle_connect(ConnId(2), net.now);
+    let hello = sw.hello();
+    net.ctl.handle_bytes(ConnId(2), &hello, net.now);
+    net.switches.insert(ConnId(2), sw);
+    // Features go through; then the switch stops answering stats but keeps echoing.
+    let (_, bytes) = net.ctl.poll_transmit().unwrap(); // HELLO + FEATURES_REQUEST
+    net.sw(2).receive(&bytes);
+    let out = net.sw(2).take_output();
+    net.ctl.handle_bytes(ConnId(2), &out, net.now);
+    let _ = net.ctl.poll_transmit(); // SET_CONFIG, BARRIER, STATS_REQUEST: dropped
+    net.take_events();
+    for _ in 0..6 {
+        net.advance(Duration::from_secs(5));
+    }
+    let ev = net.take_events();
+    assert_eq!(
+        closes(&ev),
+        vec![(ConnId(2), CloseReason::ReconcileTimeout)],
+        "{ev:?}"
+    );
+}
+
+#[test]
 fn a_second_connection_for_a_datapath_replaces_the_first() {
     let mut net = Net::new(base_model());
     net.connect(ConnId(1), switch(1));
