@@ -287,41 +287,33 @@ impl Action {
     pub fn encode(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
         self.check_encodable()?;
         let len = self.wire_len();
-        dst.put_u16(self.action_type().to_u16());
-        dst.put_u16(len as u16);
+        // A standard action (8 or 16 bytes) is built on the stack and written in one piece.
+        let mut a = Fixed::<16>::zeroed();
+        a.set_u16::<0>(self.action_type().to_u16());
+        a.set_u16::<2>(len as u16);
         match self {
             Action::Output { port, max_len } => {
-                dst.put_u16(port.0);
-                dst.put_u16(*max_len);
+                a.set_u16::<4>(port.0);
+                a.set_u16::<6>(*max_len);
             }
-            Action::SetVlanVid(v) => {
-                dst.put_u16(*v);
-                dst.put_u16(0);
-            }
-            Action::SetVlanPcp(v) | Action::SetNwTos(v) => {
-                dst.put_u8(*v);
-                dst.put_bytes(0, 3);
-            }
-            Action::StripVlan => dst.put_u32(0),
-            Action::SetDlSrc(mac) | Action::SetDlDst(mac) => {
-                dst.put_slice(&mac.0);
-                dst.put_bytes(0, 6);
-            }
-            Action::SetNwSrc(ip) | Action::SetNwDst(ip) => dst.put_u32(u32::from(*ip)),
-            Action::SetTpSrc(p) | Action::SetTpDst(p) => {
-                dst.put_u16(*p);
-                dst.put_u16(0);
-            }
+            Action::SetVlanVid(v) => a.set_u16::<4>(*v),
+            Action::SetVlanPcp(v) | Action::SetNwTos(v) => a.set_u8::<4>(*v),
+            Action::StripVlan => {}
+            Action::SetDlSrc(mac) | Action::SetDlDst(mac) => a.set_bytes::<4, 6>(mac.0),
+            Action::SetNwSrc(ip) | Action::SetNwDst(ip) => a.set_u32::<4>(u32::from(*ip)),
+            Action::SetTpSrc(p) | Action::SetTpDst(p) => a.set_u16::<4>(*p),
             Action::Enqueue { port, queue_id } => {
-                dst.put_u16(port.0);
-                dst.put_bytes(0, 6);
-                dst.put_u32(*queue_id);
+                a.set_u16::<4>(port.0);
+                a.set_u32::<12>(*queue_id);
             }
             Action::Vendor { vendor, data } => {
-                dst.put_u32(*vendor);
+                a.set_u32::<4>(*vendor);
+                dst.put_slice(a.0.get(..Self::VENDOR_HEADER_LEN).unwrap_or_default());
                 dst.put_slice(data);
+                return Ok(());
             }
         }
+        dst.put_slice(a.0.get(..len).unwrap_or_default());
         Ok(())
     }
 
@@ -382,6 +374,7 @@ impl Action {
         Ok(out)
     }
 
+    #[inline(always)]
     pub(crate) fn read_one(r: &mut Reader<'_>, field: &'static str) -> Result<Action, DecodeError> {
         let start = r.offset();
         let remaining = r.remaining();
@@ -456,7 +449,13 @@ impl Action {
             });
         }
         // A standard action, 8 or 16 bytes as checked above: its fields at fixed offsets.
-        let a = Fixed::<16>::from_prefix(r.take(len, field)?);
+        let a = if len == 16 {
+            Fixed(r.array::<16>(field)?)
+        } else {
+            let mut a = Fixed::<16>::zeroed();
+            a.set_bytes::<0, 8>(r.array::<8>(field)?);
+            a
+        };
         let action = match ty {
             ActionType::Output => Action::Output {
                 port: PortNo(a.u16::<4>()),

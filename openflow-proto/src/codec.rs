@@ -241,15 +241,46 @@ impl<'a> Reader<'a> {
 pub(crate) struct Fixed<const N: usize>(pub(crate) [u8; N]);
 
 impl<const N: usize> Fixed<N> {
-    /// The first `N` bytes of `buf`, zero-padded if it is shorter.
-    #[inline]
-    pub(crate) fn from_prefix(buf: &[u8]) -> Self {
-        let mut out = [0u8; N];
-        let n = buf.len().min(N);
-        if let (Some(dst), Some(src)) = (out.get_mut(..n), buf.get(..n)) {
-            dst.copy_from_slice(src);
+    /// An all-zero block, to fill with the `set_*` methods and write in one piece.
+    #[inline(always)]
+    pub(crate) const fn zeroed() -> Self {
+        Fixed([0u8; N])
+    }
+
+    /// Put `v` at `AT`.
+    #[inline(always)]
+    pub(crate) fn set_u8<const AT: usize>(&mut self, v: u8) {
+        const { assert!(AT < N) };
+        self.0[AT] = v;
+    }
+
+    /// Put `v` big-endian at `AT`.
+    #[inline(always)]
+    pub(crate) fn set_u16<const AT: usize>(&mut self, v: u16) {
+        self.set_bytes::<AT, 2>(v.to_be_bytes());
+    }
+
+    /// Put `v` big-endian at `AT`.
+    #[inline(always)]
+    pub(crate) fn set_u32<const AT: usize>(&mut self, v: u32) {
+        self.set_bytes::<AT, 4>(v.to_be_bytes());
+    }
+
+    /// Put `v` big-endian at `AT`.
+    #[inline(always)]
+    pub(crate) fn set_u64<const AT: usize>(&mut self, v: u64) {
+        self.set_bytes::<AT, 8>(v.to_be_bytes());
+    }
+
+    /// Put `M` bytes at `AT`.
+    #[inline(always)]
+    pub(crate) fn set_bytes<const AT: usize, const M: usize>(&mut self, v: [u8; M]) {
+        const { assert!(AT + M <= N) };
+        let mut i = 0;
+        while i < M {
+            self.0[AT + i] = v[i];
+            i += 1;
         }
-        Fixed(out)
     }
 
     /// The byte at `AT`.

@@ -5,7 +5,7 @@
 //! prerequisites are not met. [`Match::normalized`] applies the OpenFlow 1.0 prerequisite
 //! rules the way Open vSwitch does, explicitly, and reports what it dropped.
 
-use crate::codec::Reader;
+use crate::codec::{Fixed, Reader};
 use crate::error::DecodeError;
 use crate::header::MessageType;
 use crate::port::PortNo;
@@ -466,25 +466,26 @@ impl Match {
     /// Write the 40-byte wire form. Wildcarded fields are written as zero; the IPv4
     /// addresses are written as held (a decoded match re-encodes byte for byte).
     pub fn encode(&self, dst: &mut impl BufMut) {
-        dst.put_u32(self.wildcards());
-        dst.put_u16(self.in_port.map_or(0, |p| p.0));
-        dst.put_slice(&self.dl_src.unwrap_or(MacAddr::ZERO).0);
-        dst.put_slice(&self.dl_dst.unwrap_or(MacAddr::ZERO).0);
-        dst.put_u16(match self.dl_vlan {
+        // Built on the stack and written in one piece (the pads stay zero).
+        let mut m = Fixed::<{ Match::WIRE_LEN }>::zeroed();
+        m.set_u32::<0>(self.wildcards());
+        m.set_u16::<4>(self.in_port.map_or(0, |p| p.0));
+        m.set_bytes::<6, 6>(self.dl_src.unwrap_or(MacAddr::ZERO).0);
+        m.set_bytes::<12, 6>(self.dl_dst.unwrap_or(MacAddr::ZERO).0);
+        m.set_u16::<18>(match self.dl_vlan {
             VlanMatch::Any => 0,
             VlanMatch::Untagged => VLAN_NONE,
             VlanMatch::Vid(v) => v,
         });
-        dst.put_u8(self.dl_vlan_pcp.unwrap_or(0));
-        dst.put_u8(0);
-        dst.put_u16(self.dl_type.unwrap_or(0));
-        dst.put_u8(self.nw_tos.unwrap_or(0));
-        dst.put_u8(self.nw_proto.unwrap_or(0));
-        dst.put_u16(0);
-        dst.put_u32(u32::from(self.nw_src.addr()));
-        dst.put_u32(u32::from(self.nw_dst.addr()));
-        dst.put_u16(self.tp_src.unwrap_or(0));
-        dst.put_u16(self.tp_dst.unwrap_or(0));
+        m.set_u8::<20>(self.dl_vlan_pcp.unwrap_or(0));
+        m.set_u16::<22>(self.dl_type.unwrap_or(0));
+        m.set_u8::<24>(self.nw_tos.unwrap_or(0));
+        m.set_u8::<25>(self.nw_proto.unwrap_or(0));
+        m.set_u32::<28>(u32::from(self.nw_src.addr()));
+        m.set_u32::<32>(u32::from(self.nw_dst.addr()));
+        m.set_u16::<36>(self.tp_src.unwrap_or(0));
+        m.set_u16::<38>(self.tp_dst.unwrap_or(0));
+        dst.put_slice(&m.0);
     }
 
     /// The match as Open vSwitch would install it, and what was dropped to get there.

@@ -1,7 +1,7 @@
 //! `OFPT_FLOW_MOD`: add, modify or delete flows.
 
 use crate::action::Action;
-use crate::codec::Reader;
+use crate::codec::{Fixed, Reader};
 use crate::error::{DecodeError, EncodeError};
 use crate::flow_match::Match;
 use crate::port::PortNo;
@@ -130,6 +130,7 @@ impl FlowMod {
     pub const FIXED_LEN: usize = 72;
 
     /// Read the body (everything after the header).
+    #[inline]
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<FlowMod, DecodeError> {
         let r#match = Match::read(r)?;
         // cookie to flags: 24 bytes behind one bounds check.
@@ -163,14 +164,16 @@ impl FlowMod {
             a.check_encodable()?;
         }
         self.r#match.encode(dst);
-        dst.put_u64(self.cookie);
-        dst.put_u16(self.command.to_u16());
-        dst.put_u16(self.idle_timeout);
-        dst.put_u16(self.hard_timeout);
-        dst.put_u16(self.priority);
-        dst.put_u32(self.buffer_id);
-        dst.put_u16(self.out_port.0);
-        dst.put_u16(self.flags.bits());
+        let mut f = Fixed::<24>::zeroed();
+        f.set_u64::<0>(self.cookie);
+        f.set_u16::<8>(self.command.to_u16());
+        f.set_u16::<10>(self.idle_timeout);
+        f.set_u16::<12>(self.hard_timeout);
+        f.set_u16::<14>(self.priority);
+        f.set_u32::<16>(self.buffer_id);
+        f.set_u16::<20>(self.out_port.0);
+        f.set_u16::<22>(self.flags.bits());
+        dst.put_slice(&f.0);
         Action::encode_list(&self.actions, dst)?;
         Ok(())
     }

@@ -225,11 +225,11 @@ impl Header {
     }
 
     /// Write the header.
+    #[inline]
     pub fn encode(&self, dst: &mut impl BufMut) {
-        dst.put_u8(self.version);
-        dst.put_u8(self.msg_type.to_u8());
-        dst.put_u16(self.length);
-        dst.put_u32(self.xid);
+        let [l0, l1] = self.length.to_be_bytes();
+        let [x0, x1, x2, x3] = self.xid.to_be_bytes();
+        dst.put_slice(&[self.version, self.msg_type.to_u8(), l0, l1, x0, x1, x2, x3]);
     }
 }
 

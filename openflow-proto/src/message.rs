@@ -354,7 +354,7 @@ impl Message {
 
     /// Encode into a new buffer.
     pub fn to_bytes(&self, xid: u32) -> Result<Bytes, EncodeError> {
-        let mut b = BytesMut::new();
+        let mut b = BytesMut::with_capacity(self.encoded_len().min(MAX_MESSAGE_LEN));
         self.encode(xid, &mut b)?;
         Ok(b.freeze())
     }

@@ -2,7 +2,7 @@
 //! flow_removed, packet_out, vendor, port_status and port_mod.
 
 use crate::action::Action;
-use crate::codec::Reader;
+use crate::codec::{Fixed, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
 use crate::error_msg::ErrorMsg;
 use crate::flow_match::Match;
@@ -296,11 +296,12 @@ impl PacketIn {
     }
 
     pub(crate) fn write(&self, dst: &mut impl BufMut) {
-        dst.put_u32(self.buffer_id);
-        dst.put_u16(self.total_len);
-        dst.put_u16(self.in_port.0);
-        dst.put_u8(self.reason.to_u8());
-        dst.put_u8(0);
+        let mut f = Fixed::<10>::zeroed();
+        f.set_u32::<0>(self.buffer_id);
+        f.set_u16::<4>(self.total_len);
+        f.set_u16::<6>(self.in_port.0);
+        f.set_u8::<8>(self.reason.to_u8());
+        dst.put_slice(&f.0);
         dst.put_slice(&self.data);
     }
 }

@@ -7,7 +7,7 @@
 //! [`StatsReassembler`] puts received parts back together.
 
 use crate::action::Action;
-use crate::codec::{fixed_str, put_fixed_str, Reader};
+use crate::codec::{fixed_str, put_fixed_str, Fixed, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
 use crate::flow_match::Match;
 use crate::header::Header;
@@ -457,19 +457,21 @@ impl FlowStats {
             len,
             max: usize::from(u16::MAX),
         })?;
-        dst.put_u16(len16);
-        dst.put_u8(self.table_id);
-        dst.put_u8(0);
+        let mut head = Fixed::<4>::zeroed();
+        head.set_u16::<0>(len16);
+        head.set_u8::<2>(self.table_id);
+        dst.put_slice(&head.0);
         self.r#match.encode(dst);
-        dst.put_u32(self.duration_sec);
-        dst.put_u32(self.duration_nsec);
-        dst.put_u16(self.priority);
-        dst.put_u16(self.idle_timeout);
-        dst.put_u16(self.hard_timeout);
-        dst.put_bytes(0, 6);
-        dst.put_u64(self.cookie);
-        dst.put_u64(self.packet_count);
-        dst.put_u64(self.byte_count);
+        let mut f = Fixed::<44>::zeroed();
+        f.set_u32::<0>(self.duration_sec);
+        f.set_u32::<4>(self.duration_nsec);
+        f.set_u16::<8>(self.priority);
+        f.set_u16::<10>(self.idle_timeout);
+        f.set_u16::<12>(self.hard_timeout);
+        f.set_u64::<20>(self.cookie);
+        f.set_u64::<28>(self.packet_count);
+        f.set_u64::<36>(self.byte_count);
+        dst.put_slice(&f.0);
         Action::encode_list(&self.actions, dst)?;
         Ok(())
     }
