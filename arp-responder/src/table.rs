@@ -64,23 +64,9 @@ pub struct Answer {
 /// (`Scope::Port`), the gateway address on every switch (`Scope::Global`).
 #[derive(Debug, Clone, Default)]
 pub struct ResponderTable {
-    // Keys are packed into one integer so that a lookup hashes a single word
-    // (see `switch_key` and `port_key`).
-    global: HashMap<u32, MacAddr>,
-    switch: HashMap<u128, MacAddr>,
-    port: HashMap<u128, MacAddr>,
-}
-
-fn switch_key(datapath: u64, ip: Ipv4Addr) -> u128 {
-    (u128::from(datapath) << 32) | u128::from(u32::from(ip))
-}
-
-fn port_key(datapath: u64, port: u32, ip: Ipv4Addr) -> u128 {
-    (u128::from(datapath) << 64) | (u128::from(port) << 32) | u128::from(u32::from(ip))
-}
-
-fn unpack_ip(key: u128) -> Ipv4Addr {
-    Ipv4Addr::from(key as u32)
+    global: HashMap<Ipv4Addr, MacAddr>,
+    switch: HashMap<(u64, Ipv4Addr), MacAddr>,
+    port: HashMap<(u64, u32, Ipv4Addr), MacAddr>,
 }
 
 impl ResponderTable {
@@ -93,9 +79,9 @@ impl ResponderTable {
     /// at exactly that scope, if any.
     pub fn insert(&mut self, scope: Scope, ip: Ipv4Addr, mac: MacAddr) -> Option<MacAddr> {
         match scope {
-            Scope::Global => self.global.insert(u32::from(ip), mac),
-            Scope::Switch(dp) => self.switch.insert(switch_key(dp, ip), mac),
-            Scope::Port { datapath, port } => self.port.insert(port_key(datapath, port, ip), mac),
+            Scope::Global => self.global.insert(ip, mac),
+            Scope::Switch(dp) => self.switch.insert((dp, ip), mac),
+            Scope::Port { datapath, port } => self.port.insert((datapath, port, ip), mac),
         }
     }
 
@@ -103,18 +89,18 @@ impl ResponderTable {
     /// stay); returns the MAC removed, if any.
     pub fn remove(&mut self, scope: Scope, ip: Ipv4Addr) -> Option<MacAddr> {
         match scope {
-            Scope::Global => self.global.remove(&u32::from(ip)),
-            Scope::Switch(dp) => self.switch.remove(&switch_key(dp, ip)),
-            Scope::Port { datapath, port } => self.port.remove(&port_key(datapath, port, ip)),
+            Scope::Global => self.global.remove(&ip),
+            Scope::Switch(dp) => self.switch.remove(&(dp, ip)),
+            Scope::Port { datapath, port } => self.port.remove(&(datapath, port, ip)),
         }
     }
 
     /// The entry at exactly `scope`, without falling back to wider scopes.
     pub fn get(&self, scope: Scope, ip: Ipv4Addr) -> Option<MacAddr> {
         match scope {
-            Scope::Global => self.global.get(&u32::from(ip)),
-            Scope::Switch(dp) => self.switch.get(&switch_key(dp, ip)),
-            Scope::Port { datapath, port } => self.port.get(&port_key(datapath, port, ip)),
+            Scope::Global => self.global.get(&ip),
+            Scope::Switch(dp) => self.switch.get(&(dp, ip)),
+            Scope::Port { datapath, port } => self.port.get(&(datapath, port, ip)),
         }
         .copied()
     }
@@ -122,7 +108,7 @@ impl ResponderTable {
     /// The most specific entry for `ip` at `at` (port, then switch, then
     /// global).
     pub fn lookup(&self, ip: Ipv4Addr, at: Location) -> Option<Answer> {
-        if let Some(&mac) = self.port.get(&port_key(at.datapath, at.port, ip)) {
+        if let Some(&mac) = self.port.get(&(at.datapath, at.port, ip)) {
             return Some(Answer {
                 mac,
                 scope: Scope::Port {
@@ -131,13 +117,13 @@ impl ResponderTable {
                 },
             });
         }
-        if let Some(&mac) = self.switch.get(&switch_key(at.datapath, ip)) {
+        if let Some(&mac) = self.switch.get(&(at.datapath, ip)) {
             return Some(Answer {
                 mac,
                 scope: Scope::Switch(at.datapath),
             });
         }
-        self.global.get(&u32::from(ip)).map(|&mac| Answer {
+        self.global.get(&ip).map(|&mac| Answer {
             mac,
             scope: Scope::Global,
         })
@@ -162,21 +148,15 @@ impl ResponderTable {
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (Scope, Ipv4Addr, MacAddr)> + '_ {
-        let g = self
-            .global
-            .iter()
-            .map(|(&ip, &m)| (Scope::Global, Ipv4Addr::from(ip), m));
+        let g = self.global.iter().map(|(&ip, &m)| (Scope::Global, ip, m));
         let s = self
             .switch
             .iter()
-            .map(|(&k, &m)| (Scope::Switch((k >> 32) as u64), unpack_ip(k), m));
-        let p = self.port.iter().map(|(&k, &m)| {
-            let scope = Scope::Port {
-                datapath: (k >> 64) as u64,
-                port: (k >> 32) as u32,
-            };
-            (scope, unpack_ip(k), m)
-        });
+            .map(|(&(dp, ip), &m)| (Scope::Switch(dp), ip, m));
+        let p = self
+            .port
+            .iter()
+            .map(|(&(datapath, port, ip), &m)| (Scope::Port { datapath, port }, ip, m));
         g.chain(s).chain(p)
     }
 
