@@ -58,6 +58,9 @@ cargo test --workspace --all-features --no-fail-fast
 step "doc tests and docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features >/dev/null
 
+step "library crates package for crates.io (metadata, license files, readme)"
+cargo package -q --no-verify --allow-dirty -p openflow-proto -p netrules -p arp-responder -p ec2-model
+
 step "benchmarks compile and run once each (smoke, no timing)"
 cargo test --workspace --benches --all-features -q >/dev/null
 
