@@ -286,6 +286,13 @@ impl Action {
     /// Write the action's wire form.
     pub fn encode(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
         self.check_encodable()?;
+        self.put(dst);
+        Ok(())
+    }
+
+    /// Write the action's wire form, [`Action::check_encodable`] having passed.
+    #[inline]
+    fn put(&self, dst: &mut impl BufMut) {
         let len = self.wire_len();
         // A standard action (8 or 16 bytes) is built on the stack and written in one piece.
         let mut a = Fixed::<16>::zeroed();
@@ -310,11 +317,10 @@ impl Action {
                 a.set_u32::<4>(*vendor);
                 dst.put_slice(a.0.get(..Self::VENDOR_HEADER_LEN).unwrap_or_default());
                 dst.put_slice(data);
-                return Ok(());
+                return;
             }
         }
         dst.put_slice(a.0.get(..len).unwrap_or_default());
-        Ok(())
     }
 
     /// The wire length of an action list.
@@ -339,7 +345,7 @@ impl Action {
             });
         }
         for a in actions {
-            a.encode(dst)?;
+            a.put(dst);
         }
         Ok(len)
     }

@@ -159,10 +159,9 @@ impl FlowMod {
     }
 
     /// Write the body (everything after the header).
+    /// On error, part of the body may have been written: [`crate::Message::encode`] (the
+    /// one caller) truncates `dst` back.
     pub(crate) fn write(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
-        for a in &self.actions {
-            a.check_encodable()?;
-        }
         self.r#match.encode(dst);
         let mut f = Fixed::<24>::zeroed();
         f.set_u64::<0>(self.cookie);

@@ -314,16 +314,32 @@ impl Message {
     /// Fails (never panics) when the message would exceed 65535 bytes or holds a value that
     /// cannot be encoded (a vendor action whose length is not a multiple of 8...).
     pub fn encode(&self, xid: u32, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_sized(xid, dst, self.encoded_len())
+    }
+
+    /// [`Message::encode`], with `expected` = [`Message::encoded_len`] already computed.
+    #[inline]
+    fn encode_sized(
+        &self,
+        xid: u32,
+        dst: &mut BytesMut,
+        expected: usize,
+    ) -> Result<(), EncodeError> {
         let start = dst.len();
-        let result = self.encode_inner(xid, dst, start);
+        let result = self.encode_inner(xid, dst, start, expected);
         if result.is_err() {
             dst.truncate(start);
         }
         result
     }
 
-    fn encode_inner(&self, xid: u32, dst: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
-        let expected = self.encoded_len();
+    fn encode_inner(
+        &self,
+        xid: u32,
+        dst: &mut BytesMut,
+        start: usize,
+        expected: usize,
+    ) -> Result<(), EncodeError> {
         if expected > MAX_MESSAGE_LEN {
             return Err(EncodeError::TooLong {
                 what: self.msg_type().name(),
@@ -354,8 +370,9 @@ impl Message {
 
     /// Encode into a new buffer.
     pub fn to_bytes(&self, xid: u32) -> Result<Bytes, EncodeError> {
-        let mut b = BytesMut::with_capacity(self.encoded_len().min(MAX_MESSAGE_LEN));
-        self.encode(xid, &mut b)?;
+        let expected = self.encoded_len();
+        let mut b = BytesMut::with_capacity(expected.min(MAX_MESSAGE_LEN));
+        self.encode_sized(xid, &mut b, expected)?;
         Ok(b.freeze())
     }
 
