@@ -212,12 +212,20 @@ pub fn switch_cookie(dpid: Dpid) -> u64 {
     cookie::SWITCH | (dpid & !cookie::KIND_MASK)
 }
 
-/// Shared action lists.
+/// Shared action lists, and scratch space reused between instances.
 struct Acts {
     drop: Arc<[Action]>,
     punt: Arc<[Action]>,
-    /// Scratch set of emitted keys, reused between instances.
+    /// `output(port)`, one list per port number.
+    outputs: HashMap<PortNo, Arc<[Action]>, FxBuild>,
+    /// Scratch set of emitted keys.
     seen: HashSet<[u64; 6], FxBuild>,
+    /// Scratch: the classes of the pair of permissions being expanded.
+    classes: Vec<L4>,
+    /// Scratch: the punt classes of the permission being expanded.
+    punts: Vec<L4>,
+    /// Scratch: the members of the peer being expanded.
+    members: Vec<Member>,
 }
 
 impl Acts {
@@ -225,9 +233,22 @@ impl Acts {
         Acts {
             drop: Arc::from(Vec::new()),
             punt: Arc::from(vec![Action::to_controller(o.punt_max_len)]),
+            outputs: HashMap::default(),
             seen: HashSet::with_capacity_and_hasher(256, FxBuild::default()),
+            classes: Vec::new(),
+            punts: Vec::new(),
+            members: Vec::new(),
         }
     }
+}
+
+/// The shared `output(port)` action list.
+fn output_to(outputs: &mut HashMap<PortNo, Arc<[Action]>, FxBuild>, port: PortNo) -> Arc<[Action]> {
+    Arc::clone(
+        outputs
+            .entry(port)
+            .or_insert_with(|| Arc::from(vec![Action::output(port)])),
+    )
 }
 
 /// A transport class: IP protocol (None: any) and the transport fields (None: any).
@@ -246,12 +267,13 @@ impl L4 {
     }
 }
 
-fn ports(r: &crate::model::PortRange) -> Vec<Option<u16>> {
-    if r.is_all() {
-        vec![None]
-    } else {
-        (r.from()..=r.to()).map(Some).collect()
-    }
+/// The destination (or source) port values of a range: `None` (wildcard) for all ports.
+fn ports(r: &crate::model::PortRange) -> impl Iterator<Item = Option<u16>> + Clone {
+    let all = r.is_all();
+    let singles = (!all).then(|| (r.from()..=r.to()).map(Some));
+    all.then_some(None)
+        .into_iter()
+        .chain(singles.into_iter().flatten())
 }
 
 fn port_count(r: &crate::model::PortRange) -> u32 {
@@ -262,51 +284,52 @@ fn port_count(r: &crate::model::PortRange) -> u32 {
     }
 }
 
-/// The classes of a permission's own traffic, or `None` if its ports exceed the budget.
-fn own_classes(p: &Protocol, budget: u32) -> Option<Vec<L4>> {
-    Some(match p {
-        Protocol::Any => vec![L4 {
+/// The classes of a permission's own traffic, into `out` (cleared first); `false` if its
+/// ports exceed the budget.
+fn own_classes(p: &Protocol, budget: u32, out: &mut Vec<L4>) -> bool {
+    out.clear();
+    match p {
+        Protocol::Any => out.push(L4 {
             proto: None,
             tp_src: None,
             tp_dst: None,
-        }],
+        }),
         Protocol::Tcp(r) | Protocol::Udp(r) => {
             if port_count(r) > budget {
-                return None;
+                return false;
             }
             let proto = p.ip_proto();
-            ports(r)
-                .into_iter()
-                .map(|d| L4 {
-                    proto,
-                    tp_src: None,
-                    tp_dst: d,
-                })
-                .collect()
+            out.extend(ports(r).map(|d| L4 {
+                proto,
+                tp_src: None,
+                tp_dst: d,
+            }));
         }
-        Protocol::Icmp(s) => vec![L4 {
+        Protocol::Icmp(s) => out.push(L4 {
             proto: Some(IP_PROTO_ICMP),
             tp_src: s.icmp_type().map(u16::from),
             tp_dst: s.code().map(u16::from),
-        }],
-        Protocol::Number(n) => vec![L4 {
+        }),
+        Protocol::Number(n) => out.push(L4 {
             proto: Some(*n),
             tp_src: None,
             tp_dst: None,
-        }],
-    })
+        }),
+    }
+    true
 }
 
-/// The punt classes of a permission: its own classes, or, beyond the budget, its protocol
-/// with the ports wildcarded.
-fn punt_classes(p: &Protocol, budget: u32) -> Vec<L4> {
-    own_classes(p, budget).unwrap_or_else(|| {
-        vec![L4 {
+/// The punt classes of a permission, into `out` (cleared first): its own classes, or,
+/// beyond the budget, its protocol with the ports wildcarded.
+fn punt_classes(p: &Protocol, budget: u32, out: &mut Vec<L4>) {
+    if !own_classes(p, budget, out) {
+        out.clear();
+        out.push(L4 {
             proto: p.ip_proto(),
             tp_src: None,
             tp_dst: None,
-        }]
-    })
+        });
+    }
 }
 
 /// True if `reverse` allows every reply of every packet `primary` allows (on protocol and
@@ -326,88 +349,99 @@ const ICMP_QUERY_TYPES: [u16; 8] = [0, 8, 13, 14, 15, 16, 17, 18];
 /// The classes of packets `primary` allows whose replies `reverse` allows (on protocol and
 /// ports): the packets that need no tracked state. `None` if the expansion exceeds the
 /// budget. The classes may cover only part of that set (never more).
+#[cfg(test)]
 fn self_sufficient_classes(primary: &Protocol, reverse: &Protocol, budget: u32) -> Option<Vec<L4>> {
+    let mut v = Vec::new();
+    self_sufficient_classes_into(primary, reverse, budget, &mut v).then_some(v)
+}
+
+/// [`self_sufficient_classes`] into `out` (cleared first); `false` for `None`.
+fn self_sufficient_classes_into(
+    primary: &Protocol,
+    reverse: &Protocol,
+    budget: u32,
+    out: &mut Vec<L4>,
+) -> bool {
     if reverse_covers(primary, reverse) {
-        return own_classes(primary, budget);
+        return own_classes(primary, budget, out);
     }
+    out.clear();
     let icmp = |t: u16, code: Option<u16>| L4 {
         proto: Some(IP_PROTO_ICMP),
         tp_src: Some(t),
         tp_dst: code,
     };
-    Some(match (primary, reverse) {
+    match (primary, reverse) {
         // Every protocol out, only some replies back: the packets whose replies are those.
         (Protocol::Any, Protocol::Tcp(r)) | (Protocol::Any, Protocol::Udp(r)) => {
             if port_count(r) > budget {
-                return None;
+                return false;
             }
             let proto = reverse.ip_proto();
-            ports(r)
-                .into_iter()
-                .map(|s| L4 {
-                    proto,
-                    tp_src: s,
-                    tp_dst: None,
-                })
-                .collect()
+            out.extend(ports(r).map(|s| L4 {
+                proto,
+                tp_src: s,
+                tp_dst: None,
+            }));
         }
         (Protocol::Any, Protocol::Icmp(s)) => {
             let code = s.code().map(u16::from);
             match s.icmp_type() {
-                Some(rt) => match icmp_reply_type(u16::from(rt)) {
-                    Some(t) => vec![icmp(t, code)],
-                    None => Vec::new(),
-                },
-                None => ICMP_QUERY_TYPES.iter().map(|t| icmp(*t, code)).collect(),
+                Some(rt) => {
+                    if let Some(t) = icmp_reply_type(u16::from(rt)) {
+                        out.push(icmp(t, code));
+                    }
+                }
+                None => out.extend(ICMP_QUERY_TYPES.iter().map(|t| icmp(*t, code))),
             }
         }
-        (Protocol::Any, Protocol::Number(n)) => vec![L4 {
+        (Protocol::Any, Protocol::Number(n)) => out.push(L4 {
             proto: Some(*n),
             tp_src: None,
             tp_dst: None,
-        }],
+        }),
         (Protocol::Tcp(d), Protocol::Tcp(r)) | (Protocol::Udp(d), Protocol::Udp(r)) => {
             if u64::from(port_count(d)) * u64::from(port_count(r)) > u64::from(budget) {
-                return None;
+                return false;
             }
             let proto = primary.ip_proto();
-            let mut v = Vec::new();
             for dp in ports(d) {
-                for sp in ports(r) {
-                    v.push(L4 {
-                        proto,
-                        tp_src: sp,
-                        tp_dst: dp,
-                    });
-                }
+                out.extend(ports(r).map(|sp| L4 {
+                    proto,
+                    tp_src: sp,
+                    tp_dst: dp,
+                }));
             }
-            v
         }
         (Protocol::Icmp(ps), Protocol::Icmp(rs)) => {
             // The reply keeps the code: it must satisfy both.
             let code = match (ps.code(), rs.code()) {
                 (None, c) | (c, None) => c.map(u16::from),
                 (Some(a), Some(b)) if a == b => Some(u16::from(a)),
-                _ => return Some(Vec::new()),
+                _ => return true,
             };
-            let types: Vec<u16> = match ps.icmp_type() {
-                Some(t) => vec![u16::from(t)],
-                None => ICMP_QUERY_TYPES.to_vec(),
+            let one;
+            let types: &[u16] = match ps.icmp_type() {
+                Some(t) => {
+                    one = [u16::from(t)];
+                    &one
+                }
+                None => &ICMP_QUERY_TYPES,
             };
-            types
-                .into_iter()
-                .filter_map(|t| match icmp_reply_type(t) {
+            out.extend(types.iter().filter_map(|&t| {
+                match icmp_reply_type(t) {
                     // No reply (an error): nothing to track, allowed as it is.
                     None => Some(icmp(t, ps.code().map(u16::from))),
                     Some(rt) => rs
                         .icmp_type()
                         .is_none_or(|x| u16::from(x) == rt)
                         .then_some(icmp(t, code)),
-                })
-                .collect()
+                }
+            }));
         }
-        _ => Vec::new(),
-    })
+        _ => {}
+    }
+    true
 }
 
 fn net(m: Ipv4Network) -> Ipv4Match {
@@ -430,58 +464,70 @@ struct Member {
     mac: MacAddr,
 }
 
-/// The addresses a pair of peers both contain: a CIDR block, or listed instances.
+/// The addresses a pair of peers both contain: a CIDR block, or listed instances (in a
+/// scratch list the caller passed).
+#[derive(Clone, Copy)]
 enum PeerSet {
     Cidr(Ipv4Network),
-    Members(Vec<Member>),
+    Members,
 }
 
-fn members_of(model: &Model, g: &GroupId) -> Vec<Member> {
-    model
-        .member_addresses(g)
-        .map(|(_, ip, mac)| Member { ip, mac })
-        .collect()
+fn members_of(model: &Model, g: &GroupId, out: &mut Vec<Member>) {
+    out.clear();
+    out.extend(
+        model
+            .member_addresses(g)
+            .map(|(_, ip, mac)| Member { ip, mac }),
+    );
 }
 
-/// A peer restricted to the private subnet.
-fn private_peer(model: &Model, p: &Peer) -> Option<PeerSet> {
+/// A peer restricted to the private subnet (members into `ms`).
+fn private_peer(model: &Model, p: &Peer, ms: &mut Vec<Member>) -> Option<PeerSet> {
     let subnet = model.settings().subnet;
     match p {
         Peer::Cidr(c) => cidr_and(*c, subnet).map(PeerSet::Cidr),
-        Peer::Group(g) => Some(PeerSet::Members(members_of(model, g))),
+        Peer::Group(g) => {
+            members_of(model, g, ms);
+            Some(PeerSet::Members)
+        }
     }
 }
 
-/// Two peers' common private addresses.
-fn private_peer_and(model: &Model, a: &Peer, b: &Peer) -> Option<PeerSet> {
+/// Two peers' common private addresses (members into `ms`).
+fn private_peer_and(model: &Model, a: &Peer, b: &Peer, ms: &mut Vec<Member>) -> Option<PeerSet> {
     let subnet = model.settings().subnet;
     match (a, b) {
         (Peer::Cidr(x), Peer::Cidr(y)) => cidr_and(*x, *y)
             .and_then(|c| cidr_and(c, subnet))
             .map(PeerSet::Cidr),
         (Peer::Group(g), Peer::Cidr(c)) | (Peer::Cidr(c), Peer::Group(g)) => {
-            Some(PeerSet::Members(
+            ms.clear();
+            ms.extend(
                 model
                     .member_addresses(g)
                     .filter(|(_, ip, _)| c.contains(*ip))
-                    .map(|(_, ip, mac)| Member { ip, mac })
-                    .collect(),
-            ))
+                    .map(|(_, ip, mac)| Member { ip, mac }),
+            );
+            Some(PeerSet::Members)
         }
-        (Peer::Group(g), Peer::Group(h)) if g == h => Some(PeerSet::Members(members_of(model, g))),
+        (Peer::Group(g), Peer::Group(h)) if g == h => {
+            members_of(model, g, ms);
+            Some(PeerSet::Members)
+        }
         (Peer::Group(g), Peer::Group(h)) => {
             let (small, other) = if model.member_count(g) <= model.member_count(h) {
                 (g, h)
             } else {
                 (h, g)
             };
-            Some(PeerSet::Members(
+            ms.clear();
+            ms.extend(
                 model
                     .member_addresses(small)
                     .filter(|(id, _, _)| model.is_member(other, id))
-                    .map(|(_, ip, mac)| Member { ip, mac })
-                    .collect(),
-            ))
+                    .map(|(_, ip, mac)| Member { ip, mac }),
+            );
+            Some(PeerSet::Members)
         }
     }
 }
@@ -654,17 +700,25 @@ fn instance_flows_with(
     let s = model.settings();
     let uplink = sw.uplink;
     let budget = options.port_budget.min(MAX_EXPANSION);
-    acts.seen.clear();
-    let drop_acts = Arc::clone(&acts.drop);
-    let punt_acts = Arc::clone(&acts.punt);
+    let Acts {
+        drop: drop_acts,
+        punt: punt_acts,
+        outputs,
+        seen,
+        classes,
+        punts,
+        members,
+    } = acts;
+    let (drop_acts, punt_acts) = (&*drop_acts, &*punt_acts);
+    seen.clear();
     let mut e = Emitter {
         flows: out,
-        seen: &mut acts.seen,
+        seen,
         cookie: instance_cookie(&inst.id),
     };
     let eip = model.elastic_ip_of(&inst.id);
-    let to_me: Arc<[Action]> = Arc::from(vec![Action::output(at.port)]);
-    let to_uplink: Arc<[Action]> = Arc::from(vec![Action::output(uplink)]);
+    let to_me = output_to(outputs, at.port);
+    let to_uplink = output_to(outputs, uplink);
     let eip_in: Option<Arc<[Action]>> =
         eip.map(|_| Arc::from(eip_in_actions(model, inst, at.port)));
     let eip_out: Option<Arc<[Action]>> =
@@ -677,35 +731,29 @@ fn instance_flows_with(
     m.dl_vlan = VlanMatch::Untagged;
     m.set_arp_opcode(ARP_REQUEST);
     m.nw_src = Ipv4Match::exact(inst.ip);
-    e.push(priority::ARP, m, &punt_acts);
+    e.push(priority::ARP, m, punt_acts);
     if let Some(ip) = eip {
         let mut m = Match::any();
         m.in_port = Some(uplink);
         m.dl_vlan = VlanMatch::Untagged;
         m.set_arp_opcode(ARP_REQUEST);
         m.nw_dst = Ipv4Match::exact(ip);
-        e.push(priority::ARP, m, &punt_acts);
+        e.push(priority::ARP, m, punt_acts);
     }
 
     // Its address never comes in through the uplink.
     let mut m = untagged_ip();
     m.in_port = Some(uplink);
     m.nw_src = Ipv4Match::exact(inst.ip);
-    e.push(priority::UPLINK_GUARD, m, &drop_acts);
+    e.push(priority::UPLINK_GUARD, m, drop_acts);
 
     // Traffic to this instance from any port but the uplink: both sides are here.
     let mut m = untagged_ip();
     m.nw_dst = Ipv4Match::exact(inst.ip);
-    e.push(priority::LOCAL_PUNT, m, &punt_acts);
+    e.push(priority::LOCAL_PUNT, m, punt_acts);
 
-    let ingress: Vec<&Permission> = model
-        .permissions_of(inst, Direction::Ingress)
-        .map(|(_, p)| p)
-        .collect();
-    let egress: Vec<&Permission> = model
-        .permissions_of(inst, Direction::Egress)
-        .map(|(_, p)| p)
-        .collect();
+    let ingress = distinct_permissions(model, inst, Direction::Ingress);
+    let egress = distinct_permissions(model, inst, Direction::Egress);
 
     // ----- Ingress side, from the uplink -----
     let mut priv_in = untagged_ip();
@@ -723,21 +771,21 @@ fn instance_flows_with(
         let mut priv_covered = false;
         let mut eip_covered = false;
         for r in &egress {
-            let Some(classes) = self_sufficient_classes(i.protocol(), r.protocol(), budget) else {
+            if !self_sufficient_classes_into(i.protocol(), r.protocol(), budget, classes) {
                 continue;
-            };
+            }
             if classes.is_empty() {
                 continue;
             }
             let proto_cover = reverse_covers(i.protocol(), r.protocol());
             // Private path.
-            if let Some(set) = private_peer_and(model, i.peer(), r.peer()) {
+            if let Some(set) = private_peer_and(model, i.peer(), r.peer(), members) {
                 emit_src(
                     &mut e,
                     priority::INGRESS_FORWARD,
                     &priv_in,
-                    &set,
-                    &classes,
+                    (set, members),
+                    classes,
                     &to_me,
                 );
                 priv_covered |= proto_cover && peer_covers(r.peer(), i.peer(), model);
@@ -749,7 +797,7 @@ fn instance_flows_with(
                 if let Some(c) = cidr_and(*a, *b).and_then(|c| outside_part(c, s.subnet)) {
                     let mut m = *base;
                     m.nw_src = net(c);
-                    for l4 in &classes {
+                    for l4 in classes.iter() {
                         let mut m = m;
                         l4.apply(&mut m);
                         e.push(priority::INGRESS_FORWARD, m, acts_in);
@@ -758,16 +806,17 @@ fn instance_flows_with(
                 }
             }
         }
-        let punt = punt_classes(i.protocol(), budget);
+        punt_classes(i.protocol(), budget, punts);
+        let punt = &*punts;
         if !priv_covered {
-            if let Some(set) = private_peer(model, i.peer()) {
+            if let Some(set) = private_peer(model, i.peer(), members) {
                 emit_src(
                     &mut e,
                     priority::INGRESS_PUNT,
                     &priv_in,
-                    &set,
-                    &punt,
-                    &punt_acts,
+                    (set, members),
+                    punt,
+                    punt_acts,
                 );
             }
         }
@@ -775,10 +824,10 @@ fn instance_flows_with(
             if let (Some(base), Some(c)) = (&eip_in_base, outside_peer(i.peer(), s.subnet)) {
                 let mut m = *base;
                 m.nw_src = net(c);
-                for l4 in &punt {
+                for l4 in punt {
                     let mut m = m;
                     l4.apply(&mut m);
-                    e.push(priority::INGRESS_PUNT, m, &punt_acts);
+                    e.push(priority::INGRESS_PUNT, m, punt_acts);
                 }
             }
         }
@@ -795,21 +844,21 @@ fn instance_flows_with(
         let mut priv_covered = false;
         let mut out_covered = false;
         for r in &ingress {
-            let Some(classes) = self_sufficient_classes(x.protocol(), r.protocol(), budget) else {
+            if !self_sufficient_classes_into(x.protocol(), r.protocol(), budget, classes) {
                 continue;
-            };
+            }
             if classes.is_empty() {
                 continue;
             }
             let proto_cover = reverse_covers(x.protocol(), r.protocol());
             // Private: only destinations whose MAC is known (group members) are forwarded
             // here; CIDR destinations go to the controller, which pins the MAC.
-            if let Some(PeerSet::Members(ms)) = private_peer_and(model, x.peer(), r.peer()) {
-                for mbr in ms.into_iter().filter(|mbr| mbr.ip != inst.ip) {
+            if let Some(PeerSet::Members) = private_peer_and(model, x.peer(), r.peer(), members) {
+                for mbr in members.iter().filter(|mbr| mbr.ip != inst.ip) {
                     let mut m = eg;
                     m.dl_dst = Some(mbr.mac);
                     m.nw_dst = Ipv4Match::exact(mbr.ip);
-                    for l4 in &classes {
+                    for l4 in classes.iter() {
                         let mut m = m;
                         l4.apply(&mut m);
                         e.push(priority::EGRESS_PRIVATE_FORWARD, m, &to_uplink);
@@ -823,7 +872,7 @@ fn instance_flows_with(
                 if let Some(c) = cidr_and(*a, *b).and_then(|c| outside_part(c, s.subnet)) {
                     let mut m = eg_out;
                     m.nw_dst = net(c);
-                    for l4 in &classes {
+                    for l4 in classes.iter() {
                         let mut m = m;
                         l4.apply(&mut m);
                         e.push(priority::EGRESS_OUTSIDE_FORWARD, m, acts_out);
@@ -832,27 +881,28 @@ fn instance_flows_with(
                 }
             }
         }
-        let punt = punt_classes(x.protocol(), budget);
+        punt_classes(x.protocol(), budget, punts);
+        let punt = &*punts;
         if !priv_covered {
-            match private_peer(model, x.peer()) {
+            match private_peer(model, x.peer(), members) {
                 Some(PeerSet::Cidr(c)) => {
                     let mut m = eg;
                     m.nw_dst = net(c);
-                    for l4 in &punt {
+                    for l4 in punt {
                         let mut m = m;
                         l4.apply(&mut m);
-                        e.push(priority::EGRESS_PRIVATE_PUNT, m, &punt_acts);
+                        e.push(priority::EGRESS_PRIVATE_PUNT, m, punt_acts);
                     }
                 }
-                Some(PeerSet::Members(ms)) => {
-                    for mbr in ms.into_iter().filter(|mbr| mbr.ip != inst.ip) {
+                Some(PeerSet::Members) => {
+                    for mbr in members.iter().filter(|mbr| mbr.ip != inst.ip) {
                         let mut m = eg;
                         m.dl_dst = Some(mbr.mac);
                         m.nw_dst = Ipv4Match::exact(mbr.ip);
-                        for l4 in &punt {
+                        for l4 in punt {
                             let mut m = m;
                             l4.apply(&mut m);
-                            e.push(priority::EGRESS_PRIVATE_PUNT, m, &punt_acts);
+                            e.push(priority::EGRESS_PRIVATE_PUNT, m, punt_acts);
                         }
                     }
                 }
@@ -863,10 +913,10 @@ fn instance_flows_with(
             if let Some(c) = outside_peer(x.peer(), s.subnet) {
                 let mut m = eg_out;
                 m.nw_dst = net(c);
-                for l4 in &punt {
+                for l4 in punt {
                     let mut m = m;
                     l4.apply(&mut m);
-                    e.push(priority::EGRESS_OUTSIDE_PUNT, m, &punt_acts);
+                    e.push(priority::EGRESS_OUTSIDE_PUNT, m, punt_acts);
                 }
             }
         }
@@ -875,29 +925,49 @@ fn instance_flows_with(
     if eip.is_some() {
         let mut m = eg;
         m.nw_dst = net(s.subnet);
-        e.push(priority::EGRESS_SUBNET_DROP, m, &drop_acts);
+        e.push(priority::EGRESS_SUBNET_DROP, m, drop_acts);
     }
+}
+
+/// An instance's permissions in one direction, each once, in first-occurrence order. A
+/// permission two of its groups share yields the same flows twice (the emitter would drop the
+/// second copies one by one): skipping it up front leaves the output unchanged.
+fn distinct_permissions<'a>(
+    model: &'a Model,
+    inst: &'a Instance,
+    direction: Direction,
+) -> Vec<&'a Permission> {
+    let mut v: Vec<&Permission> = model
+        .permissions_of(inst, direction)
+        .map(|(_, p)| p)
+        .collect();
+    // One group's permissions are a set: repeats need two groups.
+    if inst.groups.len() > 1 {
+        let mut seen: std::collections::BTreeSet<&Permission> = std::collections::BTreeSet::new();
+        v.retain(|p| seen.insert(*p));
+    }
+    v
 }
 
 fn emit_src(
     e: &mut Emitter<'_>,
     prio: u16,
     base: &Match,
-    set: &PeerSet,
+    (set, ms): (PeerSet, &[Member]),
     classes: &[L4],
     actions: &Arc<[Action]>,
 ) {
     match set {
         PeerSet::Cidr(c) => {
             let mut m = *base;
-            m.nw_src = net(*c);
+            m.nw_src = net(c);
             for l4 in classes {
                 let mut m = m;
                 l4.apply(&mut m);
                 e.push(prio, m, actions);
             }
         }
-        PeerSet::Members(ms) => {
+        PeerSet::Members => {
             for mbr in ms {
                 let mut m = *base;
                 m.nw_src = Ipv4Match::exact(mbr.ip);
@@ -941,10 +1011,32 @@ pub fn compile(model: &Model, options: &CompileOptions) -> Tables {
         .keys()
         .map(|d| (*d, switch_flows(model, *d)))
         .collect();
+    // The instances still to compile on each switch: once the flows per instance are known,
+    // a table that fills up grows once to what its remaining instances need.
+    let mut left: HashMap<Dpid, usize, FxBuild> = HashMap::default();
+    for inst in model.instances().values() {
+        if let Some(at) = inst.attachment {
+            *left.entry(at.switch).or_default() += 1;
+        }
+    }
+    let (mut done, mut emitted) = (0usize, 0usize);
     for inst in model.instances().values() {
         if let Some(at) = inst.attachment {
             if let Some(t) = tables.get_mut(&at.switch) {
+                let remaining = left.get_mut(&at.switch).map_or(1, |n| {
+                    let r = *n;
+                    *n = n.saturating_sub(1);
+                    r
+                });
+                if let Some(per) = emitted.checked_div(done).map(|a| a + 1) {
+                    if t.capacity() - t.len() < per {
+                        t.reserve_exact(remaining.saturating_mul(per + per / 8));
+                    }
+                }
+                let before = t.len();
                 instance_flows_with(model, inst, options, &mut acts, t);
+                done += 1;
+                emitted += t.len() - before;
             }
         }
     }
