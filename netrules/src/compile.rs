@@ -23,7 +23,7 @@ use openflow_proto::MacAddr;
 use openflow_proto::{
     Action, FlowMod, FlowModCommand, FlowModFlags, Ipv4Match, Match, PortNo, VlanMatch, NO_BUFFER,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// The priority bands, highest first. Every compiled flow has one of these priorities; two
@@ -937,14 +937,18 @@ fn distinct_permissions<'a>(
     inst: &'a Instance,
     direction: Direction,
 ) -> Vec<&'a Permission> {
-    let mut v: Vec<&Permission> = model
-        .permissions_of(inst, direction)
-        .map(|(_, p)| p)
+    // The same order as `Model::permissions_of`: its groups in order, each group's set in
+    // order. One group's permissions are a set: a repeat is one an earlier group has.
+    let groups: Vec<&BTreeSet<Permission>> = inst
+        .groups
+        .iter()
+        .filter_map(|g| model.group(g))
+        .map(|g| g.permissions(direction))
         .collect();
-    // One group's permissions are a set: repeats need two groups.
-    if inst.groups.len() > 1 {
-        let mut seen: std::collections::BTreeSet<&Permission> = std::collections::BTreeSet::new();
-        v.retain(|p| seen.insert(*p));
+    let mut v = Vec::with_capacity(groups.iter().map(|g| g.len()).sum());
+    for (k, g) in groups.iter().enumerate() {
+        let earlier = groups.get(..k).unwrap_or_default();
+        v.extend(g.iter().filter(|p| !earlier.iter().any(|h| h.contains(*p))));
     }
     v
 }
