@@ -1058,7 +1058,7 @@ struct Fragment {
 #[derive(Clone, Debug)]
 pub struct Compiler {
     options: CompileOptions,
-    fragments: HashMap<InstanceId, Fragment>,
+    fragments: HashMap<InstanceId, Fragment, FxBuild>,
     bases: BTreeMap<Dpid, FlowTable>,
 }
 
@@ -1067,7 +1067,7 @@ impl Compiler {
     pub fn new(model: &Model, options: CompileOptions) -> Self {
         let mut c = Compiler {
             options,
-            fragments: HashMap::new(),
+            fragments: HashMap::default(),
             bases: BTreeMap::new(),
         };
         c.rebuild(model);
