@@ -7,7 +7,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bytes::{Bytes, BytesMut};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use openflow_proto::stats::FlowStats;
 use openflow_proto::{
     Action, Framer, MacAddr, Match, Message, PacketIn, PacketInReason, PortNo, StatsReply,
@@ -357,4 +357,102 @@ criterion_group!(
     bench_flow_stats,
     bench_framing
 );
-criterion_main!(benches);
+
+/// One operation of the groups above, run `n` times outside criterion: for counting its
+/// instructions with callgrind, which is repeatable on a loaded machine (see `main`).
+fn run_op(op: &str, n: usize, frame_len: usize) {
+    let pi = packet_in(frame_len);
+    let pi_wire = pi.to_bytes(0).unwrap();
+    let pi_frame = framed(&pi_wire);
+    let pi_vec = pi_wire.to_vec();
+    let (pi_head, pi_body) = (pi_vec[..8].to_vec(), pi_vec[8..].to_vec());
+    let fm = Message::FlowMod(our_flow_mod());
+    let fm_wire = fm.to_bytes(6).unwrap();
+    let fm_frame = framed(&fm_wire);
+    let fm_vec = fm_wire.to_vec();
+    let tfm = tenjin_flow_mod();
+    let fs = flow_stats_reply();
+    let fs_wire = fs.to_bytes(2).unwrap();
+    let fs_frame = framed(&fs_wire);
+    let fs_vec = fs_wire.to_vec();
+    let mut buf = BytesMut::with_capacity(16384);
+    for _ in 0..n {
+        match op {
+            "packet_in_decode/copy" => drop(black_box(black_box(&pi_vec[..]).to_vec())),
+            "packet_in_decode/openflow-proto" => {
+                drop(black_box(Message::decode(black_box(&pi_frame)).unwrap()))
+            }
+            "packet_in_decode/openflow-proto (slice)" => drop(black_box(
+                Message::decode_slice(black_box(&pi_vec[..])).unwrap(),
+            )),
+            "packet_in_decode/rust_ofp" => {
+                let w = black_box(&pi_vec);
+                let h = rust_ofp::ofp_header::OfpHeader::parse(w[..8].try_into().unwrap());
+                drop(black_box((
+                    h.xid(),
+                    <rofp::PacketIn as MessageType>::parse(&w[8..]),
+                )));
+            }
+            "packet_in_decode/tenjin_sdn" => {
+                let h = tenjin::OfpHeader::parse(black_box(&pi_head)).unwrap();
+                drop(black_box((
+                    h.xid(),
+                    tenjin::PacketInEvent::parse(black_box(&pi_body)).unwrap(),
+                )));
+            }
+            "packet_in_encode/openflow-proto" => {
+                buf.clear();
+                black_box(&pi).encode(0, &mut buf).unwrap();
+                black_box(buf.len());
+            }
+            "flow_mod/copy" => drop(black_box(black_box(&fm_vec[..]).to_vec())),
+            "flow_mod_decode/openflow-proto" => {
+                drop(black_box(Message::decode(black_box(&fm_frame)).unwrap()))
+            }
+            "flow_mod_encode/openflow-proto" => {
+                drop(black_box(black_box(&fm).to_bytes(6).unwrap()))
+            }
+            "flow_mod_encode/openflow-proto (build+encode)" => drop(black_box(
+                Message::FlowMod(our_flow_mod()).to_bytes(6).unwrap(),
+            )),
+            "flow_mod_encode/rust_ofp (build+encode)" => {
+                drop(black_box(rofp::message::Message::marshal(
+                    6,
+                    rofp::message::Message::FlowMod(rust_ofp_flow_mod()),
+                )))
+            }
+            "flow_mod_encode/tenjin_sdn" => drop(black_box(tenjin_encode(black_box(&tfm), 6))),
+            "flow_mod_encode/tenjin_sdn (build+encode)" => {
+                drop(black_box(tenjin_encode(&tenjin_flow_mod(), 6)))
+            }
+            "flow_stats_reply/copy" => drop(black_box(black_box(&fs_vec[..]).to_vec())),
+            "flow_stats_reply/decode" => {
+                drop(black_box(Message::decode(black_box(&fs_frame)).unwrap()))
+            }
+            "flow_stats_reply/encode" => {
+                buf.clear();
+                black_box(&fs).encode(2, &mut buf).unwrap();
+                black_box(buf.len());
+            }
+            other => panic!("unknown operation {other:?}"),
+        }
+    }
+}
+
+/// With `OPENFLOW_OP="operation,count[,frame_len]"` in the environment, run that operation
+/// `count` times and exit instead of benchmarking; instructions per operation are then
+/// `(Ir(count) - Ir(0)) / count` under
+/// `valgrind --tool=callgrind --callgrind-out-file=/dev/null BENCH_BINARY`, which stays
+/// the same however loaded the machine is.
+fn main() {
+    if let Ok(spec) = std::env::var("OPENFLOW_OP") {
+        let mut parts = spec.split(',');
+        let op = parts.next().unwrap_or_default();
+        let n = parts.next().map_or(0, |v| v.parse().unwrap());
+        let frame_len = parts.next().map_or(60, |v| v.parse().unwrap());
+        run_op(op, n, frame_len);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
