@@ -299,11 +299,16 @@ fn own_classes(p: &Protocol, budget: u32, out: &mut Vec<L4>) -> bool {
                 return false;
             }
             let proto = p.ip_proto();
-            out.extend(ports(r).map(|d| L4 {
+            let class = |d| L4 {
                 proto,
                 tp_src: None,
                 tp_dst: d,
-            }));
+            };
+            if r.is_all() {
+                out.push(class(None));
+            } else {
+                out.extend((r.from()..=r.to()).map(|d| class(Some(d))));
+            }
         }
         Protocol::Icmp(s) => out.push(L4 {
             proto: Some(IP_PROTO_ICMP),
