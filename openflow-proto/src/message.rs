@@ -136,6 +136,32 @@ impl Message {
     /// a `Bytes` made from a `Vec` allocates its shared header once, on its first slice.
     #[inline]
     pub fn decode(frame: &Bytes) -> Result<(Header, Message), DecodeError> {
+        // The message a controller receives most, checked and decoded in one step: a valid
+        // OpenFlow 1.0 PACKET_IN whose length matches the frame (anything else, valid or
+        // not, takes the general path below, which decodes it the same way).
+        if let [OFP_VERSION, 10, l0, l1, x0, x1, x2, x3, b0, b1, b2, b3, t0, t1, p0, p1, reason, _pad, ..] =
+            frame[..]
+        {
+            let length = u16::from_be_bytes([l0, l1]);
+            if usize::from(length) == frame.len() {
+                let header = Header {
+                    version: OFP_VERSION,
+                    msg_type: MessageType::PacketIn,
+                    length,
+                    xid: u32::from_be_bytes([x0, x1, x2, x3]),
+                };
+                return Ok((
+                    header,
+                    Message::PacketIn(PacketIn {
+                        buffer_id: u32::from_be_bytes([b0, b1, b2, b3]),
+                        total_len: u16::from_be_bytes([t0, t1]),
+                        in_port: crate::PortNo(u16::from_be_bytes([p0, p1])),
+                        reason: crate::PacketInReason::from_u8(reason),
+                        data: frame.slice(PacketIn::FIXED_LEN..),
+                    }),
+                ));
+            }
+        }
         let header = Header::parse(frame)?;
         Self::decode_with(Reader::from_bytes(frame, header.msg_type), header)
     }
@@ -473,6 +499,34 @@ mod tests {
     };
     use crate::{MacAddr, NO_BUFFER};
     use core::net::Ipv4Addr;
+
+    #[test]
+    fn packet_in_fast_path_agrees_with_the_general_path() {
+        for data_len in [0usize, 1, 60] {
+            let m = Message::PacketIn(PacketIn {
+                buffer_id: 7,
+                total_len: 99,
+                in_port: PortNo(3),
+                reason: PacketInReason::Unknown(9),
+                data: Bytes::from(vec![0xab; data_len]),
+            });
+            let wire = m.to_bytes(0x1234).unwrap();
+            // `decode_slice` has no fast path: it is the reference.
+            let fast = Message::decode(&wire).unwrap();
+            assert_eq!(fast, Message::decode_slice(&wire).unwrap());
+            assert_eq!(fast.1, m);
+            assert_eq!(fast.0.xid, 0x1234);
+            // A wrong length or version gets the general path's error.
+            for (at, flip) in [(3, 1u8), (2, 1), (0, 3)] {
+                let mut bad = wire.to_vec();
+                bad[at] ^= flip;
+                assert_eq!(
+                    Message::decode(&Bytes::from(bad.clone())).unwrap_err(),
+                    Message::decode_slice(&bad).unwrap_err()
+                );
+            }
+        }
+    }
 
     fn hex(s: &str) -> Bytes {
         Bytes::from(
