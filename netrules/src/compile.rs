@@ -212,7 +212,10 @@ pub fn switch_cookie(dpid: Dpid) -> u64 {
     cookie::SWITCH | (dpid & !cookie::KIND_MASK)
 }
 
-/// Shared action lists, and scratch space reused between instances.
+/// Shared action lists, and scratch space reused between instances (and, in a [`Compiler`],
+/// between updates: the flows of a recompiled fragment then share the action lists of its
+/// previous version, and compare equal to them by pointer).
+#[derive(Clone)]
 struct Acts {
     drop: Arc<[Action]>,
     punt: Arc<[Action]>,
@@ -239,6 +242,16 @@ impl Acts {
             punts: Vec::new(),
             members: Vec::new(),
         }
+    }
+}
+
+impl core::fmt::Debug for Acts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Acts")
+            .field("drop", &self.drop)
+            .field("punt", &self.punt)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
     }
 }
 
@@ -1065,6 +1078,7 @@ pub struct Compiler {
     options: CompileOptions,
     fragments: HashMap<InstanceId, Fragment, FxBuild>,
     bases: BTreeMap<Dpid, FlowTable>,
+    acts: Acts,
 }
 
 impl Compiler {
@@ -1074,13 +1088,14 @@ impl Compiler {
             options,
             fragments: HashMap::default(),
             bases: BTreeMap::new(),
+            acts: Acts::new(&options),
         };
         c.rebuild(model);
         c
     }
 
     fn rebuild(&mut self, model: &Model) {
-        let mut acts = Acts::new(&self.options);
+        let acts = &mut self.acts;
         self.bases = model
             .switches()
             .keys()
@@ -1090,7 +1105,7 @@ impl Compiler {
         for inst in model.instances().values() {
             if let Some(at) = inst.attachment {
                 let mut flows = Vec::with_capacity(64);
-                instance_flows_with(model, inst, &self.options, &mut acts, &mut flows);
+                instance_flows_with(model, inst, &self.options, acts, &mut flows);
                 self.fragments.insert(
                     inst.id.clone(),
                     Fragment {
@@ -1155,7 +1170,7 @@ impl Compiler {
             }
             return out;
         }
-        let mut acts = Acts::new(&self.options);
+        let acts = &mut self.acts;
         // Per switch: the adds and the deletes of everything touched there.
         let mut changes: BTreeMap<Dpid, (Vec<FlowMod>, Vec<FlowMod>)> = BTreeMap::new();
         for d in &touched.switches {
@@ -1175,7 +1190,7 @@ impl Compiler {
                 if let Some(at) = inst.attachment.filter(|a| model.switch(a.switch).is_some()) {
                     let mut flows =
                         Vec::with_capacity(old.as_ref().map_or(64, |o| o.flows.len() + 8));
-                    instance_flows_with(model, inst, &self.options, &mut acts, &mut flows);
+                    instance_flows_with(model, inst, &self.options, acts, &mut flows);
                     new = Some(Fragment {
                         switch: at.switch,
                         flows,
