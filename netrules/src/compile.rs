@@ -364,16 +364,16 @@ fn reverse_covers(primary: &Protocol, reverse: &Protocol) -> bool {
 
 const ICMP_QUERY_TYPES: [u16; 8] = [0, 8, 13, 14, 15, 16, 17, 18];
 
-/// The classes of packets `primary` allows whose replies `reverse` allows (on protocol and
-/// ports): the packets that need no tracked state. `None` if the expansion exceeds the
-/// budget. The classes may cover only part of that set (never more).
+/// `self_sufficient_classes_into` as a new list (`None` beyond the budget).
 #[cfg(test)]
 fn self_sufficient_classes(primary: &Protocol, reverse: &Protocol, budget: u32) -> Option<Vec<L4>> {
     let mut v = Vec::new();
     self_sufficient_classes_into(primary, reverse, budget, &mut v).then_some(v)
 }
 
-/// [`self_sufficient_classes`] into `out` (cleared first); `false` for `None`.
+/// The classes of packets `primary` allows whose replies `reverse` allows (on protocol and
+/// ports): the packets that need no tracked state, into `out` (cleared first); `false` if the
+/// expansion exceeds the budget. The classes may cover only part of that set (never more).
 fn self_sufficient_classes_into(
     primary: &Protocol,
     reverse: &Protocol,
