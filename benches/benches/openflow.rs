@@ -18,7 +18,10 @@ use rust_ofp::openflow0x01 as rofp;
 use rust_ofp::openflow0x01::MessageType;
 use std::hint::black_box;
 use tenjin_sdn::openflow::ofp10 as tenjin;
-use tenjin_sdn::openflow::ofp10::{MessageMarshal, OfpMsgEvent, OpenflowHeader};
+use tenjin_sdn::openflow::ofp10::OpenflowHeader;
+
+mod peers;
+use peers::{rust_ofp_vlan_flow_mod, tenjin_encode, tenjin_vlan_flow_mod};
 
 /// The Open vSwitch 3.1 conversation of `openflow-proto/tests/data`.
 const FIXTURE: &str = include_str!("../../openflow-proto/tests/data/ovs-3.1-conversation.jsonl");
@@ -145,48 +148,6 @@ fn our_flow_mod() -> openflow_proto::FlowMod {
     )
 }
 
-fn rust_ofp_flow_mod() -> rofp::FlowMod {
-    let mut pattern = rofp::Pattern::match_all();
-    pattern.dl_vlan = Some(Some(10));
-    pattern.dl_vlan_pcp = Some(3);
-    rofp::message::add_flow(
-        204,
-        pattern,
-        vec![
-            rofp::Action::SetDlVlan(Some(20)),
-            rofp::Action::SetDlVlanPcp(5),
-            rofp::Action::Output(rofp::PseudoPort::PhysicalPort(1)),
-        ],
-    )
-}
-
-fn tenjin_flow_mod() -> tenjin::FlowModEvent {
-    let mut fields = tenjin::MatchFields::match_all();
-    fields.vlan_vid = Some(10);
-    fields.vlan_pcp = Some(3);
-    tenjin::FlowModEvent::add_flow(
-        204,
-        fields,
-        vec![
-            tenjin::Action::SetDlVlan(Some(20)),
-            tenjin::Action::SetDlVlanPcp(5),
-            tenjin::Action::Oputput(tenjin::PseudoPort::PhysicalPort(1)),
-        ],
-        None,
-    )
-}
-
-/// tenjin_sdn's own send path: body first, then a header for its length.
-fn tenjin_encode(msg: &impl MessageMarshal, xid: u32) -> Vec<u8> {
-    let mut body = Vec::new();
-    msg.marshal(&mut body);
-    let header = tenjin::Openflow10::new().header(msg.msg_usize() as u8, body.len() as u16, xid);
-    let mut out = Vec::new();
-    header.marshal(&mut out);
-    out.append(&mut body);
-    out
-}
-
 fn bench_flow_mod(c: &mut Criterion) {
     let fm = our_flow_mod();
     let msg = Message::FlowMod(fm.clone());
@@ -198,10 +159,13 @@ fn bench_flow_mod(c: &mut Criterion) {
          0008050000000000000800010000"
     );
     assert_eq!(
-        rofp::message::Message::marshal(6, rofp::message::Message::FlowMod(rust_ofp_flow_mod())),
+        rofp::message::Message::marshal(
+            6,
+            rofp::message::Message::FlowMod(rust_ofp_vlan_flow_mod())
+        ),
         wire.to_vec()
     );
-    assert_eq!(tenjin_encode(&tenjin_flow_mod(), 6), wire.to_vec());
+    assert_eq!(tenjin_encode(&tenjin_vlan_flow_mod(), 6), wire.to_vec());
     let frame = framed(&wire);
     let wire_vec = wire.to_vec();
 
@@ -234,16 +198,16 @@ fn bench_flow_mod(c: &mut Criterion) {
         b.iter(|| {
             black_box(rofp::message::Message::marshal(
                 6,
-                rofp::message::Message::FlowMod(rust_ofp_flow_mod()),
+                rofp::message::Message::FlowMod(rust_ofp_vlan_flow_mod()),
             ))
         })
     });
-    let tfm = tenjin_flow_mod();
+    let tfm = tenjin_vlan_flow_mod();
     g.bench_function("tenjin_sdn", |b| {
         b.iter(|| black_box(tenjin_encode(black_box(&tfm), 6)))
     });
     g.bench_function("tenjin_sdn (build+encode)", |b| {
-        b.iter(|| black_box(tenjin_encode(&tenjin_flow_mod(), 6)))
+        b.iter(|| black_box(tenjin_encode(&tenjin_vlan_flow_mod(), 6)))
     });
     g.finish();
 }
@@ -370,7 +334,7 @@ fn run_op(op: &str, n: usize, frame_len: usize) {
     let fm_wire = fm.to_bytes(6).unwrap();
     let fm_frame = framed(&fm_wire);
     let fm_vec = fm_wire.to_vec();
-    let tfm = tenjin_flow_mod();
+    let tfm = tenjin_vlan_flow_mod();
     let fs = flow_stats_reply();
     let fs_wire = fs.to_bytes(2).unwrap();
     let fs_frame = framed(&fs_wire);
@@ -418,12 +382,12 @@ fn run_op(op: &str, n: usize, frame_len: usize) {
             "flow_mod_encode/rust_ofp (build+encode)" => {
                 drop(black_box(rofp::message::Message::marshal(
                     6,
-                    rofp::message::Message::FlowMod(rust_ofp_flow_mod()),
+                    rofp::message::Message::FlowMod(rust_ofp_vlan_flow_mod()),
                 )))
             }
             "flow_mod_encode/tenjin_sdn" => drop(black_box(tenjin_encode(black_box(&tfm), 6))),
             "flow_mod_encode/tenjin_sdn (build+encode)" => {
-                drop(black_box(tenjin_encode(&tenjin_flow_mod(), 6)))
+                drop(black_box(tenjin_encode(&tenjin_vlan_flow_mod(), 6)))
             }
             "flow_stats_reply/copy" => drop(black_box(black_box(&fs_vec[..]).to_vec())),
             "flow_stats_reply/decode" => {

@@ -23,7 +23,11 @@ use rust_ofp::ofp_message::OfpMessage;
 use rust_ofp::openflow0x01 as rofp;
 use rust_ofp::openflow0x01::MessageType;
 use tenjin_sdn::openflow::ofp10 as tenjin;
-use tenjin_sdn::openflow::ofp10::{MessageMarshal, OfpMsgEvent, OpenflowHeader};
+use tenjin_sdn::openflow::ofp10::OpenflowHeader;
+
+#[path = "../benches/peers/mod.rs"]
+mod peers;
+use peers::{rust_ofp_vlan_flow_mod, tenjin_encode, tenjin_vlan_flow_mod};
 
 /// Fixture line 28: a packet_in (reason action, in_port 1, unbuffered) of a 98-byte ICMP echo.
 const PACKET_IN: &str = "010a007400000000ffffffff006200010100020000000002020000000001080045000054\
@@ -52,47 +56,6 @@ fn unhex(s: &str) -> Vec<u8> {
 const DL_VLAN_AT: usize = 26;
 /// Offset of `nw_proto` in a flow_mod: `dl_vlan` 2, pcp 1, pad 1, `dl_type` 2, `nw_tos` 1.
 const NW_PROTO_AT: usize = DL_VLAN_AT + 7;
-
-fn tenjin_message(msg: &impl MessageMarshal, xid: u32) -> Vec<u8> {
-    let mut body = Vec::new();
-    msg.marshal(&mut body);
-    let header = tenjin::Openflow10::new().header(msg.msg_usize() as u8, body.len() as u16, xid);
-    let mut out = Vec::new();
-    header.marshal(&mut out);
-    out.extend_from_slice(&body);
-    out
-}
-
-fn rust_ofp_vlan_flow_mod() -> rofp::FlowMod {
-    let mut pattern = rofp::Pattern::match_all();
-    pattern.dl_vlan = Some(Some(10));
-    pattern.dl_vlan_pcp = Some(3);
-    rofp::message::add_flow(
-        204,
-        pattern,
-        vec![
-            rofp::Action::SetDlVlan(Some(20)),
-            rofp::Action::SetDlVlanPcp(5),
-            rofp::Action::Output(rofp::PseudoPort::PhysicalPort(1)),
-        ],
-    )
-}
-
-fn tenjin_vlan_flow_mod() -> tenjin::FlowModEvent {
-    let mut fields = tenjin::MatchFields::match_all();
-    fields.vlan_vid = Some(10);
-    fields.vlan_pcp = Some(3);
-    tenjin::FlowModEvent::add_flow(
-        204,
-        fields,
-        vec![
-            tenjin::Action::SetDlVlan(Some(20)),
-            tenjin::Action::SetDlVlanPcp(5),
-            tenjin::Action::Oputput(tenjin::PseudoPort::PhysicalPort(1)),
-        ],
-        None,
-    )
-}
 
 #[test]
 fn rust_ofp_decodes_the_packet_in() {
@@ -147,7 +110,7 @@ fn both_peers_encode_the_vlan_flow_mod_exactly() {
         rofp::message::Message::FlowMod(rust_ofp_vlan_flow_mod()),
     );
     assert_eq!(hex::encode(rust_ofp), FLOW_MOD_VLAN);
-    assert_eq!(tenjin_message(&tenjin_vlan_flow_mod(), 6), expected);
+    assert_eq!(tenjin_encode(&tenjin_vlan_flow_mod(), 6), expected);
 }
 
 #[test]
@@ -203,7 +166,7 @@ fn tenjin_writes_ffff_in_the_wildcarded_vlan_of_the_tcp_flow_mod() {
         ],
         None,
     );
-    let out = tenjin_message(&fm, 6);
+    let out = tenjin_encode(&fm, 6);
     assert_eq!(out.len(), expected.len());
     let differing: Vec<usize> = (0..out.len()).filter(|&i| out[i] != expected[i]).collect();
     // Only the wildcarded dl_vlan differs: a switch ignores it, but it is not OVS's bytes.
@@ -228,7 +191,7 @@ fn tenjin_flow_mod_decode_does_not_give_the_bytes_back() {
     // skip wildcarded fields, so the actions are read from the wrong offset and come out as
     // `Action::Unparsable`, which its encoder refuses with a panic.
     let reencoded =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tenjin_message(&decoded, 6)));
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tenjin_encode(&decoded, 6)));
     assert!(reencoded.is_err());
 }
 
