@@ -1340,7 +1340,7 @@ fn user_data(name: impl fmt::Display, value: &str) -> Result<String, Ec2Error> {
     let bytes = value.as_bytes();
     let pad = bytes.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &bytes[..bytes.len() - pad];
-    let valid = bytes.len() % 4 == 0
+    let valid = bytes.len().is_multiple_of(4)
         && pad <= 2
         && body
             .iter()

@@ -274,7 +274,7 @@ impl Action {
                 max: MAX_ACTION_LEN,
             });
         }
-        if len % 8 != 0 {
+        if !len.is_multiple_of(8) {
             return Err(EncodeError::Misaligned {
                 what: "vendor action",
                 len,

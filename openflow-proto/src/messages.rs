@@ -99,7 +99,7 @@ impl SwitchFeatures {
         r.skip(3, "features_reply.pad")?;
         let capabilities = Capabilities::from_bits_retain(r.u32("features_reply.capabilities")?);
         let actions = ActionBitmap::from_bits_retain(r.u32("features_reply.actions")?);
-        if r.remaining() % PhyPort::WIRE_LEN != 0 {
+        if !r.remaining().is_multiple_of(PhyPort::WIRE_LEN) {
             return Err(r.error(
                 "features_reply.ports",
                 DecodeErrorKind::BadLength {

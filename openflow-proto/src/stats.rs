@@ -768,7 +768,7 @@ impl StatsReply {
         let raw_type = r.u16("stats_reply.type")?;
         let flags = StatsReplyFlags::from_bits_retain(r.u16("stats_reply.flags")?);
         let multiple = |r: &Reader<'_>, n: usize| -> Result<usize, DecodeError> {
-            if r.remaining() % n == 0 {
+            if r.remaining().is_multiple_of(n) {
                 Ok(r.remaining() / n)
             } else {
                 Err(r.error(
