@@ -20,7 +20,7 @@
 pub mod cli;
 
 use crate::core::{Applied, Completion, ConnId, Controller, Event};
-use crate::store::{model_writes, Store, StoreError};
+use crate::store::{model_writes, Store, StoreError, Write};
 use bytes::{Bytes, BytesMut};
 use netrules::model::{Model, ModelError, Touched};
 use std::collections::HashMap;
@@ -125,6 +125,68 @@ impl Handle {
             .await
             .map_err(|_| ChangeError::Stopped)?;
         done_rx.await.map_err(|_| ChangeError::Stopped)?
+    }
+
+    /// Like [`Handle::change`], for an API layer with state of its own: `f` returns what it
+    /// touched, further [`Write`]s to commit in the same transaction as the model's (instance
+    /// metadata, accounts...), and a value for the caller. `f` runs on the controller task
+    /// against a copy of the model; if it fails, or the commit fails, nothing changes and the
+    /// error comes back. The value comes back with the change's completion.
+    pub async fn change_with<R, E, F>(&self, f: F) -> Result<(R, Applied), E>
+    where
+        R: Send + 'static,
+        E: From<ChangeError> + Send + 'static,
+        F: FnOnce(&mut Model) -> Result<(Touched, Vec<Write>, R), E> + Send + 'static,
+    {
+        let (done_tx, done_rx) = oneshot::channel();
+        let (value_tx, value_rx) = oneshot::channel::<Result<R, E>>();
+        let call: Call = Box::new(move |core, now| {
+            let store = &mut core.store;
+            let extra = std::cell::RefCell::new(Vec::new());
+            let mut value = None;
+            let result = core.ctl.change_committed(
+                now,
+                |m| {
+                    let (touched, writes, r) = f(m)?;
+                    *extra.borrow_mut() = writes;
+                    value = Some(r);
+                    Ok(touched)
+                },
+                |before, after| match store {
+                    Some(s) => {
+                        let mut writes = model_writes(before, after);
+                        writes.append(&mut extra.borrow_mut());
+                        s.commit(&writes)
+                            .map_err(|e| E::from(ChangeError::Store(e)))
+                    }
+                    None => Ok(()),
+                },
+            );
+            match (result, value) {
+                (Ok(token), Some(v)) => {
+                    core.waiters.insert(token, done_tx);
+                    let _ = value_tx.send(Ok(v));
+                }
+                (Ok(_), None) => {
+                    let _ = value_tx.send(Err(E::from(ChangeError::Stopped)));
+                }
+                (Err(e), _) => {
+                    let _ = value_tx.send(Err(e));
+                }
+            }
+        });
+        self.tx
+            .send(Input::Call(call))
+            .await
+            .map_err(|_| E::from(ChangeError::Stopped))?;
+        let value = value_rx
+            .await
+            .map_err(|_| E::from(ChangeError::Stopped))??;
+        let applied = done_rx
+            .await
+            .map_err(|_| E::from(ChangeError::Stopped))?
+            .map_err(E::from)?;
+        Ok((value, applied))
     }
 
     /// Run `f` on the controller (to read its model, switches or counters).
