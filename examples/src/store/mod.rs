@@ -40,7 +40,7 @@ use netrules::model::{
     Direction, Dpid, ElasticIp, GroupId, Instance, InstanceId, Model, OwnerId, Permission,
     SecurityGroup, Settings, Switch,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// An API account: an access key pair and the owner id its resources belong to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +100,23 @@ pub enum Write {
     AddPoolAddress(Ipv4Addr),
     /// Remove an address from the public pool.
     RemovePoolAddress(Ipv4Addr),
+    /// Insert or replace a record of an API layer's own (for example an instance's image
+    /// and launch time): an opaque text value under a kind and a key.
+    PutRecord {
+        /// What kind of record (a namespace: "instance", ...).
+        kind: String,
+        /// Its key within the kind.
+        key: String,
+        /// Its value (JSON, by convention).
+        value: String,
+    },
+    /// Delete a record.
+    DeleteRecord {
+        /// The kind.
+        kind: String,
+        /// The key.
+        key: String,
+    },
 }
 
 /// Everything a store holds.
@@ -111,6 +128,8 @@ pub struct Stored {
     pub pool: BTreeSet<Ipv4Addr>,
     /// The network model, if settings were ever stored.
     pub model: Option<Model>,
+    /// API-layer records by (kind, key) (see [`Write::PutRecord`]).
+    pub records: BTreeMap<(String, String), String>,
 }
 
 /// A store failed.

@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS instances (
 CREATE TABLE IF NOT EXISTS elastic_ips (
     public_ip TEXT PRIMARY KEY, allocation_id TEXT NOT NULL, owner TEXT NOT NULL,
     instance TEXT);
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key));
 ";
 
 /// A [`Store`] in one SQLite database file (or in memory).
@@ -233,6 +235,18 @@ impl SqliteStore {
             Write::RemovePoolAddress(ip) => {
                 tx.execute("DELETE FROM pool WHERE ip = ?1", params![ip.to_string()])?;
             }
+            Write::PutRecord { kind, key, value } => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO records (kind, key, value) VALUES (?1, ?2, ?3)",
+                    params![kind, key, value],
+                )?;
+            }
+            Write::DeleteRecord { kind, key } => {
+                tx.execute(
+                    "DELETE FROM records WHERE kind = ?1 AND key = ?2",
+                    params![kind, key],
+                )?;
+            }
         }
         Ok(())
     }
@@ -413,10 +427,24 @@ impl Store for SqliteStore {
             None => None,
             Some(text) => Some(self.load_model(parse("settings", "settings", &text)?)?),
         };
+        let mut records = BTreeMap::new();
+        let mut stmt = c.prepare("SELECT kind, key, value FROM records")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (kind, key, value) = row?;
+            records.insert((kind, key), value);
+        }
         Ok(Stored {
             accounts,
             pool,
             model,
+            records,
         })
     }
 

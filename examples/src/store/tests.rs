@@ -125,6 +125,34 @@ fn accounts_and_pool() {
 }
 
 #[test]
+fn records_are_kept_by_kind_and_key() {
+    let mut s = SqliteStore::open_in_memory().unwrap();
+    let put = |kind: &str, key: &str, value: &str| Write::PutRecord {
+        kind: kind.into(),
+        key: key.into(),
+        value: value.into(),
+    };
+    s.commit(&[
+        put("instance", "i-1", "{\"image\":\"ami-1\"}"),
+        put("instance", "i-2", "{}"),
+        put("other", "i-1", "x"),
+        put("instance", "i-2", "{\"image\":\"ami-2\"}"),
+    ])
+    .unwrap();
+    s.commit(&[Write::DeleteRecord {
+        kind: "other".into(),
+        key: "i-1".into(),
+    }])
+    .unwrap();
+    let st = s.load().unwrap();
+    assert_eq!(st.records.len(), 2);
+    assert_eq!(
+        st.records[&("instance".to_owned(), "i-2".to_owned())],
+        "{\"image\":\"ami-2\"}"
+    );
+}
+
+#[test]
 fn a_failing_batch_changes_nothing() {
     let mut s = SqliteStore::open_in_memory().unwrap();
     let m = base();
