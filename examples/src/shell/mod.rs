@@ -131,8 +131,12 @@ impl Handle {
     /// touched, further [`Write`]s to commit in the same transaction as the model's (instance
     /// metadata, accounts...), and a value for the caller. `f` runs on the controller task
     /// against a copy of the model; if it fails, or the commit fails, nothing changes and the
-    /// error comes back. The value comes back with the change's completion.
-    pub async fn change_with<R, E, F>(&self, f: F) -> Result<(R, Applied), E>
+    /// error comes back.
+    ///
+    /// Resolves as soon as the change is committed, with the value and an [`InFlight`] to
+    /// await the switches' acknowledgements: a caller that serialises its own calls (to keep
+    /// its state in step with the model) can release its lock before waiting on the network.
+    pub async fn change_with<R, E, F>(&self, f: F) -> Result<(R, InFlight), E>
     where
         R: Send + 'static,
         E: From<ChangeError> + Send + 'static,
@@ -182,11 +186,7 @@ impl Handle {
         let value = value_rx
             .await
             .map_err(|_| E::from(ChangeError::Stopped))??;
-        let applied = done_rx
-            .await
-            .map_err(|_| E::from(ChangeError::Stopped))?
-            .map_err(E::from)?;
-        Ok((value, applied))
+        Ok((value, InFlight { rx: done_rx }))
     }
 
     /// Run `f` on the controller (to read its model, switches or counters).
@@ -204,6 +204,20 @@ impl Handle {
             .await
             .map_err(|_| ChangeError::Stopped)?;
         rx.await.map_err(|_| ChangeError::Stopped)
+    }
+}
+
+/// A committed change on its way to the switches (see [`Handle::change_with`]).
+#[derive(Debug)]
+pub struct InFlight {
+    rx: oneshot::Receiver<Result<Applied, ChangeError>>,
+}
+
+impl InFlight {
+    /// Wait until every connected affected switch acknowledged the change, or the
+    /// controller's bounded wait ended.
+    pub async fn applied(self) -> Result<Applied, ChangeError> {
+        self.rx.await.map_err(|_| ChangeError::Stopped)?
     }
 }
 
