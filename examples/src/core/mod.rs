@@ -29,7 +29,11 @@
 //! Echo requests are answered; after [`Config::echo_idle`] of silence the controller sends
 //! one, and after [`Config::echo_timeout`] more it gives up on the connection. Errors from the
 //! switch are reported ([`Event::SwitchError`]); messages it cannot decode are answered with
-//! the OpenFlow error the specification asks for.
+//! the OpenFlow error the specification asks for (before the switch's `HELLO`, anything else
+//! is refused with `HELLO_FAILED/EPERM` and the connection closed; a header length below 8
+//! puts the stream out of sync and closes it). A switch that does not take what is sent to it
+//! is closed once the shell holds more than [`Config::send_backlog_limit`] bytes for it
+//! ([`Controller::handle_unsent`]).
 //!
 //! # Changes and completions
 //!
@@ -151,6 +155,12 @@ pub struct Config {
     pub announce: Schedule,
     /// The most bytes of multi-part stats replies held per connection.
     pub stats_limit: usize,
+    /// The most bytes a shell may hold for a connection that the peer has not taken yet
+    /// (see [`Controller::handle_unsent`]); beyond it the connection is closed
+    /// ([`CloseReason::SendBacklog`]). A switch that stops reading while it keeps sending
+    /// (packet_ins, echo requests) would otherwise make the controller queue replies without
+    /// bound until the echo timeout.
+    pub send_backlog_limit: usize,
 }
 
 impl Default for Config {
@@ -166,6 +176,7 @@ impl Default for Config {
             miss_send_len: u16::MAX,
             announce: Schedule::default(),
             stats_limit: 64 << 20,
+            send_backlog_limit: 16 << 20,
         }
     }
 }
@@ -194,6 +205,14 @@ pub enum CloseReason {
     ReconcileTimeout,
     /// The shell reported the connection gone.
     PeerClosed,
+    /// The peer did not take what was sent to it: more than [`Config::send_backlog_limit`]
+    /// bytes were waiting to be written.
+    SendBacklog {
+        /// Bytes waiting when the limit was passed.
+        unsent: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for CloseReason {
@@ -208,6 +227,10 @@ impl fmt::Display for CloseReason {
             CloseReason::ReconcileFailed(e) => write!(f, "flow stats refused: {e:?}"),
             CloseReason::ReconcileTimeout => f.write_str("flow stats reply not complete in time"),
             CloseReason::PeerClosed => f.write_str("closed by peer"),
+            CloseReason::SendBacklog { unsent, limit } => write!(
+                f,
+                "peer not reading: {unsent} bytes unsent, more than the limit of {limit}"
+            ),
         }
     }
 }
@@ -531,10 +554,16 @@ impl Controller {
     /// The next bytes to write to a connection (everything queued for it so far, in order).
     pub fn poll_transmit(&mut self) -> Option<(ConnId, Bytes)> {
         while let Some(conn) = self.ready.pop_front() {
-            if let Some(buf) = self.out.get_mut(&conn) {
-                if !buf.is_empty() {
-                    return Some((conn, buf.split().freeze()));
-                }
+            let Some(buf) = self.out.get_mut(&conn) else {
+                continue;
+            };
+            let data = buf.split().freeze();
+            // A closed connection's last bytes (an error before closing): its buffer goes.
+            if !self.sessions.contains_key(&conn) {
+                self.out.remove(&conn);
+            }
+            if !data.is_empty() {
+                return Some((conn, data));
             }
         }
         None
@@ -607,6 +636,11 @@ impl Controller {
         let Some(s) = self.sessions.remove(&conn) else {
             return;
         };
+        // Bytes still queued are polled once more ([`Controller::poll_transmit`] then drops
+        // the buffer); an empty buffer goes now.
+        if self.out.get(&conn).is_some_and(|b| b.is_empty()) {
+            self.out.remove(&conn);
+        }
         if let Some(d) = s.dpid {
             if self.by_dpid.get(&d) == Some(&conn) {
                 self.by_dpid.remove(&d);
@@ -651,6 +685,19 @@ impl Controller {
         self.forget(conn, CloseReason::PeerClosed);
     }
 
+    /// The shell holds `unsent` bytes for `conn` that the peer has not taken yet (polled
+    /// with [`Controller::poll_transmit`] but not written). Above
+    /// [`Config::send_backlog_limit`] the connection is closed with
+    /// [`CloseReason::SendBacklog`]: the shell should then drop what it holds rather than
+    /// wait to write it.
+    pub fn handle_unsent(&mut self, conn: ConnId, unsent: usize) {
+        let limit = self.config.send_backlog_limit;
+        if unsent > limit && self.sessions.contains_key(&conn) {
+            self.out.remove(&conn);
+            self.close(conn, CloseReason::SendBacklog { unsent, limit });
+        }
+    }
+
     /// Bytes arrived from a switch at `now`.
     pub fn handle_bytes(&mut self, conn: ConnId, data: &[u8], now: Instant) {
         let Some(s) = self.sessions.get_mut(&conn) else {
@@ -667,8 +714,14 @@ impl Controller {
                 Ok(Some(frame)) => self.handle_frame(conn, frame, now),
                 Err(e) => {
                     self.counters.malformed += 1;
-                    let reply = ErrorMsg::for_request(e.ofp_error(), &[]);
-                    self.send(conn, 0, &Message::Error(reply));
+                    // The framer stopped at the bad header: answer with it (and up to 64
+                    // bytes after it) and its xid, as for any request that cannot be read.
+                    let buffered = s.framer.buffer_mut();
+                    let offending =
+                        Bytes::copy_from_slice(buffered.get(..64).unwrap_or(buffered.as_ref()));
+                    let xid = openflow_proto::Header::peek_xid(&offending).unwrap_or(0);
+                    let reply = ErrorMsg::for_request(e.ofp_error(), &offending);
+                    self.send(conn, xid, &Message::Error(reply));
                     self.close(conn, CloseReason::OutOfSync(e));
                     return;
                 }
@@ -681,12 +734,21 @@ impl Controller {
             Ok(m) => m,
             Err(invalid) => {
                 self.counters.malformed += 1;
-                let (xid, reply) = invalid.error_reply();
-                self.send(conn, xid, &reply);
+                let awaiting_hello = self
+                    .sessions
+                    .get(&conn)
+                    .is_some_and(|s| s.state == State::AwaitHello);
                 self.events.push_back(Event::Malformed {
                     conn,
-                    error: invalid.error,
+                    error: invalid.error.clone(),
                 });
+                if awaiting_hello {
+                    // Nothing but a HELLO may come first (a HELLO of any version decodes).
+                    self.refuse_before_hello(conn, invalid.xid());
+                } else {
+                    let (xid, reply) = invalid.error_reply();
+                    self.send(conn, xid, &reply);
+                }
                 return;
             }
         };
@@ -744,14 +806,7 @@ impl Controller {
                     }
                 }
             }
-            (State::AwaitHello, _) => {
-                let e = ErrorMsg {
-                    error: ErrorType::HelloFailed(HelloFailedCode::Eperm),
-                    data: Bytes::from_static(b"expected HELLO first"),
-                };
-                self.send(conn, xid, &Message::Error(e));
-                self.close(conn, CloseReason::NoHello);
-            }
+            (State::AwaitHello, _) => self.refuse_before_hello(conn, xid),
             (State::AwaitFeatures { .. }, Message::FeaturesReply(f)) => {
                 self.switch_up(conn, f, now);
             }
@@ -830,6 +885,17 @@ impl Controller {
                 });
             }
         }
+    }
+
+    /// Something other than a `HELLO` came first: `HELLO_FAILED/EPERM`, then close (as Open
+    /// vSwitch drops a peer that does not start with `HELLO`).
+    fn refuse_before_hello(&mut self, conn: ConnId, xid: u32) {
+        let e = ErrorMsg {
+            error: ErrorType::HelloFailed(HelloFailedCode::Eperm),
+            data: Bytes::from_static(b"expected HELLO first"),
+        };
+        self.send(conn, xid, &Message::Error(e));
+        self.close(conn, CloseReason::NoHello);
     }
 
     fn switch_up(&mut self, conn: ConnId, f: openflow_proto::SwitchFeatures, now: Instant) {

@@ -11,7 +11,7 @@ use netrules::model::{
 };
 use netrules::Packet;
 use openflow_proto::error_msg::HelloFailedCode;
-use openflow_proto::{FlowModFlags, MacAddr};
+use openflow_proto::{FlowModFlags, Framer, MacAddr};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -474,6 +474,159 @@ fn a_stream_out_of_sync_is_closed() {
         [(ConnId(1), CloseReason::OutOfSync(_))]
     ));
     assert!(!net.ctl.is_ready(1));
+}
+
+#[test]
+fn a_stream_out_of_sync_is_answered_with_the_offending_header() {
+    let mut ctl = Controller::new(base_model(), Config::default());
+    let now = Instant::now();
+    ctl.handle_connect(ConnId(1), now);
+    let _ = ctl.poll_transmit();
+    // A HELLO, then a header saying 4 bytes (below the header itself) with xid 0x0a0b0c0d.
+    let mut bytes = Message::Hello(Bytes::new()).to_bytes(1).unwrap().to_vec();
+    bytes.extend_from_slice(&[1, 2, 0, 4, 0x0a, 0x0b, 0x0c, 0x0d, 0xee]);
+    ctl.handle_bytes(ConnId(1), &bytes, now);
+    let (_, out) = ctl.poll_transmit().unwrap();
+    let mut framer = Framer::new();
+    framer.extend_from_slice(&out);
+    let mut last = None;
+    while let Ok(Some(Ok(m))) = framer.next_message() {
+        last = Some(m);
+    }
+    let (h, msg) = last.unwrap();
+    assert_eq!(h.xid, 0x0a0b_0c0d);
+    assert_eq!(
+        msg,
+        Message::Error(ErrorMsg {
+            error: ErrorType::BadRequest(BadRequestCode::BadLen),
+            data: Bytes::from_static(&[1, 2, 0, 4, 0x0a, 0x0b, 0x0c, 0x0d, 0xee]),
+        })
+    );
+    let ev: Vec<Event> = std::iter::from_fn(|| ctl.poll_event()).collect();
+    assert!(matches!(
+        closes(&ev).as_slice(),
+        [(ConnId(1), CloseReason::OutOfSync(_))]
+    ));
+    // Nothing more for the closed connection, and its buffer is gone.
+    assert!(ctl.poll_transmit().is_none());
+    assert!(ctl.out.is_empty());
+}
+
+#[test]
+fn a_malformed_message_before_hello_is_refused_and_closed() {
+    // Version 4 (an echo request of a newer peer that skipped HELLO), and an unknown type.
+    for first in [[4u8, 2, 0, 8, 0, 0, 0, 7], [1, 0xee, 0, 8, 0, 0, 0, 7]] {
+        let mut ctl = Controller::new(base_model(), Config::default());
+        let now = Instant::now();
+        ctl.handle_connect(ConnId(1), now);
+        let _ = ctl.poll_transmit();
+        ctl.handle_bytes(ConnId(1), &first, now);
+        let (_, bytes) = ctl.poll_transmit().unwrap();
+        let (h, msg) = Message::decode(&bytes).unwrap();
+        assert_eq!(h.xid, 7);
+        assert!(
+            matches!(
+                msg,
+                Message::Error(ErrorMsg {
+                    error: ErrorType::HelloFailed(HelloFailedCode::Eperm),
+                    ..
+                })
+            ),
+            "{msg:?}"
+        );
+        let ev: Vec<Event> = std::iter::from_fn(|| ctl.poll_event()).collect();
+        assert!(ev.iter().any(|e| matches!(e, Event::Malformed { .. })));
+        assert_eq!(closes(&ev), vec![(ConnId(1), CloseReason::NoHello)]);
+        assert_eq!(ctl.counters().malformed, 1);
+        assert!(ctl.out.is_empty());
+    }
+}
+
+#[test]
+fn a_version_mismatch_after_hello_is_bad_version_and_the_session_goes_on() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    let mut echo = Message::EchoRequest(Bytes::from_static(b"v4"))
+        .to_bytes(9)
+        .unwrap()
+        .to_vec();
+    echo[0] = 4;
+    net.ctl.handle_bytes(ConnId(1), &echo, net.now);
+    net.pump();
+    let errs = net.sw(1).errors_received().to_vec();
+    assert_eq!(
+        errs,
+        vec![ErrorMsg {
+            error: ErrorType::BadRequest(BadRequestCode::BadVersion),
+            data: Bytes::from(echo),
+        }]
+    );
+    assert!(closes(&net.take_events()).is_empty());
+    assert!(net.ctl.is_ready(1));
+}
+
+#[test]
+fn a_peer_that_does_not_read_is_closed_past_the_send_backlog_limit() {
+    let config = Config {
+        send_backlog_limit: 1000,
+        ..Config::default()
+    };
+    let mut net = Net::with_config(base_model(), config);
+    net.connect(ConnId(1), switch(1));
+    net.connect(ConnId(2), switch(2));
+    net.take_events();
+    // Switch 1 stops answering; a change waits for it.
+    net.sw(1).set_mute(true);
+    let token = net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    // At the limit nothing happens; past it the connection is closed and the change deferred.
+    net.ctl.handle_unsent(ConnId(1), 1000);
+    net.pump();
+    assert!(closes(&net.take_events()).is_empty());
+    // Bytes queued but not yet polled are dropped with the connection.
+    net.ctl.handle_bytes(
+        ConnId(1),
+        &Message::EchoRequest(Bytes::new()).to_bytes(3).unwrap(),
+        net.now,
+    );
+    net.ctl.handle_unsent(ConnId(1), 1001);
+    assert!(net.ctl.poll_transmit().is_none());
+    let ev: Vec<Event> = std::iter::from_fn(|| net.ctl.poll_event()).collect();
+    assert_eq!(
+        closes(&ev),
+        vec![(
+            ConnId(1),
+            CloseReason::SendBacklog {
+                unsent: 1001,
+                limit: 1000
+            }
+        )]
+    );
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Disconnected {
+            conn: ConnId(1),
+            dpid: Some(1),
+            ..
+        }
+    )));
+    let a = applied(&ev);
+    assert_eq!(a.len(), 1);
+    assert_eq!((a[0].token, a[0].deferred.clone()), (token, vec![1]));
+    assert_eq!(
+        net.ctl.switches().keys().copied().collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert!(!net.ctl.out.contains_key(&ConnId(1)));
+    // Reports about a connection that is gone change nothing.
+    net.ctl.handle_unsent(ConnId(1), usize::MAX);
+    assert!(net.ctl.poll_event().is_none());
+    assert!(CloseReason::SendBacklog {
+        unsent: 1001,
+        limit: 1000
+    }
+    .to_string()
+    .contains("1001 bytes unsent"));
 }
 
 #[test]
