@@ -6,9 +6,12 @@
 //! - [`shell`]: the thin tokio shell around it (listeners, a reader and a writer task per
 //!   switch connection, timers) and the `controller` binary's configuration.
 //! - [`store`]: durable state behind a `Store` trait (SQLite, embedded), restored on restart.
+//! - [`api`]: the EC2 Query API (accounts, pool, images, instances, elastic IPs, security
+//!   groups) executed on the controller and served over HTTP.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod core;
 pub mod shell;
 pub mod store;
