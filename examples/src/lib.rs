@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod app;
 pub mod core;
 pub mod shell;
 pub mod store;

@@ -58,7 +58,8 @@ impl Drop for Running {
 impl Running {
     fn start(args: &[&str]) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_controller"))
-            .args(["--listen", "127.0.0.1:0", "--log-level", "info"])
+            .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+            .args(["--log-level", "info"])
             .args(args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())

@@ -1,7 +1,6 @@
 //! The ovs-ec2 controller: `controller --help`.
 
 use clap::Parser;
-use examples::core::Controller;
 use examples::shell::cli::Args;
 use std::process::ExitCode;
 use tracing::{error, info};
@@ -41,28 +40,42 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let state_file = resolved.state_file.clone();
     runtime.block_on(async move {
-        let model = resolved.model;
+        let model = &resolved.model;
         info!(
             switches = model.switches().len(),
             groups = model.groups().len(),
             instances = model.instances().len(),
             elastic_ips = model.elastic_ips().len(),
-            state_file = %resolved.state_file.display(),
+            state_file = %state_file.display(),
             "model loaded"
         );
-        let controller = Controller::new(model, resolved.config);
-        match examples::shell::spawn_with_store(controller, Box::new(store), &resolved.listen).await
-        {
-            Ok(_handle) => {
-                let _ = tokio::signal::ctrl_c().await;
-                info!("interrupted; exiting");
-                ExitCode::SUCCESS
-            }
+        let app = match examples::app::App::start(resolved, store).await {
+            Ok(app) => app,
             Err(e) => {
-                error!(error = %e, "cannot listen");
-                ExitCode::FAILURE
+                error!(error = %e, "cannot start");
+                return ExitCode::FAILURE;
             }
+        };
+        if let Some(a) = &app.created_account {
+            // Printed once, on stdout, for the operator (and scripts) to pick up.
+            println!(
+                "No API credentials were configured: created the first account {} (stored in {}; shown only now).\n  AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}\n  EC2 endpoint: http://{}/",
+                a.owner,
+                state_file.display(),
+                a.access_key,
+                a.secret_key,
+                app.api
+            );
         }
+        info!(
+            openflow = ?app.openflow, api = %app.api, pool = app.pool.len(),
+            accounts = app.service.accounts().all().len(), "controller running"
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        info!("interrupted; exiting");
+        app.shutdown().await;
+        ExitCode::SUCCESS
     })
 }

@@ -10,6 +10,19 @@
 //! port_budget = 64
 //! default_uplink = 1          # switches not listed below join with this uplink port
 //!
+//! # The EC2 API.
+//! [api]
+//! listen = "127.0.0.1:8773"
+//! pool = ["203.0.113.100-203.0.113.149", "198.51.100.0/28"]
+//! max_addresses_per_account = 5
+//! images = [{ id = "ami-00000001", name = "debian-12" }]
+//!
+//! # Access keys (with none configured or stored, the first start creates one and prints it).
+//! [[accounts]]
+//! access_key = "AKIAIOSFODNN7EXAMPLE"
+//! secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+//! owner = "111122223333"
+//!
 //! # The network (netrules' model): settings, switches, security groups, instances and
 //! # elastic IPs. Instances bind to the switch port named after their id.
 //! [model.settings]
@@ -40,13 +53,16 @@
 //! groups = ["sg-ssh"]
 //! ```
 
+use crate::api::{ApiConfig, ImageSpec};
 use crate::core::Config;
-use crate::store::{initial_writes, model_writes, SqliteStore, Store, StoreError};
+use crate::store::{initial_writes, model_writes, Account, SqliteStore, Store, StoreError};
 use clap::Parser;
 use ipnetwork::Ipv4Network;
+use netrules::model::OwnerId;
 use netrules::model::{Model, Settings};
 use openflow_proto::{MacAddr, PortNo};
 use serde::Deserialize;
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -103,6 +119,15 @@ pub struct Args {
     /// The MAC that answers for elastic IPs [default: 02:00:00:00:00:03].
     #[arg(long)]
     pub elastic_ip_mac: Option<MacAddr>,
+    /// Address of the EC2 Query API (HTTP; served at `/` and `/services/compute`)
+    /// [default: 127.0.0.1:8773].
+    #[arg(long, value_name = "ADDR")]
+    pub api_listen: Option<SocketAddr>,
+    /// Public addresses handed out as elastic IPs: `A.B.C.D`, `A.B.C.D-A.B.C.E` or a CIDR
+    /// (repeat for several). Replaces the stored pool (allocated addresses stay allocated)
+    /// [default on first start: 203.0.113.100-203.0.113.149].
+    #[arg(long = "pool", value_name = "RANGE")]
+    pub pool: Vec<String>,
 }
 
 /// The configuration file.
@@ -124,6 +149,47 @@ pub struct FileConfig {
     pub default_uplink: Option<u16>,
     /// The network model.
     pub model: Option<Model>,
+    /// The EC2 API.
+    #[serde(default)]
+    pub api: ApiFileConfig,
+    /// API accounts (access keys); stored on start. With none configured or stored, the first
+    /// start creates one and prints it.
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// The `[api]` table of the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFileConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// The public address pool (ranges as for `--pool`).
+    #[serde(default)]
+    pub pool: Vec<String>,
+    /// The image catalog (replaces the default one-image catalog).
+    #[serde(default)]
+    pub images: Vec<ImageSpec>,
+    /// Elastic IPs per account [default: 5].
+    pub max_addresses_per_account: Option<usize>,
+    /// Instances per account [default: 100].
+    pub max_instances_per_account: Option<usize>,
+    /// Rules per group and direction [default: 60].
+    pub max_rules_per_group: Option<usize>,
+    /// Availability zone reported for instances [default: ovs-ec2a].
+    pub availability_zone: Option<String>,
+}
+
+/// One `[[accounts]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The access key id.
+    pub access_key: String,
+    /// The secret access key.
+    pub secret_key: String,
+    /// The account (owner) id, 12 digits by convention.
+    pub owner: String,
 }
 
 /// A configuration that cannot be used.
@@ -148,6 +214,9 @@ pub enum ConfigError {
     /// The network settings are invalid.
     #[error("network settings: {0}")]
     Settings(#[from] netrules::model::ModelError),
+    /// A pool range or an account is invalid.
+    #[error("{0}")]
+    Invalid(String),
     /// The state database cannot be used.
     #[error("state file {path}: {source}")]
     State {
@@ -171,6 +240,57 @@ pub struct Resolved {
     pub config: Config,
     /// The initial model.
     pub model: Model,
+    /// The EC2 API's address.
+    pub api_listen: SocketAddr,
+    /// The EC2 API's settings.
+    pub api: ApiConfig,
+    /// The configured pool (`None`: keep the stored one, or the default on first start).
+    pub pool: Option<BTreeSet<Ipv4Addr>>,
+    /// The configured accounts.
+    pub accounts: Vec<Account>,
+}
+
+/// The pool used when none is configured or stored.
+pub fn default_pool() -> BTreeSet<Ipv4Addr> {
+    (100..150).map(|i| Ipv4Addr::new(203, 0, 113, i)).collect()
+}
+
+/// The most addresses a pool may list (a /16).
+pub const MAX_POOL: usize = 65536;
+
+/// Parse pool ranges: `A.B.C.D`, `A.B.C.D-A.B.C.E` (inclusive) or a CIDR.
+pub fn parse_pool(ranges: &[String]) -> Result<BTreeSet<Ipv4Addr>, ConfigError> {
+    let bad = |r: &str, why: &str| ConfigError::Invalid(format!("pool range {r:?}: {why}"));
+    let mut out = BTreeSet::new();
+    for r in ranges {
+        let r = r.trim();
+        let (first, last) = if let Some((a, b)) = r.split_once('-') {
+            let a: Ipv4Addr = a
+                .trim()
+                .parse()
+                .map_err(|_| bad(r, "not an IPv4 address range"))?;
+            let b: Ipv4Addr = b
+                .trim()
+                .parse()
+                .map_err(|_| bad(r, "not an IPv4 address range"))?;
+            (u32::from(a), u32::from(b))
+        } else if r.contains('/') {
+            let n: Ipv4Network = r.parse().map_err(|_| bad(r, "not an IPv4 CIDR"))?;
+            (u32::from(n.network()), u32::from(n.broadcast()))
+        } else {
+            let a: Ipv4Addr = r.parse().map_err(|_| bad(r, "not an IPv4 address"))?;
+            (u32::from(a), u32::from(a))
+        };
+        if first > last {
+            return Err(bad(r, "the range is empty (first > last)"));
+        }
+        if (last - first) as usize >= MAX_POOL || out.len() + ((last - first) as usize) >= MAX_POOL
+        {
+            return Err(bad(r, "the pool may hold at most 65536 addresses"));
+        }
+        out.extend((first..=last).map(Ipv4Addr::from));
+    }
+    Ok(out)
 }
 
 fn default_settings() -> Settings {
@@ -226,7 +346,50 @@ impl Args {
             None => Model::new(default_settings())?,
         };
         apply_setting_flags(self, &mut model)?;
+        let ranges = if !self.pool.is_empty() {
+            self.pool.clone()
+        } else {
+            file.api.pool.clone()
+        };
+        let pool = if ranges.is_empty() {
+            None
+        } else {
+            Some(parse_pool(&ranges)?)
+        };
+        let mut api = ApiConfig::default();
+        if !file.api.images.is_empty() {
+            api.images = file.api.images.clone();
+        }
+        if let Some(v) = file.api.max_addresses_per_account {
+            api.max_addresses_per_account = v;
+        }
+        if let Some(v) = file.api.max_instances_per_account {
+            api.max_instances_per_account = v;
+        }
+        if let Some(v) = file.api.max_rules_per_group {
+            api.max_rules_per_group = v;
+        }
+        if let Some(v) = &file.api.availability_zone {
+            api.availability_zone = v.clone();
+        }
+        let mut accounts = Vec::new();
+        for a in &file.accounts {
+            accounts.push(Account {
+                access_key: a.access_key.clone(),
+                secret_key: a.secret_key.clone(),
+                owner: OwnerId::new(a.owner.as_str()).map_err(|e| {
+                    ConfigError::Invalid(format!("account {:?}: owner: {e}", a.access_key))
+                })?,
+            });
+        }
         Ok(Resolved {
+            api_listen: self
+                .api_listen
+                .or(file.api.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8773))),
+            api,
+            pool,
+            accounts,
             listen,
             state_file: self
                 .state_file
@@ -326,6 +489,25 @@ mod tests {
         assert_eq!(r.model.switches().len(), 1);
         assert_eq!(r.model.instances().len(), 1);
         assert_eq!(r.model.groups().len(), 1);
+        assert_eq!(r.pool.as_ref().map(BTreeSet::len), Some(50 + 16));
+        assert_eq!(r.accounts.len(), 1);
+        assert_eq!(r.api.images[0].name, "debian-12");
+        assert_eq!(r.api_listen, SocketAddr::from(([127, 0, 0, 1], 8773)));
+    }
+
+    #[test]
+    fn pool_ranges() {
+        let p = parse_pool(&[
+            "10.1.0.1".into(),
+            "10.1.0.5-10.1.0.7".into(),
+            "10.2.0.0/30".into(),
+        ])
+        .unwrap();
+        assert_eq!(p.len(), 1 + 3 + 4);
+        assert!(p.contains(&Ipv4Addr::new(10, 1, 0, 6)));
+        assert!(parse_pool(&["10.1.0.7-10.1.0.5".into()]).is_err());
+        assert!(parse_pool(&["10.0.0.0/8".into()]).is_err());
+        assert!(parse_pool(&["nope".into()]).is_err());
     }
 
     #[test]
