@@ -1615,6 +1615,18 @@ impl Ec2Service {
         Ok(Response::TerminateInstances(out))
     }
 
+    /// Run a model change of another front end (the XML-RPC drop-in, the admin API) in
+    /// step with the EC2 API's own: serialised with them, committed with `f`'s extra writes,
+    /// then awaited on the switches like any API change. `f` sees a copy of the model; on
+    /// error nothing changes.
+    pub async fn apply<R, F>(&self, f: F) -> Result<R, Ec2Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Model) -> Result<(Touched, Vec<Write>, R), Ec2Error> + Send + 'static,
+    {
+        self.change(f, |_, _| {}).await
+    }
+
     /// The instance metadata the API keeps (for the admin API and tests).
     pub async fn instance_meta(&self) -> BTreeMap<String, InstanceMeta> {
         self.state.lock().await.meta.clone()
