@@ -3,10 +3,16 @@
 //! [`spawn`] binds the OpenFlow listeners and starts one *core task* that owns the
 //! controller. Per switch connection there are two tasks:
 //!
-//! - a **reader** that reads whatever arrives and hands it to the core task; it never waits
-//!   on the writer (Open vSwitch stops reading while about 100 replies are queued unsent, so a
-//!   controller whose reading waits on its writing can deadlock with it);
-//! - a **writer** that writes what the core produced, in order, from an unbounded queue.
+//! - a **reader** that reads whatever arrives and hands it to the core task, at most a small
+//!   budget of bytes ahead of the core (so that one switch flooding the controller cannot
+//!   crowd the others out of the shared input queue); it never waits on the writer (Open
+//!   vSwitch stops reading while about 100 replies are queued unsent, so a controller whose
+//!   reading waits on its writing can deadlock with it);
+//! - a **writer** that writes what the core produced, in order, from a queue whose bytes are
+//!   counted: a peer that leaves more than [`Config::send_backlog_limit`] unwritten (it sends
+//!   but does not read) is closed and what was queued for it dropped.
+//!
+//! [`Config::send_backlog_limit`]: crate::core::Config::send_backlog_limit
 //!
 //! Sockets get `TCP_NODELAY` (barriers and echo replies are small and latency-bound). The
 //! core task sleeps until the core's [`poll_timeout`](crate::core::Controller::poll_timeout),
@@ -19,19 +25,19 @@
 
 pub mod cli;
 
-use crate::core::{Applied, Completion, ConnId, Controller, Event};
+use crate::core::{Applied, CloseReason, Completion, ConnId, Controller, Event};
 use crate::store::{model_writes, Store, StoreError, Write};
 use bytes::{Bytes, BytesMut};
 use netrules::model::{Model, ModelError, Touched};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -51,8 +57,7 @@ enum Input {
     Connect {
         conn: ConnId,
         peer: SocketAddr,
-        writer: mpsc::UnboundedSender<Bytes>,
-        reader: JoinHandle<()>,
+        conn_tasks: Conn,
     },
     Bytes {
         conn: ConnId,
@@ -281,13 +286,20 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Input>, next: Arc<A
         let conn = ConnId(next.fetch_add(1, Ordering::Relaxed));
         let (rd, wr) = stream.into_split();
         let (wtx, wrx) = mpsc::unbounded_channel();
-        tokio::spawn(writer(conn, wr, wrx));
-        let reader = tokio::spawn(reader(conn, rd, tx.clone()));
+        let unsent = Arc::new(AtomicUsize::new(0));
+        let unread = Arc::new(Semaphore::new(INPUT_BUDGET));
+        let writer_task = tokio::spawn(writer(conn, wr, wrx, unsent.clone()));
+        let reader = tokio::spawn(reader(conn, rd, tx.clone(), unread.clone()));
         let input = Input::Connect {
             conn,
             peer,
-            writer: wtx,
-            reader,
+            conn_tasks: Conn {
+                writer: wtx,
+                unsent,
+                unread,
+                writer_task,
+                reader,
+            },
         };
         if tx.send(input).await.is_err() {
             return;
@@ -295,16 +307,43 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Input>, next: Arc<A
     }
 }
 
-async fn reader(conn: ConnId, mut rd: tokio::net::tcp::OwnedReadHalf, tx: mpsc::Sender<Input>) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+/// The most bytes one read hands to the core.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The most bytes of one connection read but not yet handled by the core. The input
+/// channel is shared: without a per-connection budget, one switch sending as fast as it can
+/// would fill it, and every other switch's messages (echo and barrier replies) would wait
+/// behind up to the whole channel of its packet_ins, long enough for their echo timeout.
+/// With it, they wait behind at most this much of each busy switch's input, and a switch
+/// that sends faster than the core handles is slowed by TCP (its reader stops reading).
+const INPUT_BUDGET: usize = 4 * READ_CHUNK;
+
+async fn reader(
+    conn: ConnId,
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    tx: mpsc::Sender<Input>,
+    unread: Arc<Semaphore>,
+) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        buf.reserve(64 * 1024);
-        match rd.read_buf(&mut buf).await {
+        buf.reserve(READ_CHUNK);
+        // At most READ_CHUNK bytes, so that a read always fits in the budget.
+        let mut limited = (&mut rd).take(READ_CHUNK as u64);
+        match limited.read_buf(&mut buf).await {
             Ok(0) => {
                 let _ = tx.send(Input::Disconnect { conn, error: None }).await;
                 return;
             }
-            Ok(_) => {
+            Ok(n) => {
+                // Wait until the core has handled enough of what came before (the core
+                // gives the bytes back after handling them; it never waits on this task).
+                let Ok(permits) = u32::try_from(n) else {
+                    return;
+                };
+                match unread.acquire_many(permits).await {
+                    Ok(p) => p.forget(),
+                    Err(_) => return,
+                }
                 let data = buf.split().freeze();
                 if tx.send(Input::Bytes { conn, data }).await.is_err() {
                     return;
@@ -323,20 +362,51 @@ async fn writer(
     conn: ConnId,
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
+    unsent: Arc<AtomicUsize>,
 ) {
     while let Some(data) = rx.recv().await {
         if let Err(e) = wr.write_all(&data).await {
             debug!(%conn, error = %e, "write failed");
             return;
         }
+        unsent.fetch_sub(data.len(), Ordering::Relaxed);
     }
     // The core closed the connection: everything queued is written; say goodbye.
     let _ = wr.shutdown().await;
 }
 
+/// One connection's tasks, as the core task holds them.
 struct Conn {
+    /// The writer's queue.
     writer: mpsc::UnboundedSender<Bytes>,
+    /// Bytes in the writer's queue or being written: added when queued, taken off by the
+    /// writer once written; the core closes the connection past
+    /// [`crate::core::Config::send_backlog_limit`].
+    unsent: Arc<AtomicUsize>,
+    /// What remains of the reader's budget of bytes read but not yet handled
+    /// ([`INPUT_BUDGET`]): the reader takes from it, the core gives back.
+    unread: Arc<Semaphore>,
+    writer_task: JoinHandle<()>,
     reader: JoinHandle<()>,
+}
+
+impl Conn {
+    /// Stop reading now. With `flush`, the writer writes what is queued and shuts the
+    /// connection down, but is stopped after `grace` if the peer does not take it; without,
+    /// it is stopped now and what is queued is dropped.
+    fn retire(self, flush: bool, grace: std::time::Duration) {
+        self.reader.abort();
+        drop(self.writer);
+        if flush {
+            let writer_task = self.writer_task;
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                writer_task.abort();
+            });
+        } else {
+            self.writer_task.abort();
+        }
+    }
 }
 
 async fn core_task(mut core: Core, mut rx: mpsc::Receiver<Input>) {
@@ -357,19 +427,25 @@ async fn core_task(mut core: Core, mut rx: mpsc::Receiver<Input>) {
             Some(Input::Connect {
                 conn,
                 peer,
-                writer,
-                reader,
+                conn_tasks,
             }) => {
                 info!(%conn, %peer, "switch connected");
-                conns.insert(conn, Conn { writer, reader });
+                conns.insert(conn, conn_tasks);
                 ctl.handle_connect(conn, now);
             }
-            Some(Input::Bytes { conn, data }) => ctl.handle_bytes(conn, &data, now),
+            Some(Input::Bytes { conn, data }) => {
+                ctl.handle_bytes(conn, &data, now);
+                if let Some(c) = conns.get(&conn) {
+                    c.unread.add_permits(data.len());
+                }
+            }
             Some(Input::Disconnect { conn, error }) => {
                 if let Some(e) = error {
                     debug!(%conn, error = %e, "read failed");
                 }
-                conns.remove(&conn);
+                if let Some(c) = conns.remove(&conn) {
+                    c.retire(true, ctl.config().echo_timeout);
+                }
                 ctl.handle_disconnect(conn);
             }
             Some(Input::Call(call)) => call(&mut core, now),
@@ -377,14 +453,25 @@ async fn core_task(mut core: Core, mut rx: mpsc::Receiver<Input>) {
         let ctl = &mut core.ctl;
         while let Some((conn, data)) = ctl.poll_transmit() {
             if let Some(c) = conns.get(&conn) {
-                let _ = c.writer.send(data);
+                let len = data.len();
+                // Counted before the writer can take it off, so the count never wraps.
+                let unsent = c
+                    .unsent
+                    .fetch_add(len, Ordering::Relaxed)
+                    .saturating_add(len);
+                if c.writer.send(data).is_ok() {
+                    // Past the limit the core closes the connection (an Event::Close below).
+                    ctl.handle_unsent(conn, unsent);
+                }
             }
         }
         while let Some(event) = ctl.poll_event() {
-            if let Event::Close { conn, .. } = &event {
+            if let Event::Close { conn, reason } = &event {
                 if let Some(c) = conns.remove(conn) {
-                    // Dropping the writer's queue lets it finish writing and shut down.
-                    c.reader.abort();
+                    // A peer that does not read gets nothing more; others get what is queued
+                    // (an error message before the close), for as long as a live peer needs.
+                    let flush = !matches!(reason, CloseReason::SendBacklog { .. });
+                    c.retire(flush, ctl.config().echo_timeout);
                 }
             }
             if let Event::Applied(a) = &event {
