@@ -12,6 +12,9 @@
 //! 5. answered with the action's XML, or EC2's error envelope and HTTP status.
 //!
 //! One log line per call: action, account, outcome (the EC2 error code on failure), duration.
+//!
+//! Requests of API versions before 2016-11-15 (boto 2's) get EC2-Classic defaults: an
+//! elastic IP allocated without `Domain` is a `standard` one.
 
 use super::Ec2Service;
 use axum::body::{to_bytes, Body};
@@ -21,7 +24,9 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::any;
 use axum::Router;
 use ec2_model::auth::Verifier;
-use ec2_model::{parse_request, render, Ec2Error, HttpRequest, Limits, CONTENT_TYPE};
+use ec2_model::{
+    parse_request, render, ApiVersion, Domain, Ec2Error, HttpRequest, Limits, Request, CONTENT_TYPE,
+};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,6 +62,22 @@ pub async fn serve(
     axum::serve(listener, router(service))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Requests of API versions before 2016-11-15 (boto 2 sends 2014-10-01) come from the
+/// EC2-Classic era: an `AllocateAddress` without `Domain` gets a `standard` address, which
+/// `associate_address(instance, ip)` moves between instances as the 2012 scripts expect.
+/// botocore (2016-11-15) gets `vpc` addresses, as EC2 gives today.
+fn classic_defaults(version: ApiVersion, req: Request) -> Request {
+    match req {
+        Request::AllocateAddress(mut r)
+            if r.domain.is_none() && version.as_str() < "2016-11-15" =>
+        {
+            r.domain = Some(Domain::Standard);
+            Request::AllocateAddress(r)
+        }
+        other => other,
+    }
 }
 
 fn request_id() -> String {
@@ -154,6 +175,7 @@ async fn handle(
         }
     };
     let action = req.action();
+    let req = classic_defaults(version, req);
     match app.service.execute(&account.owner, req).await {
         Ok(resp) => {
             info!(
