@@ -159,6 +159,11 @@ pub struct Instance {
     pub hypervisor: Option<String>,
     /// `groupSet`.
     pub groups: Vec<GroupIdentifier>,
+    /// The MAC of the instance's one network interface, when known: rendered as a
+    /// `networkInterfaceSet` item (`macAddress`, `privateIpAddress`, `status`), where boto 2
+    /// (`instance.interfaces[0].mac_address`) and botocore (`NetworkInterfaces[0].MacAddress`)
+    /// read it.
+    pub mac_address: Option<String>,
 }
 
 /// A reservation: instances launched by one `RunInstances` call.
@@ -690,6 +695,17 @@ fn write_instance(w: &mut XmlWriter, i: &Instance) {
     w.opt_text("clientToken", i.client_token.as_deref());
     w.opt_text("hypervisor", i.hypervisor.as_deref());
     set(w, "groupSet", &i.groups, write_group_identifier);
+    if let Some(mac) = &i.mac_address {
+        w.open("networkInterfaceSet");
+        w.open("item");
+        w.text("macAddress", mac);
+        if let Some(ip) = i.private_ip_address {
+            w.display("privateIpAddress", ip);
+        }
+        w.text("status", "in-use");
+        w.close("item");
+        w.close("networkInterfaceSet");
+    }
 }
 
 #[cfg(test)]
@@ -813,6 +829,7 @@ mod tests {
             virtualization_type: None,
             client_token: None,
             hypervisor: None,
+            mac_address: Some("02:0e:0a:00:00:02".into()),
             groups: vec![GroupIdentifier {
                 group_id: GroupId::from_u64(7),
                 group_name: group.into(),

@@ -531,6 +531,7 @@ fn rendered_shapes_use_the_captured_element_names() {
         virtualization_type: Some("hvm".into()),
         client_token: Some("aa85b8a2-a050-4333-8567-1464f4bbca8f".into()),
         hypervisor: Some("xen".into()),
+        mac_address: None,
         groups: vec![GroupIdentifier {
             group_id: group,
             group_name: "web".into(),

@@ -107,6 +107,7 @@ fn instance(state: InstanceState, groups: Vec<GroupIdentifier>) -> Instance {
         virtualization_type: Some("hvm".to_owned()),
         client_token: None,
         hypervisor: Some("xen".to_owned()),
+        mac_address: Some("02:0e:0a:00:00:05".to_owned()),
         groups,
     }
 }
@@ -576,6 +577,7 @@ fn real_clients_parse_every_response() {
     );
     assert_eq!(i["PublicIpAddress"], "198.51.100.7");
     assert_eq!(i["PrivateIpAddress"], "10.0.0.5");
+    assert_eq!(i["MacAddress"], serde_json::json!(["02:0e:0a:00:00:05"]));
     assert_eq!(
         b3("TerminateInstances"),
         &serde_json::json!([{"InstanceId": "i-0123456789abcdef0", "Current": 32,
@@ -683,6 +685,7 @@ fn real_clients_parse_every_response() {
     );
     assert_eq!(i["ip_address"], "198.51.100.7");
     assert_eq!(i["private_ip_address"], "10.0.0.5");
+    assert_eq!(i["mac_address"], serde_json::json!(["02:0e:0a:00:00:05"]));
     assert_eq!(i["launch_time"], "2026-11-26T06:50:11.000Z");
     assert_eq!(
         b2("TerminateInstances"),

@@ -162,6 +162,7 @@ def run_boto3():
                 "InstanceType": i.get("InstanceType"),
                 "PublicIpAddress": i.get("PublicIpAddress"),
                 "PrivateIpAddress": i.get("PrivateIpAddress"),
+                "MacAddress": [n.get("MacAddress") for n in i.get("NetworkInterfaces", [])],
                 "Groups": [g.get("GroupId") for g in i.get("SecurityGroups", [])],
                 "LaunchTime": i["LaunchTime"].isoformat() if i.get("LaunchTime") else None}
 
@@ -274,6 +275,7 @@ def run_boto2():
         return {"id": i.id, "image_id": i.image_id, "state": i.state, "state_code": i.state_code,
                 "instance_type": i.instance_type, "ip_address": i.ip_address,
                 "private_ip_address": i.private_ip_address,
+                "mac_address": [n.mac_address for n in i.interfaces],
                 "groups": [g.id for g in i.groups], "launch_time": i.launch_time}
 
     def image_run():

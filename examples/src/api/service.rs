@@ -1333,6 +1333,7 @@ impl Ec2Service {
             Ipv4Addr,
             Option<Ipv4Addr>,
             bool,
+            MacAddr,
             Vec<(String, String)>,
         );
         let live: Vec<Live> = self
@@ -1356,6 +1357,7 @@ impl Ec2Service {
                             i.ip,
                             m.elastic_ip_of(&i.id),
                             i.attachment.is_some(),
+                            i.mac,
                             groups,
                         )
                     })
@@ -1379,6 +1381,7 @@ impl Ec2Service {
                         state: InstanceState,
                         private: Option<Ipv4Addr>,
                         public: Option<Ipv4Addr>,
+                        mac: Option<MacAddr>,
                         groups: &[(String, String)]|
          -> Result<(), Ec2Error> {
             let reservation = meta.map_or_else(
@@ -1416,6 +1419,7 @@ impl Ec2Service {
                 virtualization_type: Some("hvm".to_owned()),
                 client_token: meta.and_then(|m| m.client_token.clone()),
                 hypervisor: Some("xen".to_owned()),
+                mac_address: mac.map(|m| m.to_string()),
                 groups: groups
                     .iter()
                     .filter_map(|(gid, name)| {
@@ -1432,7 +1436,7 @@ impl Ec2Service {
             by_reservation.entry(reservation).or_default().push(inst);
             Ok(())
         };
-        for (id, ip, eip, attached, groups) in &live {
+        for (id, ip, eip, attached, mac, groups) in &live {
             if !wanted(id) {
                 continue;
             }
@@ -1441,7 +1445,15 @@ impl Ec2Service {
             } else {
                 InstanceState::Pending
             };
-            push(metas.get(id), id, state, Some(*ip), *eip, groups)?;
+            push(
+                metas.get(id),
+                id,
+                state,
+                Some(*ip),
+                *eip,
+                Some(*mac),
+                groups,
+            )?;
         }
         for (id, meta) in &metas {
             if meta.owner == owner.as_str() && wanted(id) && !live_ids.contains(id.as_str()) {
@@ -1450,6 +1462,7 @@ impl Ec2Service {
                         Some(meta),
                         id,
                         InstanceState::Terminated,
+                        None,
                         None,
                         None,
                         &t.groups,
