@@ -161,6 +161,12 @@ pub struct Config {
     /// (packet_ins, echo requests) would otherwise make the controller queue replies without
     /// bound until the echo timeout.
     pub send_backlog_limit: usize,
+    /// The most connections tracked (with pinholes) per switch. A packet that would open
+    /// one more is dropped (as a full connection tracking table drops new connections) and
+    /// counted ([`Counters::tracking_full`]); connections already tracked go on. Without a
+    /// bound, a switch punting packets of ever new connections (and never reporting their
+    /// pinholes removed) would grow the controller's memory for as long as it does.
+    pub max_tracked_per_switch: usize,
 }
 
 impl Default for Config {
@@ -177,6 +183,7 @@ impl Default for Config {
             announce: Schedule::default(),
             stats_limit: 64 << 20,
             send_backlog_limit: 16 << 20,
+            max_tracked_per_switch: 1 << 18,
         }
     }
 }
@@ -392,6 +399,9 @@ pub struct Counters {
     pub malformed: u64,
     /// Reconciliations done.
     pub reconciliations: u64,
+    /// Punted packets dropped because their switch already tracked
+    /// [`Config::max_tracked_per_switch`] connections.
+    pub tracking_full: u64,
 }
 
 struct PendingChange {
@@ -420,6 +430,10 @@ pub struct Controller {
     next_token: u64,
     announcer: Announcer<AnnounceKey>,
     counters: Counters,
+    /// Connections tracked per switch: exact, or an upper bound while `tracked_stale`
+    /// (after a cut, which does not say whose connections it removed).
+    tracked: HashMap<Dpid, usize>,
+    tracked_stale: bool,
 }
 
 impl fmt::Debug for Controller {
@@ -511,6 +525,8 @@ impl Controller {
             next_token: 0,
             announcer: Announcer::new(),
             counters: Counters::default(),
+            tracked: HashMap::new(),
+            tracked_stale: false,
         }
     }
 
@@ -846,7 +862,7 @@ impl Controller {
             (_, Message::FlowRemoved(fr)) => {
                 if let Some(d) = dpid {
                     if fr.cookie & cookie::KIND_MASK == cookie::PINHOLE {
-                        let dels = self.pinholes.flow_removed(d, fr.cookie, &fr.r#match);
+                        let dels = self.pinhole_removed(d, fr.cookie, &fr.r#match);
                         self.send_updates(dels);
                     }
                 }
@@ -985,7 +1001,7 @@ impl Controller {
         // was away, and the flow_removed messages were lost): forget them.
         let present: HashSet<u64> = flows.iter().map(|f| f.cookie).collect();
         for c in live_pinholes.difference(&present) {
-            let _ = self.pinholes.flow_removed(dpid, *c, &Match::any());
+            let _ = self.pinhole_removed(dpid, *c, &Match::any());
         }
         let (mods, added, deleted, kept) = reconcile_mods(&installed, &desired);
         for fm in mods {
@@ -1202,7 +1218,9 @@ impl Controller {
         eips_before: &BTreeMap<core::net::Ipv4Addr, Dpid>,
     ) -> Completion {
         let mut updates = self.compiler.update(&self.model, touched);
+        let tracked = self.pinholes.len();
         updates.extend(self.pinholes.cut(touched));
+        self.tracked_stale |= self.pinholes.len() != tracked;
         let affected: BTreeSet<Dpid> = updates.iter().map(|u| u.switch).collect();
         self.next_token += 1;
         let token = self.next_token;
@@ -1365,14 +1383,55 @@ impl Controller {
     // Punted packets
     // ----------------------------------------------------------------------------------
 
+    /// [`Pinholes::flow_removed`], keeping the per-switch count.
+    fn pinhole_removed(&mut self, dpid: Dpid, cookie: u64, removed: &Match) -> Vec<Update> {
+        let before = self.pinholes.len();
+        let deletes = self.pinholes.flow_removed(dpid, cookie, removed);
+        let gone = before.saturating_sub(self.pinholes.len());
+        if let Some(n) = self.tracked.get_mut(&dpid) {
+            *n = n.saturating_sub(gone);
+        }
+        deletes
+    }
+
+    /// True if `dpid` tracks no more connections than it may (counting one just opened).
+    fn within_bound(&mut self, dpid: Dpid) -> bool {
+        let limit = self.config.max_tracked_per_switch;
+        if self.tracked.get(&dpid).copied().unwrap_or(0) <= limit {
+            return true;
+        }
+        if self.tracked_stale {
+            // Recount (at most once per cut, and only past the limit).
+            self.tracked.clear();
+            for k in self.pinholes.connections().keys() {
+                *self.tracked.entry(k.switch).or_default() += 1;
+            }
+            self.tracked_stale = false;
+        }
+        self.tracked.get(&dpid).copied().unwrap_or(0) <= limit
+    }
+
     fn packet_in(&mut self, dpid: Dpid, pi: openflow_proto::PacketIn) {
         self.counters.packet_ins += 1;
         let Some(packet) = frame::extract(&pi.data) else {
             return;
         };
+        let tracked = self.pinholes.len();
         let decision = self
             .pinholes
             .packet_in(&self.model, dpid, pi.in_port, &packet);
+        if self.pinholes.len() > tracked {
+            // It opened a connection: within the switch's bound, or undone and dropped.
+            *self.tracked.entry(dpid).or_default() += 1;
+            if !self.within_bound(dpid) {
+                if let Some(u) = decision.flow_mods.first() {
+                    let cookie = u.flow_mod.cookie;
+                    let _ = self.pinhole_removed(dpid, cookie, &Match::any());
+                }
+                self.counters.tracking_full += 1;
+                return;
+            }
+        }
         self.send_updates(decision.flow_mods);
         if let Some(po) = decision.packet_out {
             let data = match decision.outcome {

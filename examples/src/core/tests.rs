@@ -1141,6 +1141,85 @@ fn pinhole_life_cycle() {
 }
 
 #[test]
+fn connections_tracked_per_switch_are_bounded() {
+    let config = Config {
+        max_tracked_per_switch: 3,
+        ..Config::default()
+    };
+    let mut net = Net::with_config(base_model(), config);
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    let syn = |sport| {
+        Packet::ipv4(
+            inst_mac(1),
+            inst_mac(2),
+            inst_ip(1),
+            inst_ip(2),
+            6,
+            sport,
+            22,
+        )
+    };
+    // Five new connections: three tracked (two pinholes and a packet_out each), two dropped.
+    for sport in 40000..40005 {
+        assert!(net.sw(1).packet_arrives(PortNo(2), &syn(sport)));
+    }
+    net.pump();
+    assert_eq!(net.ctl.pinholes().len(), 3);
+    assert_eq!(pinhole_flows(net.sw(1)), 6);
+    assert_eq!(net.sw(1).packet_outs().len(), 3);
+    assert_eq!(net.ctl.counters().tracking_full, 2);
+    // A tracked connection's packets still go on (punted again, e.g. before its pinhole
+    // was installed).
+    net.sw(1).send_packet_in(PortNo(2), &syn(40000));
+    net.pump();
+    assert_eq!(net.sw(1).packet_outs().len(), 4);
+    assert_eq!(net.ctl.counters().tracking_full, 2);
+    // A pinhole idles out: its connection is forgotten, and a new one fits.
+    let first = net
+        .sw(1)
+        .table()
+        .entries()
+        .iter()
+        .find(|e| e.cookie & cookie::KIND_MASK == cookie::PINHOLE)
+        .cloned()
+        .unwrap();
+    assert!(net.sw(1).remove_flow(&first.r#match, first.priority));
+    net.pump();
+    assert_eq!(net.ctl.pinholes().len(), 2);
+    assert!(net.sw(1).packet_arrives(PortNo(2), &syn(40010)));
+    net.pump();
+    assert_eq!(net.ctl.pinholes().len(), 3);
+    assert!(net.sw(1).packet_arrives(PortNo(2), &syn(40011)));
+    net.pump();
+    assert_eq!(net.ctl.counters().tracking_full, 3);
+    // A rule change cuts them all: three new ones fit again, the fourth does not.
+    net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    assert!(net.ctl.pinholes().is_empty());
+    for sport in 40020..40024 {
+        assert!(net.sw(1).packet_arrives(PortNo(2), &syn(sport)));
+    }
+    net.pump();
+    assert_eq!(net.ctl.pinholes().len(), 3);
+    assert_eq!(net.ctl.counters().tracking_full, 4);
+    // Another switch has a bound of its own.
+    net.connect(ConnId(2), switch(2));
+    let to_c = Packet::ipv4(
+        inst_mac(3),
+        inst_mac(1),
+        inst_ip(3),
+        inst_ip(1),
+        6,
+        50000,
+        22,
+    );
+    net.sw(2).send_packet_in(PortNo(2), &to_c);
+    net.pump();
+    assert_eq!(net.ctl.pinholes().len(), 4);
+    assert_eq!(net.ctl.counters().tracking_full, 4);
+}
+
+#[test]
 fn stale_pinholes_are_removed_on_reconnect_and_live_ones_kept() {
     let mut net = Net::new(base_model());
     net.connect(ConnId(1), switch(1));
