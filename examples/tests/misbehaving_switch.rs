@@ -42,9 +42,9 @@ const DEADLINE: Duration = Duration::from_secs(15);
 
 fn config() -> Config {
     Config {
-        echo_idle: Duration::from_millis(400),
-        echo_timeout: Duration::from_millis(400),
-        handshake_timeout: Duration::from_millis(800),
+        echo_idle: Duration::from_millis(500),
+        echo_timeout: Duration::from_millis(1000),
+        handshake_timeout: Duration::from_millis(1500),
         apply_timeout: Duration::from_secs(10),
         send_backlog_limit: 1 << 20,
         ..Config::default()
@@ -673,5 +673,59 @@ async fn a_flood_from_a_peer_that_reads_is_handled_while_others_are_served() {
     assert!(bed.h.inspect(|c| c.is_ready(FLOODER)).await.unwrap());
 
     bed.assert_served().await;
+    bed.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_new_connections_is_tracked_only_up_to_the_bound() {
+    const CONNECTIONS: u16 = 20_000;
+    const BOUND: usize = 1000;
+    let bed = Bed::with_config(Config {
+        max_tracked_per_switch: BOUND,
+        send_backlog_limit: Config::default().send_backlog_limit,
+        ..config()
+    })
+    .await;
+    let mut peer = RawPeer::connect(bed.addr()).await;
+    peer.handshake(&bed, FLOODER, flooder()).await;
+    // SSH from i-f1 to i-f2 from ever new source ports, each a new connection to track.
+    let mut flood = Vec::new();
+    for sport in 1..=CONNECTIONS {
+        let syn = Packet::ipv4(mac(11), mac(12), ip(11), ip(12), 6, sport, 22);
+        let frame = examples::core::frame::synthesize(&syn);
+        let pi = PacketIn {
+            buffer_id: NO_BUFFER,
+            total_len: u16::try_from(frame.len()).unwrap(),
+            in_port: PortNo(2),
+            reason: PacketInReason::Action,
+            data: Bytes::from(frame),
+        };
+        flood.extend_from_slice(&Message::PacketIn(pi).to_bytes(0).unwrap());
+    }
+    let (mut rd, mut wr) = peer.s.into_split();
+    // Take whatever comes (pinholes and packet_outs) so that nothing backs up.
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        while rd.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    wr.write_all(&flood).await.unwrap();
+    let took = bed.assert_served().await;
+    eprintln!("a change during the new-connection flood took {took:?}");
+    bed.until("every packet_in handled", |c| {
+        c.counters().packet_ins >= u64::from(CONNECTIONS)
+    })
+    .await;
+    let (tracked, refused) = bed
+        .h
+        .inspect(|c| (c.pinholes().len(), c.counters().tracking_full))
+        .await
+        .unwrap();
+    assert_eq!(tracked, BOUND);
+    assert_eq!(refused, u64::from(CONNECTIONS) - BOUND as u64);
+    assert!(bed.h.inspect(|c| c.is_ready(FLOODER)).await.unwrap());
+
+    bed.assert_served().await;
+    drop(wr);
+    drain.abort();
     bed.finish().await;
 }

@@ -308,15 +308,16 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Input>, next: Arc<A
 }
 
 /// The most bytes one read hands to the core.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 32 * 1024;
 
 /// The most bytes of one connection read but not yet handled by the core. The input
 /// channel is shared: without a per-connection budget, one switch sending as fast as it can
 /// would fill it, and every other switch's messages (echo and barrier replies) would wait
 /// behind up to the whole channel of its packet_ins, long enough for their echo timeout.
-/// With it, they wait behind at most this much of each busy switch's input, and a switch
-/// that sends faster than the core handles is slowed by TCP (its reader stops reading).
-const INPUT_BUDGET: usize = 4 * READ_CHUNK;
+/// With it, they wait behind at most this much of each busy switch's input (about 800
+/// minimal packet_ins), and a switch that sends faster than the core handles is slowed by
+/// TCP (its reader stops reading). Two chunks: one being handled, the next one read.
+const INPUT_BUDGET: usize = 2 * READ_CHUNK;
 
 async fn reader(
     conn: ConnId,
