@@ -14,6 +14,7 @@
 pub mod api;
 pub mod app;
 pub mod core;
+pub mod loadgen;
 pub mod shell;
 pub mod store;
 pub mod testbed;
