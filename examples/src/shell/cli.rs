@@ -448,6 +448,7 @@ impl Resolved {
         match stored.model {
             Some(mut m) => {
                 let before = m.clone();
+                merge_declared(&mut m, &self.model)?;
                 apply_setting_flags(args, &mut m)?;
                 store.commit(&model_writes(&before, &m)).map_err(state)?;
                 self.model = m;
@@ -456,6 +457,55 @@ impl Resolved {
         }
         Ok(store)
     }
+}
+
+/// Bring what the configuration file declares into a stored model: switches (the file's
+/// uplink wins), and security groups and instances the store does not have (instances
+/// managed elsewhere, as OpenNebula managed them, are declared in the file). What the store
+/// has stays as the API left it.
+fn merge_declared(stored: &mut Model, declared: &Model) -> Result<(), ConfigError> {
+    for sw in declared.switches().values() {
+        match stored.switch(sw.dpid) {
+            Some(s) if s == sw => {}
+            Some(_) => {
+                stored.remove_switch(sw.dpid)?;
+                stored.add_switch(*sw)?;
+            }
+            None => {
+                stored.add_switch(*sw)?;
+            }
+        }
+    }
+    // Groups first (instances and rules refer to them), without their rules, which may name
+    // groups declared later.
+    let new_groups: Vec<_> = declared
+        .groups()
+        .values()
+        .filter(|g| stored.group(&g.id).is_none())
+        .cloned()
+        .collect();
+    for g in &new_groups {
+        let mut bare = g.clone();
+        bare.ingress.clear();
+        bare.egress.clear();
+        stored.add_group(bare)?;
+    }
+    for g in &new_groups {
+        for (direction, rules) in [
+            (netrules::model::Direction::Ingress, &g.ingress),
+            (netrules::model::Direction::Egress, &g.egress),
+        ] {
+            for p in rules {
+                stored.authorize(&g.id, direction, p.clone())?;
+            }
+        }
+    }
+    for i in declared.instances().values() {
+        if stored.instance(&i.id).is_none() {
+            stored.add_instance(i.clone())?;
+        }
+    }
+    Ok(())
 }
 
 impl FileConfig {
@@ -577,6 +627,36 @@ mod tests {
         assert_eq!(r.model.settings().router_mac, MacAddr([2, 0, 0, 0, 0, 9]));
         let again = store.load().unwrap().model.unwrap();
         assert_eq!(again.settings().router_mac, MacAddr([2, 0, 0, 0, 0, 9]));
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn instances_declared_later_in_the_file_join_the_stored_model() {
+        let dir = std::env::temp_dir().join(format!("ovs-ec2-cli-decl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.sqlite3");
+        let _ = std::fs::remove_file(&path);
+        let p = path.to_str().unwrap();
+        let settings = "[model.settings]\nsubnet = \"10.0.0.0/24\"\ngateway = \"10.0.0.1\"\nrouter_mac = \"02:00:00:00:00:01\"\npublic_gateway = \"203.0.113.1\"\npublic_gateway_mac = \"02:00:00:00:00:02\"\nelastic_ip_mac = \"02:00:00:00:00:03\"\n[[model.switches]]\ndpid = 1\nuplink = 1\n";
+        let args = Args::parse_from(["controller", "--state-file", p]);
+        let mut r = args.merge(FileConfig::parse(settings).unwrap()).unwrap();
+        drop(r.open_state(&args).unwrap());
+        // The operator declares a group and an instance managed elsewhere, and changes the
+        // switch's uplink.
+        let later = format!(
+            "{}{}",
+            settings.replace("uplink = 1", "uplink = 3"),
+            "[[model.groups]]\nid = \"sg-1\"\nname = \"web\"\nowner = \"111122223333\"\ndescription = \"d\"\ningress = [{ protocol = \"any\", peer = { group = \"sg-1\" } }]\negress = []\n[[model.instances]]\nid = \"i-0a1b2c3d\"\nowner = \"111122223333\"\nmac = \"02:00:0a:00:00:02\"\nip = \"10.0.0.2\"\ngroups = [\"sg-1\"]\n"
+        );
+        let mut r = args.merge(FileConfig::parse(&later).unwrap()).unwrap();
+        let store = r.open_state(&args).unwrap();
+        assert_eq!(r.model.instances().len(), 1);
+        assert_eq!(r.model.groups().len(), 1);
+        assert_eq!(r.model.switch(1).unwrap().uplink, PortNo(3));
+        let stored = store.load().unwrap().model.unwrap();
+        assert_eq!(stored.instances().len(), 1);
+        assert_eq!(stored.groups().values().next().unwrap().ingress.len(), 1);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
