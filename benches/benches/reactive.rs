@@ -1,0 +1,85 @@
+//! The controller's reactive path under a cbench-style load, against a do-nothing responder
+//! in the same run (`examples::loadgen`).
+//!
+//! Emulated switches connect over loopback TCP and send packet_ins, each the first packet of
+//! a new outbound TCP connection of one of their instances; the real controller (the tokio
+//! shell around `examples::core`, on a runtime of one worker thread) decides it from the
+//! model, installs two pinholes and sends the packet on. The baseline is
+//! `examples::loadgen::responder`, which only answers each packet_in with a packet_out
+//! (same libraries, same runtime shape). Reported: responses per second of each, in
+//! throughput mode (64 outstanding per switch) and latency mode (one at a time), and the
+//! ratio controller / responder. Goal: 0.5 or better.
+//!
+//! `cargo bench -p benches --bench reactive` runs 3 s per measurement with 16 switches
+//! (`REACTIVE_SECONDS`, `REACTIVE_SWITCHES` override); without `--bench` (as under
+//! `cargo test --benches`) it is a smoke run of a few hundred milliseconds.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use examples::loadgen::{compare, CompareConfig, LoadConfig, Mode};
+use std::time::Duration;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (switches, seconds) = if full {
+        (
+            env_or("REACTIVE_SWITCHES", 16u32),
+            env_or("REACTIVE_SECONDS", 3.0f64),
+        )
+    } else {
+        (2, 0.05)
+    };
+    let duration = Duration::from_secs_f64(seconds);
+    println!(
+        "reactive: {switches} switches x 4 instances, {seconds} s per run{}",
+        if full { "" } else { " (smoke run)" }
+    );
+    println!(
+        "{:<22} {:>14} {:>14} {:>8} {:>12} {:>12}",
+        "mode", "controller/s", "responder/s", "ratio", "ctl p50 us", "ctl p99 us"
+    );
+    for mode in [Mode::Throughput { window: 64 }, Mode::Latency] {
+        let cfg = CompareConfig {
+            switches,
+            instances: 4,
+            load: LoadConfig {
+                mode,
+                duration,
+                ..LoadConfig::default()
+            },
+        };
+        let c = compare(&cfg).unwrap();
+        // A run that went wrong must not print a number.
+        for r in [&c.controller, &c.responder] {
+            let t = &r.totals;
+            assert_eq!(t.errors + t.malformed + t.mismatched_packet_outs, 0, "{r}");
+            assert!(r.window.responses > 0, "{r}");
+            assert_eq!(r.outstanding, 0, "{r}");
+        }
+        assert_eq!(
+            c.controller.totals.pinhole_adds,
+            2 * c.controller.totals.responses
+        );
+        let us = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e6);
+        println!(
+            "{:<22} {:>14.0} {:>14.0} {:>8.3} {:>12.1} {:>12.1}",
+            mode.to_string(),
+            c.controller.responses_per_sec(),
+            c.responder.responses_per_sec(),
+            c.ratio(),
+            us(c.controller.latency.quantile(0.5)),
+            us(c.controller.latency.quantile(0.99)),
+        );
+        if full {
+            println!("  {}", c.to_string().replace('\n', "\n  "));
+        }
+    }
+}
