@@ -402,6 +402,8 @@ pub struct Counters {
     /// Punted packets dropped because their switch already tracked
     /// [`Config::max_tracked_per_switch`] connections.
     pub tracking_full: u64,
+    /// Stats replies received that answer no request of ours (dropped).
+    pub unsolicited: u64,
 }
 
 struct PendingChange {
@@ -832,6 +834,12 @@ impl Controller {
             | (_, Message::QueueGetConfigReply(_)) => {}
             (_, Message::BarrierReply) => self.barrier_reply(conn, xid),
             (_, Message::StatsReply(part)) => {
+                if !self.solicited_stats(conn, xid) {
+                    // Nobody asked for it: dropped, not held (a switch sending multi-part
+                    // replies nobody asked for would otherwise fill the reassembly bound).
+                    self.counters.unsolicited += 1;
+                    return;
+                }
                 let whole = match self.sessions.get_mut(&conn) {
                     Some(s) => s.stats.push(xid, part),
                     None => return,
@@ -901,6 +909,15 @@ impl Controller {
                 });
             }
         }
+    }
+
+    /// True if `xid` is one of our stats requests on `conn` still waiting for its reply
+    /// (every kind of stats request the controller sends must be recognised here).
+    fn solicited_stats(&self, conn: ConnId, xid: u32) -> bool {
+        matches!(
+            self.sessions.get(&conn).map(|s| &s.state),
+            Some(State::Reconciling { stats_xid }) if *stats_xid == xid
+        )
     }
 
     /// Something other than a `HELLO` came first: `HELLO_FAILED/EPERM`, then close (as Open

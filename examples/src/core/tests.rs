@@ -630,6 +630,37 @@ fn a_peer_that_does_not_read_is_closed_past_the_send_backlog_limit() {
 }
 
 #[test]
+fn stats_replies_nobody_asked_for_are_dropped_not_held() {
+    use openflow_proto::stats::{StatsReply, StatsReplyFlags};
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    // Parts of multi-part flow stats replies for xids the controller never used.
+    for xid in 900..910 {
+        let part = Message::StatsReply(StatsReply {
+            flags: StatsReplyFlags::MORE,
+            body: StatsReplyBody::Flow(Vec::new()),
+        })
+        .to_bytes(xid)
+        .unwrap();
+        net.ctl.handle_bytes(ConnId(1), &part, net.now);
+    }
+    net.pump();
+    assert_eq!(net.ctl.sessions[&ConnId(1)].stats.held_bytes(), 0);
+    assert_eq!(net.ctl.sessions[&ConnId(1)].stats.pending(), 0);
+    assert_eq!(net.ctl.counters().unsolicited, 10);
+    assert!(closes(&net.take_events()).is_empty());
+    assert!(net.ctl.is_ready(1));
+    // The reconciliation's own reply (in many parts) is still reassembled.
+    let mut sw = net.disconnect(ConnId(1));
+    sw.set_stats_part_len(200);
+    net.connect(ConnId(2), sw);
+    assert_eq!(reconciled(&net.take_events()).len(), 1);
+    assert!(net.ctl.is_ready(1));
+    assert_eq!(net.ctl.counters().unsolicited, 10);
+}
+
+#[test]
 fn switch_errors_are_reported() {
     let mut net = Net::new(base_model());
     net.connect(ConnId(1), switch(1));
