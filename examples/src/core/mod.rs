@@ -54,6 +54,17 @@
 //! gratuitous ARPs announce it out of that switch's uplink on an
 //! [`arp_responder::Schedule`]; they are sent again whenever that switch is reconciled.
 //!
+//! # Pinned instances and flow reads
+//!
+//! Instances bind to the port named after them. A front end that attaches an instance to an
+//! explicit (datapath, port) instead (the XML-RPC drop-in) pins it ([`Controller::pin`]): the
+//! controller then never detaches it on its own, neither when the port's name does not match
+//! nor when the port goes away; only model changes move it.
+//!
+//! [`Controller::request_flows`] reads a switch's installed flows on demand (an `OFPST_FLOW`
+//! request of everything); the reassembled reply, or why there is none, comes back as
+//! [`Event::Flows`] with the request's [`FlowQuery`] token.
+//!
 //! # Example
 //!
 //! ```
@@ -129,6 +140,24 @@ impl fmt::Display for ConnId {
 /// A change's completion token (see [`Controller::change`] and [`Event::Applied`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Completion(pub u64);
+
+/// A flow read's token (see [`Controller::request_flows`] and [`Event::Flows`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowQuery(pub u64);
+
+/// Why a flow read ([`Controller::request_flows`]) has no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FlowQueryError {
+    /// The switch refused the flow stats request.
+    #[error("the switch refused the flow stats request: {0:?}")]
+    Refused(ErrorType),
+    /// The connection went away before the reply was complete.
+    #[error("the switch disconnected before its flow stats reply was complete")]
+    Disconnected,
+    /// The multi-part reply could not be reassembled (too large, or inconsistent parts).
+    #[error("the flow stats reply could not be reassembled: {0}")]
+    Reassembly(String),
+}
 
 /// The controller's settings.
 #[derive(Clone, Debug)]
@@ -380,6 +409,15 @@ pub enum Event {
     },
     /// A change completed (or its wait ended).
     Applied(Applied),
+    /// A flow read ([`Controller::request_flows`]) completed.
+    Flows {
+        /// The read's token.
+        token: FlowQuery,
+        /// The datapath.
+        dpid: Dpid,
+        /// Its installed flows (all cookies, as the switch reported them), or why not.
+        result: Result<Vec<FlowStats>, FlowQueryError>,
+    },
 }
 
 /// Counters.
@@ -436,6 +474,11 @@ pub struct Controller {
     /// (after a cut, which does not say whose connections it removed).
     tracked: HashMap<Dpid, usize>,
     tracked_stale: bool,
+    /// Instances attached explicitly, never detached by port events (see [`Controller::pin`]).
+    pinned: BTreeSet<InstanceId>,
+    /// Flow reads in flight: (connection, stats xid) -> token.
+    flow_queries: HashMap<(ConnId, u32), (u64, Dpid)>,
+    next_query: u64,
 }
 
 impl fmt::Debug for Controller {
@@ -529,7 +572,60 @@ impl Controller {
             counters: Counters::default(),
             tracked: HashMap::new(),
             tracked_stale: false,
+            pinned: BTreeSet::new(),
+            flow_queries: HashMap::new(),
+            next_query: 0,
         }
+    }
+
+    /// Pin (`true`) or unpin an instance: a pinned instance keeps the attachment the model
+    /// gives it whatever the names and presence of the switch's ports (see the module docs).
+    /// Pinning an instance the model does not know is allowed (it takes effect when it is
+    /// added).
+    pub fn pin(&mut self, id: InstanceId, pinned: bool) {
+        if pinned {
+            self.pinned.insert(id);
+        } else {
+            self.pinned.remove(&id);
+        }
+    }
+
+    /// The pinned instances.
+    pub fn pinned(&self) -> &BTreeSet<InstanceId> {
+        &self.pinned
+    }
+
+    /// Ask the switch `dpid` for all its flows. Returns `None` if it is not connected (or
+    /// its handshake is not done); otherwise [`Event::Flows`] reports the token with the
+    /// whole reply, the switch's refusal, or the disconnection.
+    pub fn request_flows(&mut self, dpid: Dpid) -> Option<FlowQuery> {
+        let conn = self.by_dpid.get(&dpid).copied()?;
+        let msg = Message::StatsRequest(StatsRequest::new(StatsRequestBody::Flow(
+            FlowStatsRequest::all(),
+        )));
+        let xid = self.request(conn, &msg)?;
+        self.next_query += 1;
+        self.flow_queries
+            .insert((conn, xid), (self.next_query, dpid));
+        Some(FlowQuery(self.next_query))
+    }
+
+    /// Report a flow read's outcome, if `(conn, xid)` is one.
+    fn flows_done(
+        &mut self,
+        conn: ConnId,
+        xid: u32,
+        result: Result<Vec<FlowStats>, FlowQueryError>,
+    ) -> bool {
+        let Some((token, dpid)) = self.flow_queries.remove(&(conn, xid)) else {
+            return false;
+        };
+        self.events.push_back(Event::Flows {
+            token: FlowQuery(token),
+            dpid,
+            result,
+        });
+        true
     }
 
     /// The model.
@@ -654,6 +750,15 @@ impl Controller {
         let Some(s) = self.sessions.remove(&conn) else {
             return;
         };
+        let queries: Vec<u32> = self
+            .flow_queries
+            .keys()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, x)| *x)
+            .collect();
+        for xid in queries {
+            self.flows_done(conn, xid, Err(FlowQueryError::Disconnected));
+        }
         // Bytes still queued are polled once more ([`Controller::poll_transmit`] then drops
         // the buffer); an empty buffer goes now.
         if self.out.get(&conn).is_some_and(|b| b.is_empty()) {
@@ -793,6 +898,9 @@ impl Controller {
                     xid,
                     error: e.error,
                 });
+                if self.flows_done(conn, xid, Err(FlowQueryError::Refused(e.error))) {
+                    return;
+                }
                 match state {
                     State::AwaitHello => self.close(
                         conn,
@@ -845,6 +953,18 @@ impl Controller {
                     None => return,
                 };
                 match whole {
+                    Ok(Some(reply)) if self.flow_queries.contains_key(&(conn, xid)) => {
+                        let result = match reply.body {
+                            StatsReplyBody::Flow(flows) => Ok(flows),
+                            _ => Err(FlowQueryError::Reassembly(
+                                "the reply is not a flow stats reply".to_owned(),
+                            )),
+                        };
+                        self.flows_done(conn, xid, result);
+                    }
+                    Err(e) if self.flow_queries.contains_key(&(conn, xid)) => {
+                        self.flows_done(conn, xid, Err(FlowQueryError::Reassembly(e.to_string())));
+                    }
                     Ok(Some(reply)) => {
                         let is_reconcile = matches!(
                             self.sessions.get(&conn).map(|s| &s.state),
@@ -917,7 +1037,7 @@ impl Controller {
         matches!(
             self.sessions.get(&conn).map(|s| &s.state),
             Some(State::Reconciling { stats_xid }) if *stats_xid == xid
-        )
+        ) || self.flow_queries.contains_key(&(conn, xid))
     }
 
     /// Something other than a `HELLO` came first: `HELLO_FAILED/EPERM`, then close (as Open
@@ -1368,7 +1488,7 @@ impl Controller {
             let gone: Vec<(InstanceId, PortNo)> = self
                 .model
                 .instances_on(dpid)
-                .filter(|i| !present.contains(&i.id))
+                .filter(|i| !present.contains(&i.id) && !self.pinned.contains(&i.id))
                 .filter_map(|i| Some((i.id.clone(), i.attachment?.port)))
                 .collect();
             for (id, port) in gone {
@@ -1387,6 +1507,9 @@ impl Controller {
         let Some(id) = self.model.instance_at(dpid, port).map(|i| i.id.clone()) else {
             return;
         };
+        if self.pinned.contains(&id) {
+            return;
+        }
         if self.change(now, |m| m.attach(&id, None)).is_ok() {
             self.events.push_back(Event::PortUnbound {
                 dpid,

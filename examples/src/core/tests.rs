@@ -1582,3 +1582,121 @@ fn a_failed_commit_leaves_the_model_and_the_switches_alone() {
     net.pump();
     assert_consistent(&net, 1, 1);
 }
+
+// ----- Flow reads on demand and pinned instances -----
+
+fn flows_of(events: &[Event], token: FlowQuery) -> Option<Result<Vec<FlowStats>, FlowQueryError>> {
+    events.iter().find_map(|e| match e {
+        Event::Flows {
+            token: t, result, ..
+        } if *t == token => Some(result.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn flows_are_read_on_demand_in_several_parts() {
+    let mut net = Net::new(base_model());
+    let mut sw = switch(1);
+    // Small parts: the reply comes in many messages and is reassembled.
+    sw.set_stats_part_len(300);
+    net.connect(ConnId(1), sw);
+    assert!(net.ctl.is_ready(1));
+    assert_eq!(net.ctl.request_flows(2), None, "switch 2 is not connected");
+    let token = net.ctl.request_flows(1).unwrap();
+    net.pump();
+    let flows = flows_of(&net.take_events(), token).unwrap().unwrap();
+    let table = net.sw(1).table().entries().len();
+    assert!(table > 10, "the switch holds the compiled table");
+    assert_eq!(flows.len(), table);
+    // The same flows the compiler wants (ours, normalised), read back through the reply.
+    let read: BTreeSet<String> = flows
+        .iter()
+        .filter(|f| is_ours(f.cookie))
+        .map(|f| {
+            format!(
+                "{} {:?} {:?} {:#x} {} {}",
+                f.priority, f.r#match, f.actions, f.cookie, f.idle_timeout, f.hard_timeout
+            )
+        })
+        .collect();
+    assert_eq!(read, installed(&net.switches[&ConnId(1)]));
+    // A second read gets a fresh token; a reply answers only its own.
+    let t2 = net.ctl.request_flows(1).unwrap();
+    assert_ne!(t2, token);
+    net.pump();
+    let events = net.take_events();
+    assert!(flows_of(&events, t2).unwrap().is_ok());
+    assert!(flows_of(&events, token).is_none());
+}
+
+#[test]
+fn a_flow_read_fails_when_the_switch_goes_away() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.sw(1).set_mute(true);
+    let token = net.ctl.request_flows(1).unwrap();
+    net.pump();
+    assert!(
+        flows_of(&net.take_events(), token).is_none(),
+        "no reply yet"
+    );
+    net.disconnect(ConnId(1));
+    assert_eq!(
+        flows_of(&net.take_events(), token),
+        Some(Err(FlowQueryError::Disconnected))
+    );
+}
+
+#[test]
+fn pinned_instances_keep_their_explicit_port() {
+    // i-a is attached explicitly to port 5 of switch 1, whose name ("vnet0") is not its id.
+    let mut model = base_model();
+    let at = Attachment {
+        switch: 1,
+        port: PortNo(5),
+    };
+    model.attach(&iid("i-a"), Some(at)).unwrap();
+    let ports = [(UPLINK, "hv1-up"), (3, "i-b"), (5, "vnet0")];
+    // Unpinned, the switch's features reply detaches it (no port is named after it).
+    let mut net = Net::new(model.clone());
+    net.connect(ConnId(1), SimSwitch::new(1, &ports));
+    assert_eq!(
+        net.ctl.model().instance(&iid("i-a")).unwrap().attachment,
+        None
+    );
+    // Pinned, it stays attached, its flows are installed, and i-b still binds by name.
+    let mut net = Net::new(model);
+    net.ctl.pin(iid("i-a"), true);
+    assert!(net.ctl.pinned().contains(&iid("i-a")));
+    net.connect(ConnId(1), SimSwitch::new(1, &ports));
+    let m = net.ctl.model();
+    assert_eq!(m.instance(&iid("i-a")).unwrap().attachment, Some(at));
+    assert_eq!(
+        m.instance(&iid("i-b")).unwrap().attachment.map(|a| a.port),
+        Some(PortNo(3))
+    );
+    assert_consistent(&net, 1, 1);
+    // Its port going away does not detach it either; reconnecting does not.
+    net.sw(1).port_status(PortReason::Delete, 5, "vnet0");
+    net.pump();
+    assert_eq!(
+        net.ctl.model().instance(&iid("i-a")).unwrap().attachment,
+        Some(at)
+    );
+    let sw = net.disconnect(ConnId(1));
+    net.connect(ConnId(2), sw);
+    assert_eq!(
+        net.ctl.model().instance(&iid("i-a")).unwrap().attachment,
+        Some(at)
+    );
+    assert_consistent(&net, 2, 1);
+    // Unpinned again, the next reconnect detaches it.
+    net.ctl.pin(iid("i-a"), false);
+    let sw = net.disconnect(ConnId(2));
+    net.connect(ConnId(3), sw);
+    assert_eq!(
+        net.ctl.model().instance(&iid("i-a")).unwrap().attachment,
+        None
+    );
+}

@@ -25,10 +25,13 @@
 
 pub mod cli;
 
-use crate::core::{Applied, CloseReason, Completion, ConnId, Controller, Event};
+use crate::core::{
+    Applied, CloseReason, Completion, ConnId, Controller, Event, FlowQuery, FlowQueryError,
+};
 use crate::store::{model_writes, Store, StoreError, Write};
 use bytes::{Bytes, BytesMut};
 use netrules::model::{Model, ModelError, Touched};
+use openflow_proto::stats::FlowStats;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -46,11 +49,15 @@ type Call = Box<dyn FnOnce(&mut Core, Instant) + Send>;
 /// Changes waiting for their completion.
 type Waiters = HashMap<Completion, oneshot::Sender<Result<Applied, ChangeError>>>;
 
+/// Flow reads waiting for their reply.
+type FlowWaiters = HashMap<FlowQuery, oneshot::Sender<Result<Vec<FlowStats>, FlowQueryError>>>;
+
 /// What the core task owns.
 struct Core {
     ctl: Controller,
     store: Option<Box<dyn Store + Send>>,
     waiters: Waiters,
+    flow_waiters: FlowWaiters,
 }
 
 enum Input {
@@ -212,6 +219,91 @@ impl Handle {
     }
 }
 
+/// Why [`Handle::flows`] has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowsError {
+    /// The switch is not connected (or its handshake is not done).
+    #[error("switch {0:016x} is not connected")]
+    NotConnected(netrules::model::Dpid),
+    /// The switch did not answer in time.
+    #[error("switch {0:016x} did not answer the flow stats request in time")]
+    Timeout(netrules::model::Dpid),
+    /// The read failed.
+    #[error(transparent)]
+    Query(#[from] FlowQueryError),
+    /// The controller task is gone.
+    #[error("the controller is not running")]
+    Stopped,
+}
+
+impl Handle {
+    /// Read the flows installed on switch `dpid` (a flow stats request of everything, see
+    /// [`Controller::request_flows`]), waiting at most `timeout` for the whole reply.
+    pub async fn flows(
+        &self,
+        dpid: netrules::model::Dpid,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<FlowStats>, FlowsError> {
+        let (tx, rx) = oneshot::channel();
+        let (query_tx, query_rx) = oneshot::channel();
+        let call: Call = Box::new(move |core, _| {
+            let token = core.ctl.request_flows(dpid);
+            if let Some(t) = token {
+                core.flow_waiters.insert(t, tx);
+            }
+            let _ = query_tx.send(token);
+        });
+        self.tx
+            .send(Input::Call(call))
+            .await
+            .map_err(|_| FlowsError::Stopped)?;
+        let token = query_rx.await.map_err(|_| FlowsError::Stopped)?;
+        let Some(token) = token else {
+            return Err(FlowsError::NotConnected(dpid));
+        };
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => Ok(r?),
+            Ok(Err(_)) => Err(FlowsError::Stopped),
+            Err(_) => {
+                // Forget the waiter; a late reply is dropped.
+                let call: Call = Box::new(move |core, _| {
+                    core.flow_waiters.remove(&token);
+                });
+                let _ = self.tx.send(Input::Call(call)).await;
+                Err(FlowsError::Timeout(dpid))
+            }
+        }
+    }
+
+    /// Pin or unpin an instance (see [`Controller::pin`]): a pinned instance keeps its
+    /// explicit attachment whatever its switch's ports are named.
+    pub async fn pin(
+        &self,
+        id: netrules::model::InstanceId,
+        pinned: bool,
+    ) -> Result<(), ChangeError> {
+        self.inspect_mut(move |c| c.pin(id, pinned)).await
+    }
+
+    /// Run `f` on the controller with write access, between inputs (for settings that are
+    /// not model changes, such as [`Controller::pin`]).
+    async fn inspect_mut<R, F>(&self, f: F) -> Result<R, ChangeError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Controller) -> R + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let call: Call = Box::new(move |core, _| {
+            let _ = tx.send(f(&mut core.ctl));
+        });
+        self.tx
+            .send(Input::Call(call))
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        rx.await.map_err(|_| ChangeError::Stopped)
+    }
+}
+
 /// A committed change on its way to the switches (see [`Handle::change_with`]).
 #[derive(Debug)]
 pub struct InFlight {
@@ -262,6 +354,7 @@ async fn start(
         ctl: controller,
         store,
         waiters: HashMap::new(),
+        flow_waiters: HashMap::new(),
     };
     tokio::spawn(core_task(core, rx));
     Ok(Handle {
@@ -480,6 +573,11 @@ async fn core_task(mut core: Core, mut rx: mpsc::Receiver<Input>) {
                     let _ = w.send(Ok(a.clone()));
                 }
             }
+            if let Event::Flows { token, result, .. } = &event {
+                if let Some(w) = core.flow_waiters.remove(token) {
+                    let _ = w.send(result.clone());
+                }
+            }
             log_event(&event);
         }
     }
@@ -553,6 +651,12 @@ fn log_event(e: &Event) {
         Event::Announced { dpid, ip } => {
             debug!(dpid = format_args!("{dpid:016x}"), %ip, "gratuitous ARP sent")
         }
+        Event::Flows { dpid, result, .. } => debug!(
+            dpid = format_args!("{dpid:016x}"),
+            flows = result.as_ref().map_or(0, Vec::len),
+            ok = result.is_ok(),
+            "flows read"
+        ),
         Event::Applied(a) => debug!(
             token = a.token.0, acknowledged = ?a.acknowledged, deferred = ?a.deferred,
             timed_out = ?a.timed_out, errors = a.errors, "change applied"
