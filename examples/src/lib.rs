@@ -8,6 +8,7 @@
 //! - [`store`]: durable state behind a `Store` trait (SQLite, embedded), restored on restart.
 //! - [`api`]: the EC2 Query API (accounts, pool, images, instances, elastic IPs, security
 //!   groups) executed on the controller and served over HTTP.
+//! - [`ops`]: Prometheus metrics (`/metrics`) and a health check (`/health`) next to the API.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod api;
 pub mod app;
 pub mod core;
 pub mod loadgen;
+pub mod ops;
 pub mod shell;
 pub mod store;
 pub mod testbed;

@@ -12,11 +12,14 @@
 //! 5. answered with the action's XML, or EC2's error envelope and HTTP status.
 //!
 //! One log line per call: action, account, outcome (the EC2 error code on failure), duration.
+//! The same routes serve `/metrics` and `/health`, and every call is counted and timed
+//! ([`crate::ops`]).
 //!
 //! Requests of API versions before 2016-11-15 (boto 2's) get EC2-Classic defaults: an
 //! elastic IP allocated without `Domain` is a `standard` one.
 
 use super::Ec2Service;
+use crate::ops::{self, ApiAction, ApiOutcome};
 use axum::body::{to_bytes, Body};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -45,12 +48,14 @@ struct AppState {
 /// The API's routes, ready to serve.
 pub fn router(service: Ec2Service) -> Router {
     let verifier = Verifier::new(service.accounts().clone());
+    let metrics = Arc::new(ops::Metrics::new(service.handle().clone()));
     let state = Arc::new(AppState { service, verifier });
-    Router::new()
+    let api = Router::new()
         .route("/", any(handle))
         .route("/services/compute", any(handle))
         .route("/services/compute/", any(handle))
-        .with_state(state)
+        .with_state(state);
+    ops::wrap(api, metrics)
 }
 
 /// Serve the API on `listener` until the task is dropped or `shutdown` resolves.
@@ -106,7 +111,9 @@ fn xml(status: StatusCode, body: String, request_id: &str) -> HttpResponse {
 
 fn error(e: &Ec2Error, request_id: &str) -> HttpResponse {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    xml(status, e.render_xml(request_id), request_id)
+    let mut r = xml(status, e.render_xml(request_id), request_id);
+    r.extensions_mut().insert(ApiOutcome(e.code()));
+    r
 }
 
 async fn handle(
@@ -176,13 +183,15 @@ async fn handle(
     };
     let action = req.action();
     let req = classic_defaults(version, req);
-    match app.service.execute(&account.owner, req).await {
+    let mut answer = match app.service.execute(&account.owner, req).await {
         Ok(resp) => {
             info!(
                 %action, account = %account.owner, outcome = "ok",
                 ms = started.elapsed().as_secs_f64() * 1e3, "api call"
             );
-            xml(StatusCode::OK, render(&resp, version, &id), &id)
+            let mut r = xml(StatusCode::OK, render(&resp, version, &id), &id);
+            r.extensions_mut().insert(ApiOutcome("ok"));
+            r
         }
         Err(e) => {
             info!(
@@ -191,5 +200,7 @@ async fn handle(
             );
             error(&e, &id)
         }
-    }
+    };
+    answer.extensions_mut().insert(ApiAction(action.as_str()));
+    answer
 }

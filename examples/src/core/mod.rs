@@ -648,6 +648,12 @@ impl Controller {
         &self.pinholes
     }
 
+    /// The number of flows compiled from the model, all switches together (pinholes not
+    /// included): what connected switches are reconciled to.
+    pub fn flow_count(&self) -> usize {
+        self.compiler.flow_count()
+    }
+
     /// The datapaths whose handshake is done, with their connections.
     pub fn switches(&self) -> BTreeMap<Dpid, ConnId> {
         self.by_dpid.iter().map(|(d, c)| (*d, *c)).collect()
