@@ -256,10 +256,13 @@ impl Action {
     }
 
     /// The length this action occupies on the wire.
+    #[inline]
     pub fn wire_len(&self) -> usize {
         match self {
             Action::Vendor { data, .. } => Self::VENDOR_HEADER_LEN.saturating_add(data.len()),
-            other => other.action_type().fixed_len().unwrap_or(Self::OUTPUT_LEN),
+            Action::SetDlSrc(_) | Action::SetDlDst(_) => Self::DL_ADDR_LEN,
+            Action::Enqueue { .. } => Self::ENQUEUE_LEN,
+            _ => Self::OUTPUT_LEN,
         }
     }
 
@@ -293,11 +296,12 @@ impl Action {
     /// Write the action's wire form, [`Action::check_encodable`] having passed.
     #[inline]
     fn put(&self, dst: &mut impl BufMut) {
-        let len = self.wire_len();
-        // A standard action (8 or 16 bytes) is built on the stack and written in one piece.
-        let mut a = Fixed::<16>::zeroed();
-        a.set_u16::<0>(self.action_type().to_u16());
-        a.set_u16::<2>(len as u16);
+        // A standard action is built on the stack and written in one piece of its constant
+        // size (8 or 16 bytes).
+        let ty = self.action_type().to_u16();
+        let mut a = Fixed::<8>::zeroed();
+        a.set_u16::<0>(ty);
+        a.set_u16::<2>(Self::OUTPUT_LEN as u16);
         match self {
             Action::Output { port, max_len } => {
                 a.set_u16::<4>(port.0);
@@ -306,21 +310,50 @@ impl Action {
             Action::SetVlanVid(v) => a.set_u16::<4>(*v),
             Action::SetVlanPcp(v) | Action::SetNwTos(v) => a.set_u8::<4>(*v),
             Action::StripVlan => {}
-            Action::SetDlSrc(mac) | Action::SetDlDst(mac) => a.set_bytes::<4, 6>(mac.0),
             Action::SetNwSrc(ip) | Action::SetNwDst(ip) => a.set_u32::<4>(u32::from(*ip)),
             Action::SetTpSrc(p) | Action::SetTpDst(p) => a.set_u16::<4>(*p),
+            Action::SetDlSrc(mac) | Action::SetDlDst(mac) => {
+                let mut b = Fixed::<16>::zeroed();
+                b.set_u16::<0>(ty);
+                b.set_u16::<2>(Self::DL_ADDR_LEN as u16);
+                b.set_bytes::<4, 6>(mac.0);
+                dst.put_slice(&b.0);
+                return;
+            }
             Action::Enqueue { port, queue_id } => {
-                a.set_u16::<4>(port.0);
-                a.set_u32::<12>(*queue_id);
+                let mut b = Fixed::<16>::zeroed();
+                b.set_u16::<0>(ty);
+                b.set_u16::<2>(Self::ENQUEUE_LEN as u16);
+                b.set_u16::<4>(port.0);
+                b.set_u32::<12>(*queue_id);
+                dst.put_slice(&b.0);
+                return;
             }
             Action::Vendor { vendor, data } => {
+                // `check_encodable` passed: the length fits in 16 bits.
+                a.set_u16::<2>(self.wire_len() as u16);
                 a.set_u32::<4>(*vendor);
-                dst.put_slice(a.0.get(..Self::VENDOR_HEADER_LEN).unwrap_or_default());
+                dst.put_slice(&a.0);
                 dst.put_slice(data);
                 return;
             }
         }
-        dst.put_slice(a.0.get(..len).unwrap_or_default());
+        dst.put_slice(&a.0);
+    }
+
+    /// Write an action list in one pass, checking each action as it goes: for a caller
+    /// that has already bounded the list's total length (by the message's) and discards
+    /// what was written on error.
+    #[inline]
+    pub(crate) fn put_list(actions: &[Action], dst: &mut impl BufMut) -> Result<(), EncodeError> {
+        for a in actions {
+            // Only a vendor action can be unencodable.
+            if let Action::Vendor { .. } = a {
+                a.check_encodable()?;
+            }
+            a.put(dst);
+        }
+        Ok(())
     }
 
     /// The wire length of an action list.
@@ -374,14 +407,73 @@ impl Action {
         field: &'static str,
     ) -> Result<Vec<Action>, DecodeError> {
         let mut out = Vec::with_capacity((r.remaining() / 8).min(64));
-        while !r.is_empty() {
-            out.push(Self::read_one(r, field)?);
+        loop {
+            // The standard actions of their exact length, in a tight loop over the bytes.
+            let rest = r.rest_slice();
+            let mut s = rest;
+            while let Some((action, len)) = Self::standard(s) {
+                out.push(action);
+                s = s.get(len..).unwrap_or_default();
+            }
+            r.consume(rest.len() - s.len());
+            if r.is_empty() {
+                return Ok(out);
+            }
+            // Anything else: a vendor action, or an error.
+            out.push(Self::read_one_general(r, field)?);
         }
-        Ok(out)
     }
 
-    #[inline(always)]
+    /// Read one action: the standard types of their exact length in one step, anything
+    /// else (vendor actions, and every error) through [`Action::read_one_general`].
+    #[inline]
     pub(crate) fn read_one(r: &mut Reader<'_>, field: &'static str) -> Result<Action, DecodeError> {
+        if let Some((action, len)) = Self::standard(r.rest_slice()) {
+            r.consume(len);
+            return Ok(action);
+        }
+        Self::read_one_general(r, field)
+    }
+
+    /// The standard action at the start of `s`, and its length, if it has a standard type
+    /// and the one length that type may have (and all of it is present).
+    #[inline(always)]
+    fn standard(s: &[u8]) -> Option<(Action, usize)> {
+        let a = Fixed(*s.first_chunk::<8>()?);
+        // Type and length together: a standard type with the one length it may have.
+        let action = match (a.u16::<0>(), a.u16::<2>()) {
+            (0, 8) => Action::Output {
+                port: PortNo(a.u16::<4>()),
+                max_len: a.u16::<6>(),
+            },
+            (1, 8) => Action::SetVlanVid(a.u16::<4>()),
+            (2, 8) => Action::SetVlanPcp(a.u8::<4>()),
+            (3, 8) => Action::StripVlan,
+            (6, 8) => Action::SetNwSrc(Ipv4Addr::from(a.u32::<4>())),
+            (7, 8) => Action::SetNwDst(Ipv4Addr::from(a.u32::<4>())),
+            (8, 8) => Action::SetNwTos(a.u8::<4>()),
+            (9, 8) => Action::SetTpSrc(a.u16::<4>()),
+            (10, 8) => Action::SetTpDst(a.u16::<4>()),
+            (4 | 5 | 11, 16) => {
+                let b = Fixed(*s.first_chunk::<16>()?);
+                let action = match b.u8::<1>() {
+                    4 => Action::SetDlSrc(MacAddr(b.mac::<4>())),
+                    5 => Action::SetDlDst(MacAddr(b.mac::<4>())),
+                    _ => Action::Enqueue {
+                        port: PortNo(b.u16::<4>()),
+                        queue_id: b.u32::<12>(),
+                    },
+                };
+                return Some((action, 16));
+            }
+            _ => return None,
+        };
+        Some((action, 8))
+    }
+
+    /// Read one action of any type, with every check and error of the specification.
+    #[inline(never)]
+    fn read_one_general(r: &mut Reader<'_>, field: &'static str) -> Result<Action, DecodeError> {
         let start = r.offset();
         let remaining = r.remaining();
         if remaining < ACTION_HEADER_LEN {
@@ -535,6 +627,43 @@ mod tests {
             assert_eq!(one.len(), a.wire_len());
             assert_eq!(one.len() % 8, 0);
             assert_eq!(Action::decode(&one).unwrap(), *a);
+        }
+    }
+
+    #[test]
+    fn one_step_path_agrees_with_the_general_decoder() {
+        // Every type, with lengths right and wrong, whole and truncated, and with non-zero
+        // pads: the one-step path decodes exactly what the general decoder does, consumes
+        // the same bytes, and leaves everything else (errors included) to it.
+        let types = (0u16..=12).chain([0xffff, 0x0100, 0x0400, 0x0b00]);
+        for ty in types {
+            for len in [0u16, 4, 8, 12, 16, 24, 0x0800, 0x1000] {
+                for avail in [1usize, 2, 3, 4, 8, 12, 16, 24, 32] {
+                    let mut b: Vec<u8> = (0..avail).map(|i| 0xa0 ^ i as u8).collect();
+                    let head = [ty.to_be_bytes(), len.to_be_bytes()].concat();
+                    let n = avail.min(4);
+                    b[..n].copy_from_slice(&head[..n]);
+                    let mut fast = Reader::from_slice(&b, MessageType::FlowMod);
+                    let mut general = fast.clone();
+                    let got = Action::read_one(&mut fast, "a");
+                    let want = Action::read_one_general(&mut general, "a");
+                    assert_eq!(got, want, "type {ty} len {len} avail {avail}");
+                    assert_eq!(fast.offset(), general.offset(), "type {ty} len {len}");
+                    // And as a list: the same actions or the same error.
+                    let mut general = Reader::from_slice(&b, MessageType::FlowMod);
+                    let mut want = Vec::new();
+                    let want = loop {
+                        if general.is_empty() {
+                            break Ok(want);
+                        }
+                        match Action::read_one_general(&mut general, "actions") {
+                            Ok(a) => want.push(a),
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    assert_eq!(Action::decode_list(&b), want, "list {ty} {len} {avail}");
+                }
+            }
         }
     }
 

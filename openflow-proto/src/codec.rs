@@ -149,6 +149,18 @@ impl<'a> Reader<'a> {
         self.data.get(self.pos..end)?.try_into().ok()
     }
 
+    /// What is left to read, as a slice (not consumed).
+    #[inline(always)]
+    pub(crate) fn rest_slice(&self) -> &'a [u8] {
+        self.data.get(self.pos..self.end).unwrap_or_default()
+    }
+
+    /// Consume `n` bytes of [`Reader::rest_slice`] (never moves past the end).
+    #[inline(always)]
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.end);
+    }
+
     /// Read one byte.
     #[inline]
     pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
@@ -318,6 +330,19 @@ impl<const N: usize> Fixed<N> {
             self.0[AT + 6],
             self.0[AT + 7],
         ])
+    }
+
+    /// The `M` bytes at `AT`.
+    #[inline(always)]
+    pub(crate) fn bytes<const AT: usize, const M: usize>(&self) -> [u8; M] {
+        const { assert!(AT + M <= N) };
+        let mut out = [0u8; M];
+        let mut i = 0;
+        while i < M {
+            out[i] = self.0[AT + i];
+            i += 1;
+        }
+        out
     }
 
     /// The six bytes at `AT` (a MAC address).

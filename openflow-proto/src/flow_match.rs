@@ -418,9 +418,16 @@ impl Match {
 
     #[inline]
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
-        use wildcards as w;
         // All 40 bytes behind one bounds check (the pads are ignored).
         let m = r.fixed::<{ Match::WIRE_LEN }>("match.wildcards")?;
+        Ok(Match::from_wire(&m.0))
+    }
+
+    /// The match of a 40-byte wire form (the pads are ignored; nothing is normalised).
+    #[inline(always)]
+    pub(crate) fn from_wire(m: &[u8; Match::WIRE_LEN]) -> Match {
+        use wildcards as w;
+        let m = Fixed(*m);
         let wc = m.u32::<0>();
         let in_port = m.u16::<4>();
         let dl_src = m.mac::<6>();
@@ -435,7 +442,7 @@ impl Match {
         let tp_src = m.u16::<36>();
         let tp_dst = m.u16::<38>();
         let unless = |bit: u32| wc & bit == 0;
-        Ok(Match {
+        Match {
             in_port: unless(w::IN_PORT).then_some(PortNo(in_port)),
             dl_src: unless(w::DL_SRC).then_some(MacAddr(dl_src)),
             dl_dst: unless(w::DL_DST).then_some(MacAddr(dl_dst)),
@@ -460,13 +467,18 @@ impl Match {
             ),
             tp_src: unless(w::TP_SRC).then_some(tp_src),
             tp_dst: unless(w::TP_DST).then_some(tp_dst),
-        })
+        }
     }
 
     /// Write the 40-byte wire form. Wildcarded fields are written as zero; the IPv4
     /// addresses are written as held (a decoded match re-encodes byte for byte).
     pub fn encode(&self, dst: &mut impl BufMut) {
-        // Built on the stack and written in one piece (the pads stay zero).
+        dst.put_slice(&self.to_wire());
+    }
+
+    /// The 40-byte wire form, built on the stack (the pads are zero).
+    #[inline]
+    pub(crate) fn to_wire(self) -> [u8; Match::WIRE_LEN] {
         let mut m = Fixed::<{ Match::WIRE_LEN }>::zeroed();
         m.set_u32::<0>(self.wildcards());
         m.set_u16::<4>(self.in_port.map_or(0, |p| p.0));
@@ -485,7 +497,7 @@ impl Match {
         m.set_u32::<32>(u32::from(self.nw_dst.addr()));
         m.set_u16::<36>(self.tp_src.unwrap_or(0));
         m.set_u16::<38>(self.tp_dst.unwrap_or(0));
-        dst.put_slice(&m.0);
+        m.0
     }
 
     /// The match as Open vSwitch would install it, and what was dropped to get there.

@@ -4,6 +4,7 @@ use crate::action::Action;
 use crate::codec::{Fixed, Reader};
 use crate::error::{DecodeError, EncodeError};
 use crate::flow_match::Match;
+use crate::header::Header;
 use crate::port::PortNo;
 use bytes::BufMut;
 
@@ -129,52 +130,60 @@ impl FlowMod {
     /// Size of `ofp_flow_mod` before the actions, header included.
     pub const FIXED_LEN: usize = 72;
 
-    /// Read the body (everything after the header).
-    #[inline]
-    pub(crate) fn read(r: &mut Reader<'_>) -> Result<FlowMod, DecodeError> {
-        let r#match = Match::read(r)?;
-        // cookie to flags: 24 bytes behind one bounds check.
-        let f = r.fixed::<24>("flow_mod.cookie")?;
-        let cookie = f.u64::<0>();
-        let command = FlowModCommand::from_u16(f.u16::<8>());
-        let idle_timeout = f.u16::<10>();
-        let hard_timeout = f.u16::<12>();
-        let priority = f.u16::<14>();
-        let buffer_id = f.u32::<16>();
-        let out_port = PortNo(f.u16::<20>());
-        let flags = FlowModFlags::from_bits_retain(f.u16::<22>());
+    /// Read a whole `OFPT_FLOW_MOD` body that must fill the reader, and wrap it: every
+    /// fallible step comes first, so that the message is built in place in the result.
+    #[inline(never)]
+    pub(crate) fn read_message(
+        r: &mut Reader<'_>,
+        header: crate::Header,
+    ) -> Result<(crate::Header, crate::Message), DecodeError> {
+        let f = r.fixed::<{ FlowMod::FIXED_LEN - Header::LEN }>("match.wildcards")?;
         let actions = Action::read_list(r, "flow_mod.actions")?;
-        Ok(FlowMod {
-            r#match,
-            cookie,
-            command,
-            idle_timeout,
-            hard_timeout,
-            priority,
-            buffer_id,
-            out_port,
-            flags,
+        r.finish("body")?;
+        Ok((
+            header,
+            crate::Message::FlowMod(FlowMod::from_wire(&f.0, actions)),
+        ))
+    }
+
+    /// The flow_mod of the 64 bytes after the header (match, then cookie to flags) and
+    /// its decoded actions.
+    #[inline(always)]
+    fn from_wire(f: &[u8; FlowMod::FIXED_LEN - Header::LEN], actions: Vec<Action>) -> FlowMod {
+        let f = Fixed(*f);
+        FlowMod {
+            r#match: Match::from_wire(&f.bytes::<0, { Match::WIRE_LEN }>()),
+            cookie: f.u64::<40>(),
+            command: FlowModCommand::from_u16(f.u16::<48>()),
+            idle_timeout: f.u16::<50>(),
+            hard_timeout: f.u16::<52>(),
+            priority: f.u16::<54>(),
+            buffer_id: f.u32::<56>(),
+            out_port: PortNo(f.u16::<60>()),
+            flags: FlowModFlags::from_bits_retain(f.u16::<62>()),
             actions,
-        })
+        }
     }
 
     /// Write the body (everything after the header).
     /// On error, part of the body may have been written: [`crate::Message::encode`] (the
     /// one caller) truncates `dst` back.
     pub(crate) fn write(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
-        self.r#match.encode(dst);
-        let mut f = Fixed::<24>::zeroed();
-        f.set_u64::<0>(self.cookie);
-        f.set_u16::<8>(self.command.to_u16());
-        f.set_u16::<10>(self.idle_timeout);
-        f.set_u16::<12>(self.hard_timeout);
-        f.set_u16::<14>(self.priority);
-        f.set_u32::<16>(self.buffer_id);
-        f.set_u16::<20>(self.out_port.0);
-        f.set_u16::<22>(self.flags.bits());
+        // Match and fixed fields built on the stack and written in one piece.
+        let mut f = Fixed::<{ FlowMod::FIXED_LEN - Header::LEN }>::zeroed();
+        f.set_bytes::<0, { Match::WIRE_LEN }>(self.r#match.to_wire());
+        f.set_u64::<40>(self.cookie);
+        f.set_u16::<48>(self.command.to_u16());
+        f.set_u16::<50>(self.idle_timeout);
+        f.set_u16::<52>(self.hard_timeout);
+        f.set_u16::<54>(self.priority);
+        f.set_u32::<56>(self.buffer_id);
+        f.set_u16::<60>(self.out_port.0);
+        f.set_u16::<62>(self.flags.bits());
         dst.put_slice(&f.0);
-        Action::encode_list(&self.actions, dst)?;
-        Ok(())
+        // The caller has checked the whole message's length (so the list's), and truncates
+        // `dst` on error: one pass that checks each action as it writes it.
+        Action::put_list(&self.actions, dst)
     }
 }
 

@@ -248,7 +248,7 @@ impl Message {
             MessageType::FlowRemoved => whole!(FlowRemoved::read, Message::FlowRemoved),
             MessageType::PortStatus => whole!(PortStatus::read, Message::PortStatus),
             MessageType::PacketOut => whole!(PacketOut::read, Message::PacketOut),
-            MessageType::FlowMod => whole!(FlowMod::read, Message::FlowMod),
+            MessageType::FlowMod => FlowMod::read_message(r, header),
             MessageType::PortMod => whole!(PortMod::read, Message::PortMod),
             MessageType::StatsRequest => whole!(StatsRequest::read, Message::StatsRequest),
             MessageType::StatsReply => whole!(StatsReply::read, Message::StatsReply),
