@@ -1,10 +1,46 @@
 //! The ovs-ec2 controller: `controller --help`.
+//!
+//! SIGTERM or SIGINT stops it gracefully: the API stops accepting connections, calls in
+//! progress finish (for at most [`SHUTDOWN_GRACE`]), and it exits with status 0. Every
+//! change was committed to the state file before it was answered, and the switches keep
+//! their flows meanwhile (`fail_mode=secure`), so nothing is lost. A second signal during
+//! the grace period exits at once.
 
 use clap::Parser;
 use examples::shell::cli::Args;
 use std::process::ExitCode;
-use tracing::{error, info};
+use std::time::Duration;
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
+
+/// How long a graceful shutdown waits for the API calls in progress.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Resolves on the first SIGTERM or SIGINT, with the signal's name.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
+}
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -41,7 +77,7 @@ fn main() -> ExitCode {
         }
     };
     let state_file = resolved.state_file.clone();
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let model = &resolved.model;
         info!(
             switches = model.switches().len(),
@@ -73,9 +109,18 @@ fn main() -> ExitCode {
             openflow = ?app.openflow, api = %app.api, pool = app.pool.len(),
             accounts = app.service.accounts().all().len(), "controller running"
         );
-        let _ = tokio::signal::ctrl_c().await;
-        info!("interrupted; exiting");
-        app.shutdown().await;
+        let signal = stop_signal().await;
+        info!(%signal, grace_s = SHUTDOWN_GRACE.as_secs(), "shutting down: no new API calls, waiting for the calls in progress");
+        tokio::select! {
+            r = tokio::time::timeout(SHUTDOWN_GRACE, app.shutdown()) => match r {
+                Ok(()) => info!("stopped"),
+                Err(_) => warn!("calls still in progress after the grace period; stopping anyway"),
+            },
+            signal = stop_signal() => warn!(%signal, "second signal; stopping now"),
+        }
         ExitCode::SUCCESS
-    })
+    });
+    // Tasks still running (switch connections) end with the runtime; do not wait on them.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }
