@@ -116,6 +116,17 @@ fn error(e: &Ec2Error, request_id: &str) -> HttpResponse {
     r
 }
 
+/// The body length a request declares (`Content-Length`), if it declares a valid one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 async fn handle(
     State(app): State<Arc<AppState>>,
     method: Method,
@@ -125,9 +136,18 @@ async fn handle(
 ) -> HttpResponse {
     let started = Instant::now();
     let id = request_id();
-    let body = match to_bytes(body, MAX_REQUEST_BYTES).await {
+    // A body declared larger than the limit is refused before waiting for any of it (a
+    // client declaring gigabytes and sending nothing would otherwise hold the call open).
+    let declared_too_large =
+        declared_length(&headers).is_some_and(|n| n > MAX_REQUEST_BYTES as u64);
+    let read = if declared_too_large {
+        Err(())
+    } else {
+        to_bytes(body, MAX_REQUEST_BYTES).await.map_err(|_| ())
+    };
+    let body = match read {
         Ok(b) => b,
-        Err(_) => {
+        Err(()) => {
             let e = Ec2Error::invalid_value(
                 "request body",
                 "",
@@ -203,4 +223,20 @@ async fn handle(
     };
     answer.extensions_mut().insert(ApiAction(action.as_str()));
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_length_reads_content_length() {
+        let mut h = HeaderMap::new();
+        assert_eq!(declared_length(&h), None);
+        h.insert("content-length", HeaderValue::from_static("4294967296"));
+        assert_eq!(declared_length(&h), Some(4 << 30));
+        assert!(declared_length(&h).is_some_and(|n| n > MAX_REQUEST_BYTES as u64));
+        h.insert("content-length", HeaderValue::from_static("not a number"));
+        assert_eq!(declared_length(&h), None);
+    }
 }

@@ -887,7 +887,7 @@ impl Ec2Service {
             .inspect(move |c| {
                 let m = c.model();
                 for ip in &r.public_ips {
-                    if !m.elastic_ip(*ip).is_some_and(|e| e.owner == owner) {
+                    if m.elastic_ip(*ip).is_none_or(|e| e.owner != owner) {
                         return Err(Ec2Error::address_not_found(ip));
                     }
                 }
