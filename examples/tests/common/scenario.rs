@@ -14,7 +14,7 @@ use examples::app::App;
 use examples::shell::cli::{Args, FileConfig};
 use examples::testbed::{
     check_prerequisites, Cloud, Exchange, FlowEntry, InstanceSpec, MacAddr, Netns, OutsideSpec,
-    Protocol,
+    Protocol, OUTSIDE_SEGMENT,
 };
 use netrules::compile::cookie;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -97,6 +97,8 @@ impl Bed {
         if let Err(e) = check_prerequisites() {
             panic!("{e}");
         }
+        // The clients' Python, checked before anything is built.
+        super::clients::python();
         let _ = examples::testbed::cleanup_stale(prefix);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -580,6 +582,21 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
         || {
             let n = out.neighbour(POOL_IP).unwrap()?;
             (n.mac == Some(ELASTIC_IP_MAC.parse().unwrap())).then_some(())
+        },
+    );
+    // The outside segment (a Linux bridge) learnt it too: frames for the elastic IP's MAC go
+    // to hv2's uplink now.
+    let segment = bed.cloud.ovs().switch_netns();
+    wait_for(
+        "the outside segment to forward the elastic IP's MAC to hv2",
+        Duration::from_secs(10),
+        || {
+            let fdb = segment
+                .exec_ok("bridge", &["fdb", "show", "br", OUTSIDE_SEGMENT])
+                .unwrap();
+            fdb.lines()
+                .any(|l| l.starts_with(ELASTIC_IP_MAC) && l.contains(" dev seg2 "))
+                .then_some(())
         },
     );
     let rewrites = bed.eip_rewrites("hv2", POOL_IP);
