@@ -699,6 +699,7 @@ async fn a_flood_from_a_peer_that_reads_is_handled_while_others_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_new_connections_is_tracked_only_up_to_the_bound() {
+    // Each new connection goes on; past the bound the oldest ones are forgotten.
     const CONNECTIONS: u16 = 20_000;
     const BOUND: usize = 1000;
     let bed = Bed::with_config(Config {
@@ -736,13 +737,30 @@ async fn a_flood_of_new_connections_is_tracked_only_up_to_the_bound() {
         c.counters().packet_ins >= u64::from(CONNECTIONS)
     })
     .await;
-    let (tracked, refused) = bed
+    let (tracked, evicted, packet_outs) = bed
         .h
-        .inspect(|c| (c.pinholes().len(), c.counters().tracking_full))
+        .inspect(|c| {
+            let n = c.counters();
+            (c.pinholes().len(), n.tracking_evicted, n.packet_outs)
+        })
         .await
         .unwrap();
     assert_eq!(tracked, BOUND);
-    assert_eq!(refused, u64::from(CONNECTIONS) - BOUND as u64);
+    assert_eq!(evicted, u64::from(CONNECTIONS) - BOUND as u64);
+    assert_eq!(packet_outs, u64::from(CONNECTIONS));
+    // The survivors are the newest.
+    let oldest = bed
+        .h
+        .inspect(|c| {
+            c.pinholes()
+                .connections()
+                .keys()
+                .map(|k| k.opening.src_port)
+                .min()
+        })
+        .await
+        .unwrap();
+    assert_eq!(oldest, Some(CONNECTIONS - BOUND as u16 + 1));
     assert!(bed.h.inspect(|c| c.is_ready(FLOODER)).await.unwrap());
 
     bed.assert_served().await;

@@ -190,11 +190,13 @@ pub struct Config {
     /// (packet_ins, echo requests) would otherwise make the controller queue replies without
     /// bound until the echo timeout.
     pub send_backlog_limit: usize,
-    /// The most connections tracked (with pinholes) per switch. A packet that would open
-    /// one more is dropped (as a full connection tracking table drops new connections) and
-    /// counted ([`Counters::tracking_full`]); connections already tracked go on. Without a
-    /// bound, a switch punting packets of ever new connections (and never reporting their
-    /// pinholes removed) would grow the controller's memory for as long as it does.
+    /// The most connections tracked (with pinholes) per switch. Opening one more forgets
+    /// the switch's oldest tracked connection and deletes its pinholes (counted in
+    /// [`Counters::tracking_evicted`]), as a full connection tracking table drops entries
+    /// early: new connections keep working, and a later packet of the forgotten one is
+    /// decided afresh. Without a bound, a switch punting packets of ever new connections (and
+    /// never reporting their pinholes removed) would grow the controller's memory for as long
+    /// as it does.
     pub max_tracked_per_switch: usize,
 }
 
@@ -437,9 +439,9 @@ pub struct Counters {
     pub malformed: u64,
     /// Reconciliations done.
     pub reconciliations: u64,
-    /// Punted packets dropped because their switch already tracked
-    /// [`Config::max_tracked_per_switch`] connections.
-    pub tracking_full: u64,
+    /// Tracked connections forgotten (their pinholes deleted) to make room for new ones
+    /// past [`Config::max_tracked_per_switch`].
+    pub tracking_evicted: u64,
     /// Stats replies received that answer no request of ours (dropped).
     pub unsolicited: u64,
 }
@@ -474,6 +476,9 @@ pub struct Controller {
     /// (after a cut, which does not say whose connections it removed).
     tracked: HashMap<Dpid, usize>,
     tracked_stale: bool,
+    /// Per switch, the cookies of the connections it opened, oldest first (some already
+    /// forgotten: skipped when met, and swept out when they outnumber the live ones).
+    opened: HashMap<Dpid, VecDeque<u64>>,
     /// Instances attached explicitly, never detached by port events (see [`Controller::pin`]).
     pinned: BTreeSet<InstanceId>,
     /// Flow reads in flight: (connection, stats xid) -> token.
@@ -572,6 +577,7 @@ impl Controller {
             counters: Counters::default(),
             tracked: HashMap::new(),
             tracked_stale: false,
+            opened: HashMap::new(),
             pinned: BTreeSet::new(),
             flow_queries: HashMap::new(),
             next_query: 0,
@@ -1540,21 +1546,62 @@ impl Controller {
         deletes
     }
 
-    /// True if `dpid` tracks no more connections than it may (counting one just opened).
-    fn within_bound(&mut self, dpid: Dpid) -> bool {
-        let limit = self.config.max_tracked_per_switch;
-        if self.tracked.get(&dpid).copied().unwrap_or(0) <= limit {
-            return true;
-        }
+    /// Recount the tracked connections per switch if a cut made the counts stale.
+    fn recount_tracked(&mut self) {
         if self.tracked_stale {
-            // Recount (at most once per cut, and only past the limit).
             self.tracked.clear();
             for k in self.pinholes.connections().keys() {
                 *self.tracked.entry(k.switch).or_default() += 1;
             }
             self.tracked_stale = false;
         }
-        self.tracked.get(&dpid).copied().unwrap_or(0) <= limit
+    }
+
+    /// `dpid` opened the connection with pinhole cookie `cookie`: count it, and past the
+    /// bound forget the switch's oldest connection (its pinhole deletes are sent).
+    fn opened(&mut self, dpid: Dpid, cookie: u64) {
+        let count = {
+            let n = self.tracked.entry(dpid).or_default();
+            *n += 1;
+            *n
+        };
+        let queue = self.opened.entry(dpid).or_default();
+        queue.push_back(cookie);
+        // Forgotten cookies are swept out once they outnumber the live ones (amortised).
+        if queue.len() > 2 * count.max(512) {
+            let live: HashSet<u64> = self
+                .pinholes
+                .connections()
+                .into_iter()
+                .filter(|(k, _)| k.switch == dpid)
+                .map(|(_, c)| c)
+                .collect();
+            if let Some(q) = self.opened.get_mut(&dpid) {
+                q.retain(|c| live.contains(c));
+            }
+        }
+        if count <= self.config.max_tracked_per_switch {
+            return;
+        }
+        self.recount_tracked();
+        if self.tracked.get(&dpid).copied().unwrap_or(0) <= self.config.max_tracked_per_switch {
+            return;
+        }
+        while let Some(oldest) = self.opened.get_mut(&dpid).and_then(VecDeque::pop_front) {
+            if oldest == cookie {
+                // Only the new one is left (a bound of 0): it stays.
+                self.opened.entry(dpid).or_default().push_back(oldest);
+                return;
+            }
+            // A live connection's pinholes never match everything: a non-empty answer means
+            // it was still tracked.
+            let deletes = self.pinhole_removed(dpid, oldest, &Match::any());
+            if !deletes.is_empty() {
+                self.counters.tracking_evicted += 1;
+                self.send_updates(deletes);
+                return;
+            }
+        }
     }
 
     fn packet_in(&mut self, dpid: Dpid, pi: openflow_proto::PacketIn) {
@@ -1567,15 +1614,8 @@ impl Controller {
             .pinholes
             .packet_in(&self.model, dpid, pi.in_port, &packet);
         if self.pinholes.len() > tracked {
-            // It opened a connection: within the switch's bound, or undone and dropped.
-            *self.tracked.entry(dpid).or_default() += 1;
-            if !self.within_bound(dpid) {
-                if let Some(u) = decision.flow_mods.first() {
-                    let cookie = u.flow_mod.cookie;
-                    let _ = self.pinhole_removed(dpid, cookie, &Match::any());
-                }
-                self.counters.tracking_full += 1;
-                return;
+            if let Some(u) = decision.flow_mods.first() {
+                self.opened(dpid, u.flow_mod.cookie);
             }
         }
         self.send_updates(decision.flow_mods);

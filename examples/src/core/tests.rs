@@ -1172,7 +1172,7 @@ fn pinhole_life_cycle() {
 }
 
 #[test]
-fn connections_tracked_per_switch_are_bounded() {
+fn connections_tracked_per_switch_are_bounded_oldest_forgotten_first() {
     let config = Config {
         max_tracked_per_switch: 3,
         ..Config::default()
@@ -1191,22 +1191,30 @@ fn connections_tracked_per_switch_are_bounded() {
             22,
         )
     };
-    // Five new connections: three tracked (two pinholes and a packet_out each), two dropped.
+    let tracked_ports = |net: &Net| -> Vec<u16> {
+        net.ctl
+            .pinholes()
+            .connections()
+            .keys()
+            .map(|k| k.opening.src_port)
+            .collect()
+    };
+    // Five new connections: each goes on (a packet_out each); the switch keeps the pinholes
+    // of the last three, the first two were forgotten and their pinholes deleted.
     for sport in 40000..40005 {
         assert!(net.sw(1).packet_arrives(PortNo(2), &syn(sport)));
+        net.pump();
     }
-    net.pump();
-    assert_eq!(net.ctl.pinholes().len(), 3);
+    assert_eq!(net.sw(1).packet_outs().len(), 5);
+    assert_eq!(tracked_ports(&net), vec![40002, 40003, 40004]);
     assert_eq!(pinhole_flows(net.sw(1)), 6);
-    assert_eq!(net.sw(1).packet_outs().len(), 3);
-    assert_eq!(net.ctl.counters().tracking_full, 2);
-    // A tracked connection's packets still go on (punted again, e.g. before its pinhole
-    // was installed).
-    net.sw(1).send_packet_in(PortNo(2), &syn(40000));
+    assert_eq!(net.ctl.counters().tracking_evicted, 2);
+    // A forgotten connection's next packet is decided afresh (and the oldest goes).
+    assert!(net.sw(1).packet_arrives(PortNo(2), &syn(40000)));
     net.pump();
-    assert_eq!(net.sw(1).packet_outs().len(), 4);
-    assert_eq!(net.ctl.counters().tracking_full, 2);
-    // A pinhole idles out: its connection is forgotten, and a new one fits.
+    assert_eq!(tracked_ports(&net), vec![40000, 40003, 40004]);
+    assert_eq!(pinhole_flows(net.sw(1)), 6);
+    // A pinhole idles out: its connection is forgotten, and a new one fits without eviction.
     let first = net
         .sw(1)
         .table()
@@ -1221,21 +1229,20 @@ fn connections_tracked_per_switch_are_bounded() {
     assert!(net.sw(1).packet_arrives(PortNo(2), &syn(40010)));
     net.pump();
     assert_eq!(net.ctl.pinholes().len(), 3);
-    assert!(net.sw(1).packet_arrives(PortNo(2), &syn(40011)));
-    net.pump();
-    assert_eq!(net.ctl.counters().tracking_full, 3);
-    // A rule change cuts them all: three new ones fit again, the fourth does not.
+    assert_eq!(net.ctl.counters().tracking_evicted, 3);
+    // A rule change cuts them all: three new ones fit again, the fourth evicts the first.
     net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
     assert!(net.ctl.pinholes().is_empty());
     for sport in 40020..40024 {
         assert!(net.sw(1).packet_arrives(PortNo(2), &syn(sport)));
+        net.pump();
     }
-    net.pump();
-    assert_eq!(net.ctl.pinholes().len(), 3);
-    assert_eq!(net.ctl.counters().tracking_full, 4);
+    assert_eq!(tracked_ports(&net), vec![40021, 40022, 40023]);
+    assert_eq!(pinhole_flows(net.sw(1)), 6);
+    assert_eq!(net.ctl.counters().tracking_evicted, 4);
     // Another switch has a bound of its own.
     net.connect(ConnId(2), switch(2));
-    let to_c = Packet::ipv4(
+    let to_a = Packet::ipv4(
         inst_mac(3),
         inst_mac(1),
         inst_ip(3),
@@ -1244,10 +1251,18 @@ fn connections_tracked_per_switch_are_bounded() {
         50000,
         22,
     );
-    net.sw(2).send_packet_in(PortNo(2), &to_c);
+    net.sw(2).send_packet_in(PortNo(2), &to_a);
     net.pump();
     assert_eq!(net.ctl.pinholes().len(), 4);
-    assert_eq!(net.ctl.counters().tracking_full, 4);
+    assert_eq!(net.ctl.counters().tracking_evicted, 4);
+    // Many more: the bound holds and the bookkeeping stays small.
+    for sport in 1000..3000 {
+        net.sw(1).send_packet_in(PortNo(2), &syn(sport));
+    }
+    net.pump();
+    assert_eq!(net.ctl.pinholes().len(), 4);
+    assert_eq!(pinhole_flows(net.sw(1)), 6);
+    assert!(net.ctl.opened[&1].len() <= 2 * 512 + 1);
 }
 
 #[test]
