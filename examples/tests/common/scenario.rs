@@ -17,6 +17,7 @@ use examples::testbed::{
     Protocol, OUTSIDE_SEGMENT,
 };
 use netrules::compile::cookie;
+use netrules::model::InstanceId;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -190,6 +191,22 @@ impl Bed {
         self.cloud.instance(id).unwrap().netns()
     }
 
+    /// The MAC the controller gave instance `id` (the namespace must use it: the switch
+    /// drops frames from any other).
+    fn instance_mac(&self, id: &str) -> MacAddr {
+        let id = InstanceId::new(id).unwrap();
+        let mac = self
+            .rt
+            .block_on(
+                self.app
+                    .handle
+                    .inspect(move |c| c.model().instance(&id).map(|i| i.mac.to_string())),
+            )
+            .unwrap()
+            .unwrap_or_else(|| panic!("the controller's model has no such instance"));
+        mac.parse().unwrap()
+    }
+
     fn model_json(&self) -> serde_json::Value {
         self.rt
             .block_on(
@@ -236,14 +253,6 @@ fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) 
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// The MAC the controller gives a private address: 02:0e and the address's octets.
-fn mac_of(ip: Ipv4Addr) -> MacAddr {
-    let [a, b, c, d] = ip.octets();
-    format!("02:0e:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
-        .parse()
-        .unwrap()
 }
 
 fn ok<T>(client: &str, what: &str, r: ApiResult<T>) -> T {
@@ -350,7 +359,7 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
             .add_instance(
                 bridge,
                 InstanceSpec::new(&i.id, format!("{}/24", i.private_ip).parse().unwrap())
-                    .mac(mac_of(i.private_ip))
+                    .mac(bed.instance_mac(&i.id))
                     .gateway(GATEWAY),
             )
             .unwrap();
