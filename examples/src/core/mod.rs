@@ -185,10 +185,12 @@ pub struct Config {
     /// The most bytes of multi-part stats replies held per connection.
     pub stats_limit: usize,
     /// The most bytes a shell may hold for a connection that the peer has not taken yet
-    /// (see [`Controller::handle_unsent`]); beyond it the connection is closed
-    /// ([`CloseReason::SendBacklog`]). A switch that stops reading while it keeps sending
-    /// (packet_ins, echo requests) would otherwise make the controller queue replies without
-    /// bound until the echo timeout.
+    /// (see [`Controller::handle_unsent`]), beyond twice the largest burst the controller
+    /// itself queued for it at once (a reconciliation or a change: a switch with a large
+    /// table is not closed for taking its table at its own pace); beyond it the connection is
+    /// closed ([`CloseReason::SendBacklog`]). A switch that stops reading while it keeps
+    /// sending (packet_ins, echo requests) would otherwise make the controller queue replies
+    /// without bound until the echo timeout.
     pub send_backlog_limit: usize,
     /// The most connections tracked (with pinholes) per switch. Opening one more forgets
     /// the switch's oldest tracked connection and deletes its pinholes (counted in
@@ -243,12 +245,13 @@ pub enum CloseReason {
     ReconcileTimeout,
     /// The shell reported the connection gone.
     PeerClosed,
-    /// The peer did not take what was sent to it: more than [`Config::send_backlog_limit`]
-    /// bytes were waiting to be written.
+    /// The peer did not take what was sent to it: more bytes were waiting to be written
+    /// than [`Config::send_backlog_limit`] allows it.
     SendBacklog {
         /// Bytes waiting when the limit was passed.
         unsent: usize,
-        /// The limit.
+        /// The connection's limit ([`Config::send_backlog_limit`] plus twice its largest
+        /// burst).
         limit: usize,
     },
 }
@@ -479,6 +482,9 @@ pub struct Controller {
     /// Per switch, the cookies of the connections it opened, oldest first (some already
     /// forgotten: skipped when met, and swept out when they outnumber the live ones).
     opened: HashMap<Dpid, VecDeque<u64>>,
+    /// Per connection, the most bytes queued at once on the controller's own initiative (a
+    /// reconciliation, a change): allowed on top of [`Config::send_backlog_limit`].
+    own_burst: HashMap<ConnId, usize>,
     /// Instances attached explicitly, never detached by port events (see [`Controller::pin`]).
     pinned: BTreeSet<InstanceId>,
     /// Flow reads in flight: (connection, stats xid) -> token.
@@ -578,6 +584,7 @@ impl Controller {
             tracked: HashMap::new(),
             tracked_stale: false,
             opened: HashMap::new(),
+            own_burst: HashMap::new(),
             pinned: BTreeSet::new(),
             flow_queries: HashMap::new(),
             next_query: 0,
@@ -742,6 +749,21 @@ impl Controller {
         Some(xid)
     }
 
+    /// Bytes queued for `conn` and not yet polled.
+    fn queued(&self, conn: ConnId) -> usize {
+        self.out.get(&conn).map_or(0, BytesMut::len)
+    }
+
+    /// The controller queued bytes for `conn` on its own initiative since [`Self::queued`]
+    /// said `before`: remember the largest such burst.
+    fn note_burst(&mut self, conn: ConnId, before: usize) {
+        let burst = self.queued(conn).saturating_sub(before);
+        if self.sessions.contains_key(&conn) {
+            let b = self.own_burst.entry(conn).or_default();
+            *b = (*b).max(burst);
+        }
+    }
+
     fn barrier(&mut self, conn: ConnId, tokens: Vec<u64>) {
         if let Some(xid) = self.request(conn, &Message::BarrierRequest) {
             if let Some(s) = self.sessions.get_mut(&conn) {
@@ -762,6 +784,7 @@ impl Controller {
         let Some(s) = self.sessions.remove(&conn) else {
             return;
         };
+        self.own_burst.remove(&conn);
         let queries: Vec<u32> = self
             .flow_queries
             .keys()
@@ -826,7 +849,11 @@ impl Controller {
     /// [`CloseReason::SendBacklog`]: the shell should then drop what it holds rather than
     /// wait to write it.
     pub fn handle_unsent(&mut self, conn: ConnId, unsent: usize) {
-        let limit = self.config.send_backlog_limit;
+        let burst = self.own_burst.get(&conn).copied().unwrap_or(0);
+        let limit = self
+            .config
+            .send_backlog_limit
+            .saturating_add(burst.saturating_mul(2));
         if unsent > limit && self.sessions.contains_key(&conn) {
             self.out.remove(&conn);
             self.close(conn, CloseReason::SendBacklog { unsent, limit });
@@ -1153,9 +1180,11 @@ impl Controller {
             let _ = self.pinhole_removed(dpid, *c, &Match::any());
         }
         let (mods, added, deleted, kept) = reconcile_mods(&installed, &desired);
+        let queued = self.queued(conn);
         for fm in mods {
             self.request(conn, &Message::FlowMod(fm));
         }
+        self.note_burst(conn, queued);
         let tokens = match self.sessions.get_mut(&conn) {
             Some(s) => {
                 s.state = State::Ready;
@@ -1380,7 +1409,15 @@ impl Controller {
             deferred: Vec::new(),
             errors: 0,
         };
+        let conns: Vec<(ConnId, usize)> = affected
+            .iter()
+            .filter_map(|d| self.by_dpid.get(d).copied())
+            .map(|c| (c, self.queued(c)))
+            .collect();
         self.send_updates(updates);
+        for (c, queued) in conns {
+            self.note_burst(c, queued);
+        }
         for d in affected {
             let session = self
                 .by_dpid

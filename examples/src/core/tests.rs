@@ -579,8 +579,13 @@ fn a_peer_that_does_not_read_is_closed_past_the_send_backlog_limit() {
     // Switch 1 stops answering; a change waits for it.
     net.sw(1).set_mute(true);
     let token = net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    // The limit comes on top of twice the largest burst the controller sent on its own (here
+    // the reconciliation: the whole table).
+    let burst = net.ctl.own_burst[&ConnId(1)];
+    assert!(burst > 0);
+    let limit = 1000 + 2 * burst;
     // At the limit nothing happens; past it the connection is closed and the change deferred.
-    net.ctl.handle_unsent(ConnId(1), 1000);
+    net.ctl.handle_unsent(ConnId(1), limit);
     net.pump();
     assert!(closes(&net.take_events()).is_empty());
     // Bytes queued but not yet polled are dropped with the connection.
@@ -589,7 +594,7 @@ fn a_peer_that_does_not_read_is_closed_past_the_send_backlog_limit() {
         &Message::EchoRequest(Bytes::new()).to_bytes(3).unwrap(),
         net.now,
     );
-    net.ctl.handle_unsent(ConnId(1), 1001);
+    net.ctl.handle_unsent(ConnId(1), limit + 1);
     assert!(net.ctl.poll_transmit().is_none());
     let ev: Vec<Event> = std::iter::from_fn(|| net.ctl.poll_event()).collect();
     assert_eq!(
@@ -597,8 +602,8 @@ fn a_peer_that_does_not_read_is_closed_past_the_send_backlog_limit() {
         vec![(
             ConnId(1),
             CloseReason::SendBacklog {
-                unsent: 1001,
-                limit: 1000
+                unsent: limit + 1,
+                limit
             }
         )]
     );
@@ -618,6 +623,7 @@ fn a_peer_that_does_not_read_is_closed_past_the_send_backlog_limit() {
         vec![2]
     );
     assert!(!net.ctl.out.contains_key(&ConnId(1)));
+    assert!(!net.ctl.own_burst.contains_key(&ConnId(1)));
     // Reports about a connection that is gone change nothing.
     net.ctl.handle_unsent(ConnId(1), usize::MAX);
     assert!(net.ctl.poll_event().is_none());
