@@ -76,8 +76,10 @@ class Boto3Client:
         r = self.ec2.allocate_address(Domain="vpc")
         return {"public_ip": r["PublicIp"], "allocation_id": r.get("AllocationId")}
 
-    def associate(self, eip, instance):
-        r = self.ec2.associate_address(AllocationId=eip["allocation_id"], InstanceId=instance)
+    def associate(self, eip, instance, reassociate):
+        extra = {"AllowReassociation": True} if reassociate else {}
+        r = self.ec2.associate_address(AllocationId=eip["allocation_id"], InstanceId=instance,
+                                       **extra)
         return r.get("AssociationId")
 
     def disassociate(self, eip, association):
@@ -162,7 +164,8 @@ class Boto2Client:
         a = self.conn.allocate_address()
         return {"public_ip": a.public_ip, "allocation_id": a.allocation_id}
 
-    def associate(self, eip, instance):
+    def associate(self, eip, instance, reassociate):
+        # The original call: a classic address moves freely (no reassociation flag).
         if not self.conn.associate_address(instance, eip["public_ip"]):
             raise RuntimeError("associate_address returned false")
         return None

@@ -96,8 +96,15 @@ pub(crate) trait Ec2Client {
     fn instance_state(&mut self, instance: &str) -> ApiResult<String>;
     /// `AllocateAddress`.
     fn allocate(&mut self) -> ApiResult<Eip>;
-    /// `AssociateAddress`; the association id, if the client's addressing has one.
-    fn associate(&mut self, eip: &Eip, instance: &str) -> ApiResult<Option<String>>;
+    /// `AssociateAddress` (with `AllowReassociation=true` when `reassociate`: classic
+    /// addressing moves freely and has no such flag); the association id, if the client's
+    /// addressing has one.
+    fn associate(
+        &mut self,
+        eip: &Eip,
+        instance: &str,
+        reassociate: bool,
+    ) -> ApiResult<Option<String>>;
     /// `DisassociateAddress` (by association id, or by public IP in classic addressing).
     fn disassociate(&mut self, eip: &Eip, association: Option<&str>) -> ApiResult<()>;
     /// `ReleaseAddress`.
@@ -315,9 +322,18 @@ impl Ec2Client for PyDriver {
         })
     }
 
-    fn associate(&mut self, eip: &Eip, instance: &str) -> ApiResult<Option<String>> {
-        let d =
-            self.call(json!({"op": "associate", "eip": eip_json(eip), "instance": instance}))?;
+    fn associate(
+        &mut self,
+        eip: &Eip,
+        instance: &str,
+        reassociate: bool,
+    ) -> ApiResult<Option<String>> {
+        let d = self.call(json!({
+            "op": "associate",
+            "eip": eip_json(eip),
+            "instance": instance,
+            "reassociate": reassociate,
+        }))?;
         Ok(opt_string(&d))
     }
 
@@ -536,15 +552,24 @@ impl Ec2Client for AwsCli {
         })
     }
 
-    fn associate(&mut self, eip: &Eip, instance: &str) -> ApiResult<Option<String>> {
+    fn associate(
+        &mut self,
+        eip: &Eip,
+        instance: &str,
+        reassociate: bool,
+    ) -> ApiResult<Option<String>> {
         let alloc = eip.allocation_id.as_deref().unwrap_or("eipalloc-none");
-        let d = self.run(&[
+        let mut args = vec![
             "associate-address",
             "--allocation-id",
             alloc,
             "--instance-id",
             instance,
-        ])?;
+        ];
+        if reassociate {
+            args.push("--allow-reassociation");
+        }
+        let d = self.run(&args)?;
         Ok(opt_string(&d["AssociationId"]))
     }
 

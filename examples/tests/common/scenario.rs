@@ -207,6 +207,25 @@ impl Bed {
         mac.parse().unwrap()
     }
 
+    /// Waits until the outside segment forwards the elastic IP's MAC to `port` (`seg1`: hv1's
+    /// uplink, `seg2`: hv2's).
+    fn wait_segment_forwards_eip_to(&self, port: &str) {
+        let segment = self.cloud.ovs().switch_netns();
+        let dev = format!(" dev {port} ");
+        wait_for(
+            &format!("the outside segment to forward the elastic IP's MAC to {port}"),
+            Duration::from_secs(10),
+            || {
+                let fdb = segment
+                    .exec_ok("bridge", &["fdb", "show", "br", OUTSIDE_SEGMENT])
+                    .unwrap();
+                fdb.lines()
+                    .any(|l| l.starts_with(ELASTIC_IP_MAC) && l.contains(&dev))
+                    .then_some(())
+            },
+        );
+    }
+
     fn model_json(&self) -> serde_json::Value {
         self.rt
             .block_on(
@@ -406,7 +425,7 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
     let association = ok(
         client.name(),
         "AssociateAddress A",
-        client.associate(&eip, &a.id),
+        client.associate(&eip, &a.id, false),
     );
     assert_eq!(association.is_none(), client.classic(), "{association:?}");
     let addresses = ok(client.name(), "DescribeAddresses", client.addresses());
@@ -583,8 +602,9 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
     let association = ok(
         client.name(),
         "AssociateAddress B",
-        client.associate(&eip, &b.id),
+        client.associate(&eip, &b.id, false),
     );
+    assert_eq!(association.is_none(), client.classic(), "{association:?}");
     wait_for(
         "the outside host to learn the elastic IP from the gratuitous ARP",
         Duration::from_secs(10),
@@ -595,19 +615,7 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
     );
     // The outside segment (a Linux bridge) learnt it too: frames for the elastic IP's MAC go
     // to hv2's uplink now.
-    let segment = bed.cloud.ovs().switch_netns();
-    wait_for(
-        "the outside segment to forward the elastic IP's MAC to hv2",
-        Duration::from_secs(10),
-        || {
-            let fdb = segment
-                .exec_ok("bridge", &["fdb", "show", "br", OUTSIDE_SEGMENT])
-                .unwrap();
-            fdb.lines()
-                .any(|l| l.starts_with(ELASTIC_IP_MAC) && l.contains(" dev seg2 "))
-                .then_some(())
-        },
-    );
+    bed.wait_segment_forwards_eip_to("seg2");
     let rewrites = bed.eip_rewrites("hv2", POOL_IP);
     assert!(
         rewrites
@@ -631,11 +639,45 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
     blocked("outside -> EIP:22 after revoke", out, POOL_IP, 22);
     assert!(b22.take_arrivals().is_empty());
 
+    // --- A direct move, without disassociating: back to A on hv1 ---------------------------
+    step("move back to A while associated");
+    let association = if client.classic() {
+        ok(
+            client.name(),
+            "AssociateAddress A (a classic address moves)",
+            client.associate(&eip, &a.id, false),
+        )
+    } else {
+        expect_error(
+            client.name(),
+            "AssociateAddress A without AllowReassociation",
+            "Resource.AlreadyAssociated",
+            client.associate(&eip, &a.id, false),
+        );
+        ok(
+            client.name(),
+            "AssociateAddress A with AllowReassociation",
+            client.associate(&eip, &a.id, true),
+        )
+    };
+    let addresses = ok(client.name(), "DescribeAddresses", client.addresses());
+    assert_eq!(
+        addresses,
+        vec![(POOL_IP, Some(a.id.clone()))],
+        "{}",
+        client.name()
+    );
+    bed.wait_segment_forwards_eip_to("seg1");
+    assert!(bed.eip_rewrites("hv2", POOL_IP).is_empty());
+    passes("outside -> EIP:22 (A again)", out, POOL_IP, 22);
+    assert_eq!(peers(&a22.take_arrivals()), vec![IpAddr::V4(OUTSIDE_IP)]);
+    assert!(b22.take_arrivals().is_empty());
+
     // --- Release returns the address to the pool ------------------------------------------
     step("release");
     ok(
         client.name(),
-        "DisassociateAddress B",
+        "DisassociateAddress",
         client.disassociate(&eip, association.as_deref()),
     );
     ok(client.name(), "ReleaseAddress", client.release(&eip));
@@ -696,7 +738,7 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
         client.name(),
         "associate with a missing instance",
         "InvalidInstanceID.NotFound",
-        client.associate(&spare, "i-0000dead"),
+        client.associate(&spare, "i-0000dead", false),
     );
     ok(client.name(), "ReleaseAddress", client.release(&spare));
     let unknown = Eip {
