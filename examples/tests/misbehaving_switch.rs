@@ -768,3 +768,23 @@ async fn a_flood_of_new_connections_is_tracked_only_up_to_the_bound() {
     drain.abort();
     bed.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_larger_than_the_backlog_limit_is_taken_at_the_switch_pace() {
+    // A send backlog limit below the good switch's table (but above the handshake's few
+    // messages): what the controller sends on its own (the reconciliation, a change) is
+    // allowed on top of it, so the switch is reconciled and served, not closed.
+    const LIMIT: usize = 256;
+    let bed = Bed::with_config(Config {
+        send_backlog_limit: LIMIT,
+        ..config()
+    })
+    .await;
+    let flow_mods = bed.h.inspect(|c| c.counters().flow_mods).await.unwrap();
+    // A flow_mod is at least 72 bytes.
+    assert!(flow_mods * 72 > LIMIT as u64, "{flow_mods} flow_mods");
+    bed.assert_served().await;
+    bed.assert_served().await;
+    assert!(bed.h.inspect(|c| c.is_ready(GOOD)).await.unwrap());
+    bed.finish().await;
+}
