@@ -1583,9 +1583,10 @@ impl Controller {
         deletes
     }
 
-    /// Recount the tracked connections per switch if a cut made the counts stale.
+    /// Recount the tracked connections per switch if a cut made the counts stale (or they
+    /// disagree with the total, whatever forgot connections without saying).
     fn recount_tracked(&mut self) {
-        if self.tracked_stale {
+        if self.tracked_stale || self.tracked.values().sum::<usize>() != self.pinholes.len() {
             self.tracked.clear();
             for k in self.pinholes.connections().keys() {
                 *self.tracked.entry(k.switch).or_default() += 1;
