@@ -34,6 +34,9 @@ pub enum AppError {
     /// Generating the first account failed.
     #[error("creating the first account: {0}")]
     Account(String),
+    /// The XML-RPC account is not an account.
+    #[error("xmlrpc account: no account has the access key {0:?}")]
+    XmlRpcAccount(String),
 }
 
 /// A running controller.
@@ -51,8 +54,13 @@ pub struct App {
     pub created_account: Option<Account>,
     /// The public address pool in use.
     pub pool: BTreeSet<Ipv4Addr>,
+    /// The XML-RPC drop-in's address (its path is [`Resolved::xmlrpc_path`]).
+    pub xmlrpc: SocketAddr,
+    /// The XML-RPC methods (acting as their account).
+    pub xmlrpc_rpc: crate::xmlrpc::XmlRpc,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 impl App {
@@ -94,7 +102,10 @@ impl App {
             writes.push(Write::RemovePoolAddress(*ip));
         }
         store.commit(&writes)?;
-        let controller = Controller::new(resolved.model.clone(), resolved.config.clone());
+        let mut controller = Controller::new(resolved.model.clone(), resolved.config.clone());
+        for id in crate::xmlrpc::pinned(&stored) {
+            controller.pin(id, true);
+        }
         let handle = shell::spawn_with_store(controller, Box::new(store), &resolved.listen)
             .await
             .map_err(|source| AppError::Listen {
@@ -125,6 +136,42 @@ impl App {
         let server = tokio::spawn(server::serve(listener, service.clone(), async move {
             let _ = rx.await;
         }));
+        // Front ends beside the EC2 API stop with it.
+        let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
+            let mut rx = tx.subscribe();
+            async move {
+                let _ = rx.recv().await;
+            }
+        };
+        let mut servers = Vec::new();
+        // The XML-RPC drop-in, acting as the configured account or the first by access key.
+        let all = service.accounts().all();
+        let xmlrpc_owner = match &resolved.xmlrpc_account {
+            Some(key) => all
+                .iter()
+                .find(|a| &a.access_key == key)
+                .map(|a| a.owner.clone())
+                .ok_or_else(|| AppError::XmlRpcAccount(key.clone()))?,
+            None => all
+                .first()
+                .map(|a| a.owner.clone())
+                .ok_or_else(|| AppError::Account("no account".to_owned()))?,
+        };
+        let xmlrpc_rpc = crate::xmlrpc::XmlRpc::new(service.clone(), xmlrpc_owner);
+        let (listener, xmlrpc) = bind(resolved.xmlrpc_listen).await?;
+        info!(xmlrpc = %xmlrpc, path = %resolved.xmlrpc_path, account = %xmlrpc_rpc.owner(), "serving the XML-RPC drop-in");
+        servers.push(tokio::spawn(crate::xmlrpc::serve(
+            listener,
+            xmlrpc_rpc.clone(),
+            &resolved.xmlrpc_path,
+            stopped(&stop_tx),
+        )));
+        let server = tokio::spawn(async move {
+            let r = server.await.unwrap_or(Ok(()));
+            let _ = stop_tx.send(());
+            r
+        });
         Ok(App {
             handle,
             service,
@@ -132,8 +179,11 @@ impl App {
             api,
             created_account,
             pool,
+            xmlrpc,
+            xmlrpc_rpc,
             shutdown: Some(tx),
             server: Some(server),
+            servers,
         })
     }
 
@@ -145,12 +195,29 @@ impl App {
         if let Some(s) = self.server.take() {
             let _ = s.await;
         }
+        for s in std::mem::take(&mut self.servers) {
+            let _ = s.await;
+        }
     }
+}
+
+/// Bind a listener; returns it and its address (with the real port when port 0 was asked).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), AppError> {
+    let err = |source| AppError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(err)?;
+    let local = listener.local_addr().map_err(err)?;
+    Ok((listener, local))
 }
 
 impl Drop for App {
     fn drop(&mut self) {
         if let Some(s) = &self.server {
+            s.abort();
+        }
+        for s in &self.servers {
             s.abort();
         }
     }

@@ -17,6 +17,18 @@
 //! max_addresses_per_account = 5
 //! images = [{ id = "ami-00000001", name = "debian-12" }]
 //!
+//! # The XML-RPC drop-in of the 2012 deployment (OpenNebula's hooks), localhost by default.
+//! [xmlrpc]
+//! listen = "127.0.0.1:8000"
+//! path = "/RPC2"
+//! account = "AKIAIOSFODNN7EXAMPLE"   # the access key whose account the calls act as
+//!
+//! # The JSON admin API (bearer token; without one configured or stored, the first start
+//! # creates one and prints it).
+//! [admin]
+//! listen = "127.0.0.1:8774"
+//! token = "change-me"
+//!
 //! # Access keys (with none configured or stored, the first start creates one and prints it).
 //! [[accounts]]
 //! access_key = "AKIAIOSFODNN7EXAMPLE"
@@ -128,6 +140,29 @@ pub struct Args {
     /// [default on first start: 203.0.113.100-203.0.113.149].
     #[arg(long = "pool", value_name = "RANGE")]
     pub pool: Vec<String>,
+    /// Address of the XML-RPC drop-in of the 2012 deployment's control API
+    /// [default: 127.0.0.1:8000].
+    #[arg(long, value_name = "ADDR")]
+    pub xmlrpc_listen: Option<SocketAddr>,
+    /// HTTP path of the XML-RPC endpoint [default: /RPC2].
+    #[arg(long, value_name = "PATH")]
+    pub xmlrpc_path: Option<String>,
+    /// Access key of the account the XML-RPC calls act as [default: the first account by
+    /// access key].
+    #[arg(long, value_name = "ACCESS_KEY")]
+    pub xmlrpc_account: Option<String>,
+    /// Address of the JSON admin API [default: 127.0.0.1:8774].
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Bearer token of the admin API [default: the stored one; the first start creates one
+    /// and prints it].
+    #[arg(
+        long,
+        env = "OVS_EC2_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
 }
 
 /// The configuration file.
@@ -156,6 +191,34 @@ pub struct FileConfig {
     /// start creates one and prints it.
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
+    /// The XML-RPC drop-in.
+    #[serde(default)]
+    pub xmlrpc: XmlRpcFileConfig,
+    /// The admin API.
+    #[serde(default)]
+    pub admin: AdminFileConfig,
+}
+
+/// The `[xmlrpc]` table of the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmlRpcFileConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// HTTP path.
+    pub path: Option<String>,
+    /// Access key of the account the calls act as.
+    pub account: Option<String>,
+}
+
+/// The `[admin]` table of the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFileConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// Bearer token.
+    pub token: Option<String>,
 }
 
 /// The `[api]` table of the configuration file.
@@ -248,6 +311,16 @@ pub struct Resolved {
     pub pool: Option<BTreeSet<Ipv4Addr>>,
     /// The configured accounts.
     pub accounts: Vec<Account>,
+    /// The XML-RPC drop-in's address.
+    pub xmlrpc_listen: SocketAddr,
+    /// Its HTTP path.
+    pub xmlrpc_path: String,
+    /// Access key of the account the XML-RPC calls act as (`None`: the first by access key).
+    pub xmlrpc_account: Option<String>,
+    /// The admin API's address.
+    pub admin_listen: SocketAddr,
+    /// The admin API's token (`None`: the stored one, or a new one on first start).
+    pub admin_token: Option<String>,
 }
 
 /// The pool used when none is configured or stored.
@@ -382,7 +455,34 @@ impl Args {
                 })?,
             });
         }
+        let xmlrpc_path = self
+            .xmlrpc_path
+            .clone()
+            .or(file.xmlrpc.path.clone())
+            .unwrap_or_else(|| "/RPC2".to_owned());
+        if !xmlrpc_path.starts_with('/') {
+            return Err(ConfigError::Invalid(format!(
+                "xmlrpc path {xmlrpc_path:?}: must start with /"
+            )));
+        }
+        let admin_token = self.admin_token.clone().or(file.admin.token.clone());
+        if admin_token.as_ref().is_some_and(|t| t.trim().len() < 8) {
+            return Err(ConfigError::Invalid(
+                "admin token: at least 8 characters".to_owned(),
+            ));
+        }
         Ok(Resolved {
+            xmlrpc_listen: self
+                .xmlrpc_listen
+                .or(file.xmlrpc.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
+            xmlrpc_path,
+            xmlrpc_account: self.xmlrpc_account.clone().or(file.xmlrpc.account.clone()),
+            admin_listen: self
+                .admin_listen
+                .or(file.admin.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8774))),
+            admin_token,
             api_listen: self
                 .api_listen
                 .or(file.api.listen)
@@ -543,6 +643,28 @@ mod tests {
         assert_eq!(r.accounts.len(), 1);
         assert_eq!(r.api.images[0].name, "debian-12");
         assert_eq!(r.api_listen, SocketAddr::from(([127, 0, 0, 1], 8773)));
+        assert_eq!(r.xmlrpc_listen, SocketAddr::from(([127, 0, 0, 1], 8000)));
+        assert_eq!(r.xmlrpc_path, "/RPC2");
+        assert_eq!(r.xmlrpc_account.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(r.admin_listen, SocketAddr::from(([127, 0, 0, 1], 8774)));
+        assert_eq!(r.admin_token.as_deref(), Some("change-me"));
+        // Flags win; a bad path or a short token is refused.
+        let args = Args::parse_from([
+            "controller",
+            "--xmlrpc-listen",
+            "127.0.0.1:9000",
+            "--admin-token",
+            "0123456789abcdef",
+        ]);
+        let r = args.merge(FileConfig::default()).unwrap();
+        assert_eq!(r.xmlrpc_listen.port(), 9000);
+        assert_eq!(r.admin_token.as_deref(), Some("0123456789abcdef"));
+        assert!(Args::parse_from(["controller", "--xmlrpc-path", "RPC2"])
+            .merge(FileConfig::default())
+            .is_err());
+        assert!(Args::parse_from(["controller", "--admin-token", "short"])
+            .merge(FileConfig::default())
+            .is_err());
     }
 
     #[test]
