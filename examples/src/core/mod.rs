@@ -608,6 +608,12 @@ impl Controller {
         &self.pinned
     }
 
+    /// The flows compiled for switch `dpid` (what it is reconciled to; pinholes, which
+    /// come and go with traffic, are not included).
+    pub fn compiled_flows(&self, dpid: Dpid) -> Vec<Flow> {
+        self.compiler.tables().remove(&dpid).unwrap_or_default()
+    }
+
     /// Ask the switch `dpid` for all its flows. Returns `None` if it is not connected (or
     /// its handshake is not done); otherwise [`Event::Flows`] reports the token with the
     /// whole reply, the switch's refusal, or the disconnection.
@@ -1028,7 +1034,12 @@ impl Controller {
             }
             (_, Message::FlowRemoved(fr)) => {
                 if let Some(d) = dpid {
-                    if fr.cookie & cookie::KIND_MASK == cookie::PINHOLE {
+                    let stale = (fr.cookie, normalize(&fr.r#match).0);
+                    let ours = self
+                        .sessions
+                        .get_mut(&conn)
+                        .is_some_and(|s| s.stale_pinholes.remove(&stale));
+                    if fr.cookie & cookie::KIND_MASK == cookie::PINHOLE && !ours {
                         let dels = self.pinhole_removed(d, fr.cookie, &fr.r#match);
                         self.send_updates(dels);
                     }
@@ -1138,9 +1149,11 @@ impl Controller {
                 FlowStatsRequest::all(),
             ))),
         ) {
+            let tracked = self.tracked_pinholes(dpid);
             if let Some(s) = self.sessions.get_mut(&conn) {
                 s.state = State::Reconciling { stats_xid };
                 s.reconcile_started = now;
+                s.pinholes_at_stats = tracked;
             }
         }
         // Bind after the state change: the bindings' flows are part of the reconciliation.
@@ -1152,12 +1165,18 @@ impl Controller {
             return;
         };
         let desired = self.compiler.tables().remove(&dpid).unwrap_or_default();
+        // Connections tracked since before the flow stats request; those punted since have
+        // pinholes the reply cannot show (and must neither be forgotten nor shield stale
+        // flows that carry the same cookie).
+        let at_stats = self
+            .sessions
+            .get_mut(&conn)
+            .map(|s| std::mem::take(&mut s.pinholes_at_stats))
+            .unwrap_or_default();
         let live_pinholes: HashSet<u64> = self
-            .pinholes
-            .connections()
-            .into_iter()
-            .filter(|(k, _)| k.switch == dpid)
-            .map(|(_, c)| c)
+            .tracked_pinholes(dpid)
+            .intersection(&at_stats)
+            .copied()
             .collect();
         let mut foreign = 0;
         let installed: Vec<Flow> = flows
@@ -1173,6 +1192,14 @@ impl Controller {
             })
             .map(to_flow)
             .collect();
+        let stale: HashSet<(u64, Match)> = installed
+            .iter()
+            .filter(|f| f.cookie & cookie::KIND_MASK == cookie::PINHOLE)
+            .map(|f| (f.cookie, normalize(&f.r#match).0))
+            .collect();
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.stale_pinholes = stale;
+        }
         // Tracked connections whose pinholes are all gone (they idled out while the switch
         // was away, and the flow_removed messages were lost): forget them.
         let present: HashSet<u64> = flows.iter().map(|f| f.cookie).collect();
@@ -1468,6 +1495,16 @@ impl Controller {
                 self.config.announce,
             );
         }
+    }
+
+    /// The pinhole cookies of the connections tracked on `dpid`.
+    fn tracked_pinholes(&self, dpid: Dpid) -> HashSet<u64> {
+        self.pinholes
+            .connections()
+            .into_iter()
+            .filter(|(k, _)| k.switch == dpid)
+            .map(|(_, c)| c)
+            .collect()
     }
 
     /// Send flow_mods to the ready (or reconciling, for pinholes) sessions of their switches.

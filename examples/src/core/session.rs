@@ -3,7 +3,7 @@
 use super::Config;
 use netrules::model::Dpid;
 use openflow_proto::{Framer, PortNo, StatsReassembler};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Instant;
 
 /// Where the handshake is.
@@ -41,6 +41,15 @@ pub(super) struct Session {
     pub(super) barriers: VecDeque<Barrier>,
     /// Changes made while reconciling: they complete with the reconciliation's barrier.
     pub(super) after_reconcile: Vec<u64>,
+    /// The pinhole cookies of the connections tracked on this switch when its flow stats were
+    /// requested: only their flows can be in the reply. (A connection punted meanwhile gets
+    /// pinholes the reply predates; after a controller restart its cookie may even be one
+    /// that the dead controller's stale pinholes still carry.)
+    pub(super) pinholes_at_stats: HashSet<u64>,
+    /// Stale pinholes (cookie, normalised match) the last reconciliation deleted: their
+    /// `FLOW_REMOVED` is not news, and must not end a tracked connection that reuses the
+    /// cookie (a restarted controller numbers its connections from the start again).
+    pub(super) stale_pinholes: HashSet<(u64, openflow_proto::Match)>,
     pub(super) errors_since_barrier: usize,
 }
 
@@ -59,6 +68,8 @@ impl Session {
             stats: StatsReassembler::new(stats_limit),
             barriers: VecDeque::new(),
             after_reconcile: Vec::new(),
+            pinholes_at_stats: HashSet::new(),
+            stale_pinholes: HashSet::new(),
             errors_since_barrier: 0,
         }
     }

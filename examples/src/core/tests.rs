@@ -1301,6 +1301,119 @@ fn stale_pinholes_are_removed_on_reconnect_and_live_ones_kept() {
     assert_eq!(pinhole_flows(fresh.sw(1)), 0);
 }
 
+/// Whether `bytes` hold an OpenFlow 1.0 `STATS_REPLY` (type 17).
+fn has_stats_reply(bytes: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(header) = bytes.get(at..at + 4) {
+        if header[1] == 17 {
+            return true;
+        }
+        let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        if len < 8 {
+            return false;
+        }
+        at += len;
+    }
+    false
+}
+
+#[test]
+fn a_connection_punted_while_a_restarted_controller_reconciles_neither_shields_stale_pinholes_nor_is_forgotten(
+) {
+    // A controller tracks a connection (pinhole serial 1) and dies; the switch keeps its table.
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    let old = Packet::ipv4(
+        inst_mac(1),
+        inst_mac(2),
+        inst_ip(1),
+        inst_ip(2),
+        6,
+        40000,
+        22,
+    );
+    net.sw(1).packet_arrives(PortNo(2), &old);
+    net.pump();
+    assert_eq!(pinhole_flows(net.sw(1)), 2);
+    let mut sw = net.disconnect(ConnId(1));
+    // The restarted controller numbers its connections from the start again. A new
+    // connection is punted while the switch's flow stats reply is on its way: the packet_in
+    // reaches the controller first, and its pinholes (the same cookie as the dead
+    // controller's first connection) are installed after the reply was taken.
+    let mut fresh = Net::new(net.ctl.model().clone());
+    let now = fresh.now;
+    fresh.ctl.handle_connect(ConnId(1), now);
+    let hello = sw.hello();
+    fresh.ctl.handle_bytes(ConnId(1), &hello, now);
+    let new = Packet::ipv4(
+        inst_mac(1),
+        inst_mac(2),
+        inst_ip(1),
+        inst_ip(2),
+        6,
+        40001,
+        22,
+    );
+    let mut injected = false;
+    for _ in 0..1000 {
+        let mut moved = false;
+        while let Some((_, bytes)) = fresh.ctl.poll_transmit() {
+            sw.receive(&bytes);
+            moved = true;
+        }
+        let out = sw.take_output();
+        if !out.is_empty() {
+            if !injected && has_stats_reply(&out) {
+                sw.send_packet_in(PortNo(2), &new);
+                let packet_in = sw.take_output();
+                fresh.ctl.handle_bytes(ConnId(1), &packet_in, now);
+                injected = true;
+            }
+            fresh.ctl.handle_bytes(ConnId(1), &out, now);
+            moved = true;
+        }
+        while fresh.ctl.poll_event().is_some() {
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(injected, "the switch answered the flow stats request");
+    fresh.switches.insert(ConnId(1), sw);
+    fresh.pump();
+    // The new connection is tracked, and the switch holds its two pinholes and nothing of
+    // the dead controller's.
+    assert_eq!(fresh.ctl.pinholes().len(), 1);
+    let pinholes: Vec<String> = fresh
+        .sw(1)
+        .table()
+        .entries()
+        .iter()
+        .filter(|e| e.cookie & cookie::KIND_MASK == cookie::PINHOLE)
+        .map(|e| format!("{:?}", e.r#match))
+        .collect();
+    assert_eq!(pinholes.len(), 2, "{pinholes:#?}");
+    assert!(
+        pinholes.iter().all(|m| m.contains("40001")),
+        "only the new connection's pinholes: {pinholes:#?}"
+    );
+    // The stale pinholes' removals (the reconciliation deleted them) did not end it; one of
+    // its own idling out does, and takes its sibling along.
+    let first = fresh
+        .sw(1)
+        .table()
+        .entries()
+        .iter()
+        .find(|e| e.cookie & cookie::KIND_MASK == cookie::PINHOLE)
+        .cloned()
+        .unwrap();
+    assert!(fresh.sw(1).remove_flow(&first.r#match, first.priority));
+    fresh.pump();
+    assert!(fresh.ctl.pinholes().is_empty());
+    assert_eq!(pinhole_flows(fresh.sw(1)), 0);
+}
+
 #[test]
 fn connections_whose_pinholes_vanished_while_away_are_forgotten() {
     let mut net = Net::new(base_model());
