@@ -10,8 +10,10 @@
 //! throughput mode (64 outstanding per switch) and latency mode (one at a time), and the
 //! ratio controller / responder. Goal: 0.5 or better.
 //!
-//! `cargo bench -p benches --bench reactive` runs 3 s per measurement with 16 switches
-//! (`REACTIVE_SECONDS`, `REACTIVE_SWITCHES` override); without `--bench` (as under
+//! `cargo bench -p benches --bench reactive` runs 3 rounds of 2 s per measurement with 16
+//! switches (`REACTIVE_ROUNDS`, `REACTIVE_SECONDS`, `REACTIVE_SWITCHES` override); each round
+//! measures the controller then the responder, and the medians over the rounds are
+//! reported (the machine is shared: rounds differ). Without `--bench` (as under
 //! `cargo test --benches`) it is a smoke run of a few hundred milliseconds.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -29,17 +31,18 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (switches, seconds) = if full {
+    let (switches, seconds, rounds) = if full {
         (
             env_or("REACTIVE_SWITCHES", 16u32),
-            env_or("REACTIVE_SECONDS", 3.0f64),
+            env_or("REACTIVE_SECONDS", 2.0f64),
+            env_or("REACTIVE_ROUNDS", 3usize).max(1),
         )
     } else {
-        (2, 0.05)
+        (2, 0.05, 1)
     };
     let duration = Duration::from_secs_f64(seconds);
     println!(
-        "reactive: {switches} switches x 4 instances, {seconds} s per run{}",
+        "reactive: {switches} switches x 4 instances, {rounds} rounds of {seconds} s per run{}",
         if full { "" } else { " (smoke run)" }
     );
     println!(
@@ -56,30 +59,59 @@ fn main() {
                 ..LoadConfig::default()
             },
         };
-        let c = compare(&cfg).unwrap();
-        // A run that went wrong must not print a number.
-        for r in [&c.controller, &c.responder] {
-            let t = &r.totals;
-            assert_eq!(t.errors + t.malformed + t.mismatched_packet_outs, 0, "{r}");
-            assert!(r.window.responses > 0, "{r}");
-            assert_eq!(r.outstanding, 0, "{r}");
+        let mut runs = Vec::new();
+        for _ in 0..rounds {
+            let c = compare(&cfg).unwrap();
+            // A run that went wrong must not print a number.
+            for r in [&c.controller, &c.responder] {
+                let t = &r.totals;
+                assert_eq!(t.errors + t.malformed + t.mismatched_packet_outs, 0, "{r}");
+                assert!(r.window.responses > 0, "{r}");
+                assert_eq!(r.outstanding, 0, "{r}");
+            }
+            assert_eq!(
+                c.controller.totals.pinhole_adds,
+                2 * c.controller.totals.responses
+            );
+            if full {
+                println!("  {}", c.to_string().replace('\n', "\n  "));
+            }
+            runs.push(c);
         }
-        assert_eq!(
-            c.controller.totals.pinhole_adds,
-            2 * c.controller.totals.responses
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let ctl = median(
+            runs.iter()
+                .map(|c| c.controller.responses_per_sec())
+                .collect(),
         );
-        let us = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e6);
+        let resp = median(
+            runs.iter()
+                .map(|c| c.responder.responses_per_sec())
+                .collect(),
+        );
+        let us = |q: f64| {
+            median(
+                runs.iter()
+                    .map(|c| {
+                        c.controller
+                            .latency
+                            .quantile(q)
+                            .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+                    })
+                    .collect(),
+            )
+        };
         println!(
             "{:<22} {:>14.0} {:>14.0} {:>8.3} {:>12.1} {:>12.1}",
             mode.to_string(),
-            c.controller.responses_per_sec(),
-            c.responder.responses_per_sec(),
-            c.ratio(),
-            us(c.controller.latency.quantile(0.5)),
-            us(c.controller.latency.quantile(0.99)),
+            ctl,
+            resp,
+            ctl / resp,
+            us(0.5),
+            us(0.99),
         );
-        if full {
-            println!("  {}", c.to_string().replace('\n', "\n  "));
-        }
     }
 }

@@ -98,26 +98,32 @@ impl FleetSwitch {
             .collect()
     }
 
-    /// The headers of the `n`th new outbound connection from this switch's instances: a TCP
-    /// SYN from instance `n % instances` to an address in 198.18.0.0/15 through the virtual
-    /// router, with source port, destination address and destination port derived from `n`
-    /// so that no two values of `n` below 2^48 give the same connection.
-    pub fn packet(&self, settings: &Settings, n: u64) -> Option<Packet> {
+    /// Which instance sends the `n`th connection, and its source port, destination address
+    /// and destination port (see [`FleetSwitch::packet`]).
+    pub fn connection(&self, n: u64) -> Option<(usize, u16, Ipv4Addr, u16)> {
         let k = u64::try_from(self.instances.len()).ok()?;
-        let inst = self
-            .instances
-            .get(usize::try_from(n.checked_rem(k)?).ok()?)?;
+        let inst = usize::try_from(n.checked_rem(k)?).ok()?;
         let m = n / k;
         let sport = u16::try_from(1024 + m % SOURCE_PORTS).ok()?;
         let m = m / SOURCE_PORTS;
         let dst = DEST_BASE + u32::try_from(m % DEST_COUNT).ok()?;
         let m = m / DEST_COUNT;
         let dport = u16::try_from(1 + m % 65535).ok()?;
+        Some((inst, sport, Ipv4Addr::from(dst), dport))
+    }
+
+    /// The headers of the `n`th new outbound connection from this switch's instances: a TCP
+    /// SYN from instance `n % instances` to an address in 198.18.0.0/15 through the virtual
+    /// router, with source port, destination address and destination port derived from `n`
+    /// so that no two values of `n` below 2^48 give the same connection.
+    pub fn packet(&self, settings: &Settings, n: u64) -> Option<Packet> {
+        let (inst, sport, dst, dport) = self.connection(n)?;
+        let inst = self.instances.get(inst)?;
         Some(Packet::ipv4(
             inst.mac,
             settings.router_mac,
             inst.ip,
-            Ipv4Addr::from(dst),
+            dst,
             6,
             sport,
             dport,
@@ -130,6 +136,61 @@ impl FleetSwitch {
         let mut f = frame::synthesize(&self.packet(settings, n)?);
         let seq = f.get_mut(TCP_SEQ_OFFSET..TCP_SEQ_OFFSET + 4)?;
         seq.copy_from_slice(&(n as u32).to_be_bytes());
+        Some(f)
+    }
+}
+
+/// [`FleetSwitch::frame`] made fast: one synthesized frame per instance, patched for each
+/// connection (ports, destination address, IPv4 checksum, sequence number).
+#[derive(Clone, Debug)]
+pub struct FrameTemplates {
+    templates: Vec<Vec<u8>>,
+}
+
+/// Offsets in a template (untagged Ethernet, 20-byte IPv4 header, then TCP).
+const IP_CHECKSUM: usize = 14 + 10;
+const IP_DST: usize = 14 + 16;
+const TCP_SRC: usize = 14 + 20;
+
+fn ipv4_checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for pair in header.chunks(2) {
+        let hi = u32::from(pair.first().copied().unwrap_or(0));
+        let lo = u32::from(pair.get(1).copied().unwrap_or(0));
+        sum += (hi << 8) | lo;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+impl FrameTemplates {
+    /// The templates of `switch`'s instances.
+    pub fn new(switch: &FleetSwitch, settings: &Settings) -> Self {
+        let templates = (0..switch.instances.len() as u64)
+            .filter_map(|k| switch.frame(settings, k))
+            .collect();
+        FrameTemplates { templates }
+    }
+
+    /// The same bytes as `switch.frame(settings, n)`.
+    pub fn frame(&self, switch: &FleetSwitch, n: u64) -> Option<Vec<u8>> {
+        let (inst, sport, dst, dport) = switch.connection(n)?;
+        let mut f = self.templates.get(inst)?.clone();
+        f.get_mut(TCP_SRC..TCP_SRC + 2)?
+            .copy_from_slice(&sport.to_be_bytes());
+        f.get_mut(TCP_SRC + 2..TCP_SRC + 4)?
+            .copy_from_slice(&dport.to_be_bytes());
+        f.get_mut(TCP_SEQ_OFFSET..TCP_SEQ_OFFSET + 4)?
+            .copy_from_slice(&(n as u32).to_be_bytes());
+        f.get_mut(IP_DST..IP_DST + 4)?
+            .copy_from_slice(&dst.octets());
+        f.get_mut(IP_CHECKSUM..IP_CHECKSUM + 2)?
+            .copy_from_slice(&[0, 0]);
+        let c = ipv4_checksum(f.get(14..34)?);
+        f.get_mut(IP_CHECKSUM..IP_CHECKSUM + 2)?
+            .copy_from_slice(&c.to_be_bytes());
         Some(f)
     }
 }
@@ -319,6 +380,16 @@ mod tests {
         }
         // One tracked connection (with its two pinholes) per packet: 2 switches x 50.
         assert_eq!(pinholes.len(), 100);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn templates_make_the_same_frames(n in proptest::prelude::any::<u64>(), k in 1u16..7) {
+            let f = Fleet::new(test_settings(), 1, 1, k).unwrap();
+            let s = &f.switches[0];
+            let t = FrameTemplates::new(s, &f.settings);
+            proptest::prop_assert_eq!(t.frame(s, n), s.frame(&f.settings, n));
+        }
     }
 
     #[test]
