@@ -493,8 +493,10 @@ async fn standard_addresses_behave_like_ec2_classic() {
 
 #[tokio::test]
 async fn the_pool_and_the_account_limit_bound_allocation() {
-    let mut config = ApiConfig::default();
-    config.max_addresses_per_account = 2;
+    let config = ApiConfig {
+        max_addresses_per_account: 2,
+        ..ApiConfig::default()
+    };
     let env = start_with(fresh_store(), 3, config).await;
     env.allocate(&alice()).await;
     env.allocate(&alice()).await;
