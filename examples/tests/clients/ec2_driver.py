@@ -33,6 +33,25 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 
+def rule_text(protocol, from_port, to_port, source):
+    """One ingress grant as PROTOCOL:FROM-TO:SOURCE ("*" for an absent port)."""
+    def port(p):
+        return "*" if p is None or p == "" else str(p)
+    return "%s:%s-%s:%s" % (protocol, port(from_port), port(to_port), source)
+
+
+def ingress_of(group):
+    """The ingress grants of a DescribeSecurityGroups entry as parsed by botocore."""
+    rules = []
+    for perm in group.get("IpPermissions", []):
+        args = (perm["IpProtocol"], perm.get("FromPort"), perm.get("ToPort"))
+        for r in perm.get("IpRanges", []):
+            rules.append(rule_text(*args, r["CidrIp"]))
+        for g in perm.get("UserIdGroupPairs", []):
+            rules.append(rule_text(*args, g["GroupId"]))
+    return sorted(rules)
+
+
 class Boto3Client:
     """The operations with boto3 (VPC-style addressing: allocation and association ids)."""
 
@@ -114,6 +133,10 @@ class Boto3Client:
     def group_names(self):
         r = self.ec2.describe_security_groups()
         return sorted(g["GroupName"] for g in r["SecurityGroups"])
+
+    def ingress(self, group):
+        r = self.ec2.describe_security_groups(GroupIds=[group["id"]])
+        return ingress_of(r["SecurityGroups"][0])
 
 
 class Boto2Client:
@@ -205,6 +228,15 @@ class Boto2Client:
 
     def group_names(self):
         return sorted(g.name for g in self.conn.get_all_security_groups())
+
+    def ingress(self, group):
+        sg = self.conn.get_all_security_groups(groupnames=[group["name"]])[0]
+        rules = []
+        for rule in sg.rules:
+            for grant in rule.grants:
+                source = grant.cidr_ip or grant.group_id
+                rules.append(rule_text(rule.ip_protocol, rule.from_port, rule.to_port, source))
+        return sorted(rules)
 
 
 def main():

@@ -119,6 +119,9 @@ pub(crate) trait Ec2Client {
     fn authorize_group(&mut self, group: &Group, source: &Group) -> ApiResult<()>;
     /// `DescribeSecurityGroups`: the names, sorted.
     fn group_names(&mut self) -> ApiResult<Vec<String>>;
+    /// `DescribeSecurityGroups` of `group`: its ingress grants as the client parsed them, one
+    /// `PROTOCOL:FROM-TO:SOURCE` each (`*` for an absent port), sorted.
+    fn ingress(&mut self, group: &Group) -> ApiResult<Vec<String>>;
     /// The same client with another secret key (for the bad-signature check).
     fn with_secret(&self, secret: &str) -> Box<dyn Ec2Client>;
 }
@@ -387,6 +390,15 @@ impl Ec2Client for PyDriver {
             .collect())
     }
 
+    fn ingress(&mut self, group: &Group) -> ApiResult<Vec<String>> {
+        let d = self.call(json!({"op": "ingress", "group": group_json(group)}))?;
+        Ok(d.as_array()
+            .unwrap_or_else(|| panic!("ingress: {d}"))
+            .iter()
+            .map(|n| string(n, "rule"))
+            .collect())
+    }
+
     fn with_secret(&self, secret: &str) -> Box<dyn Ec2Client> {
         let endpoint = Endpoint {
             secret_key: secret.to_owned(),
@@ -635,6 +647,32 @@ impl Ec2Client for AwsCli {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    fn ingress(&mut self, group: &Group) -> ApiResult<Vec<String>> {
+        let d = self.run(&["describe-security-groups", "--group-ids", &group.id])?;
+        let port = |v: &Value| v.as_i64().map_or("*".to_owned(), |p| p.to_string());
+        let mut rules = Vec::new();
+        for perm in d["SecurityGroups"][0]["IpPermissions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("describe-security-groups: {d}"))
+        {
+            let head = format!(
+                "{}:{}-{}",
+                string(&perm["IpProtocol"], "IpProtocol"),
+                port(&perm["FromPort"]),
+                port(&perm["ToPort"])
+            );
+            let empty = Vec::new();
+            for r in perm["IpRanges"].as_array().unwrap_or(&empty) {
+                rules.push(format!("{head}:{}", string(&r["CidrIp"], "CidrIp")));
+            }
+            for g in perm["UserIdGroupPairs"].as_array().unwrap_or(&empty) {
+                rules.push(format!("{head}:{}", string(&g["GroupId"], "GroupId")));
+            }
+        }
+        rules.sort();
+        Ok(rules)
     }
 
     fn with_secret(&self, secret: &str) -> Box<dyn Ec2Client> {
