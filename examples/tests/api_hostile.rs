@@ -352,6 +352,36 @@ fn hostile_requests_get_their_error_and_change_nothing() {
         .expect_error(400, "InvalidPermission.Duplicate");
     f.unchanged("a batch ending in a duplicate");
 
+    // Garbage that is correctly signed: bad percent-encoding, invalid UTF-8, no action, an
+    // unknown action.
+    let signed_raw = |body: &str| {
+        let mut r = HttpRequest::form_post(body).with_header("Host", api.to_string());
+        SigV4Signer::new(ACCESS, SECRET, "us-east-1", "ec2")
+            .sign(&mut r, OffsetDateTime::now_utc())
+            .unwrap();
+        send(api, &r).unwrap()
+    };
+    for (body, code) in [
+        (
+            "Action=AllocateAddress&Version=2016-11-15&Domain=%ZZ",
+            "MalformedQueryString",
+        ),
+        (
+            "Action=AllocateAddress&Version=2016-11-15&Domain=%FF%FE",
+            "MalformedQueryString",
+        ),
+        ("Version=2016-11-15", "MissingAction"),
+        ("Action=FormatAllDisks&Version=2016-11-15", "InvalidAction"),
+    ] {
+        let r = signed_raw(body);
+        assert_eq!(
+            (r.status, r.code().as_deref()),
+            (400, Some(code)),
+            "{body}: {r:?}"
+        );
+        f.unchanged(body);
+    }
+
     // --- Signatures.
     let allocate = [("Action", "AllocateAddress")];
     let wrong = Client::new(api, ACCESS, "not-the-secret");

@@ -6,10 +6,10 @@
 //!    secure keeps its flows), the change reaches it when it returns, and its table is
 //!    exactly the compiled one.
 //! 2. `ovs-vswitchd` is restarted, then killed with SIGKILL and started again (its flow
-//!    tables are gone with it each time): the controller
-//!    reconciles both bridges as soon as they reconnect, and the allowed traffic stops no
-//!    longer than the restart and reconnection themselves (measured in the same run), then
-//!    flows again; the TCP connection survives; the tables are exactly the compiled ones.
+//!    tables are gone with it each time): the controller reconciles both bridges as soon as
+//!    they reconnect, and the allowed traffic stops no longer than the restart and
+//!    reconnection themselves (measured in the same run), then flows again; the TCP
+//!    connection survives; the tables are exactly the compiled ones.
 //!
 //! Needs root and Open vSwitch (fails naming what is missing).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
