@@ -58,6 +58,12 @@ pub struct App {
     pub xmlrpc: SocketAddr,
     /// The XML-RPC methods (acting as their account).
     pub xmlrpc_rpc: crate::xmlrpc::XmlRpc,
+    /// The JSON admin API's address.
+    pub admin: SocketAddr,
+    /// The admin API's bearer token.
+    pub admin_token: String,
+    /// The admin token this start created (none was configured or stored): print it.
+    pub created_admin_token: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
@@ -101,6 +107,9 @@ impl App {
             }
             writes.push(Write::RemovePoolAddress(*ip));
         }
+        let (admin_token, token_write, token_created) =
+            crate::admin::token(&stored, resolved.admin_token.as_deref());
+        writes.extend(token_write);
         store.commit(&writes)?;
         let mut controller = Controller::new(resolved.model.clone(), resolved.config.clone());
         for id in crate::xmlrpc::pinned(&stored) {
@@ -159,12 +168,29 @@ impl App {
                 .ok_or_else(|| AppError::Account("no account".to_owned()))?,
         };
         let xmlrpc_rpc = crate::xmlrpc::XmlRpc::new(service.clone(), xmlrpc_owner);
-        let (listener, xmlrpc) = bind(resolved.xmlrpc_listen).await?;
+        let (listener, xmlrpc) = bind_or_free(
+            resolved.xmlrpc_listen,
+            crate::shell::cli::DEFAULT_XMLRPC_LISTEN,
+        )
+        .await?;
         info!(xmlrpc = %xmlrpc, path = %resolved.xmlrpc_path, account = %xmlrpc_rpc.owner(), "serving the XML-RPC drop-in");
         servers.push(tokio::spawn(crate::xmlrpc::serve(
             listener,
             xmlrpc_rpc.clone(),
             &resolved.xmlrpc_path,
+            stopped(&stop_tx),
+        )));
+        // The JSON admin API.
+        let (listener, admin) = bind_or_free(
+            resolved.admin_listen,
+            crate::shell::cli::DEFAULT_ADMIN_LISTEN,
+        )
+        .await?;
+        info!(%admin, "serving the admin API");
+        servers.push(tokio::spawn(crate::admin::serve(
+            listener,
+            handle.clone(),
+            &admin_token,
             stopped(&stop_tx),
         )));
         let server = tokio::spawn(async move {
@@ -181,6 +207,9 @@ impl App {
             pool,
             xmlrpc,
             xmlrpc_rpc,
+            admin,
+            created_admin_token: token_created.then(|| admin_token.clone()),
+            admin_token,
             shutdown: Some(tx),
             server: Some(server),
             servers,
@@ -198,6 +227,27 @@ impl App {
         for s in std::mem::take(&mut self.servers) {
             let _ = s.await;
         }
+    }
+}
+
+/// Bind `configured`; with none, `default`, or a free port of its address if another process
+/// has it (logged), so that several controllers (tests) can run side by side.
+async fn bind_or_free(
+    configured: Option<SocketAddr>,
+    default: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), AppError> {
+    if let Some(addr) = configured {
+        return bind(addr).await;
+    }
+    match bind(default).await {
+        Err(AppError::Listen { source, .. }) if source.kind() == std::io::ErrorKind::AddrInUse => {
+            let mut free = default;
+            free.set_port(0);
+            let bound = bind(free).await?;
+            warn!(wanted = %default, using = %bound.1, "the default address is taken: using a free port");
+            Ok(bound)
+        }
+        other => other,
     }
 }
 

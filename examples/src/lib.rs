@@ -8,12 +8,15 @@
 //! - [`store`]: durable state behind a `Store` trait (SQLite, embedded), restored on restart.
 //! - [`api`]: the EC2 Query API (accounts, pool, images, instances, elastic IPs, security
 //!   groups) executed on the controller and served over HTTP.
+//! - [`admin`]: the JSON admin API (instances, groups, addresses, switches, desired and
+//!   installed flows) behind a bearer token.
 //! - [`xmlrpc`]: the XML-RPC drop-in for the 2012 deployment's control API (OpenNebula's
 //!   hooks), on the same model, store and flow pipeline as the EC2 API.
 //! - [`ops`]: Prometheus metrics (`/metrics`) and a health check (`/health`) next to the API.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod core;

@@ -105,7 +105,15 @@ fn main() -> ExitCode {
                 app.api
             );
         }
+        if let Some(t) = &app.created_admin_token {
+            println!(
+                "No admin token was configured: created one (stored in {}; shown only now).\n  OVS_EC2_ADMIN_TOKEN={t}\n  Admin API: http://{}/v1/switches",
+                state_file.display(),
+                app.admin
+            );
+        }
         info!(
+            xmlrpc = %app.xmlrpc, admin = %app.admin,
             openflow = ?app.openflow, api = %app.api, pool = app.pool.len(),
             accounts = app.service.accounts().all().len(), "controller running"
         );

@@ -141,7 +141,7 @@ pub struct Args {
     #[arg(long = "pool", value_name = "RANGE")]
     pub pool: Vec<String>,
     /// Address of the XML-RPC drop-in of the 2012 deployment's control API
-    /// [default: 127.0.0.1:8000].
+    /// [default: 127.0.0.1:8000, or a free port (logged) if another process has it].
     #[arg(long, value_name = "ADDR")]
     pub xmlrpc_listen: Option<SocketAddr>,
     /// HTTP path of the XML-RPC endpoint [default: /RPC2].
@@ -151,7 +151,8 @@ pub struct Args {
     /// access key].
     #[arg(long, value_name = "ACCESS_KEY")]
     pub xmlrpc_account: Option<String>,
-    /// Address of the JSON admin API [default: 127.0.0.1:8774].
+    /// Address of the JSON admin API [default: 127.0.0.1:8774, or a free port (logged) if
+    /// another process has it].
     #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<SocketAddr>,
     /// Bearer token of the admin API [default: the stored one; the first start creates one
@@ -311,17 +312,27 @@ pub struct Resolved {
     pub pool: Option<BTreeSet<Ipv4Addr>>,
     /// The configured accounts.
     pub accounts: Vec<Account>,
-    /// The XML-RPC drop-in's address.
-    pub xmlrpc_listen: SocketAddr,
+    /// The XML-RPC drop-in's address (`None`: [`DEFAULT_XMLRPC_LISTEN`], or a free port if
+    /// that one is taken).
+    pub xmlrpc_listen: Option<SocketAddr>,
     /// Its HTTP path.
     pub xmlrpc_path: String,
     /// Access key of the account the XML-RPC calls act as (`None`: the first by access key).
     pub xmlrpc_account: Option<String>,
-    /// The admin API's address.
-    pub admin_listen: SocketAddr,
+    /// The admin API's address (`None`: [`DEFAULT_ADMIN_LISTEN`], or a free port if that
+    /// one is taken).
+    pub admin_listen: Option<SocketAddr>,
     /// The admin API's token (`None`: the stored one, or a new one on first start).
     pub admin_token: Option<String>,
 }
+
+/// The XML-RPC drop-in's address when none is configured (the 2012 deployment's port).
+pub const DEFAULT_XMLRPC_LISTEN: SocketAddr =
+    SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8000));
+
+/// The admin API's address when none is configured.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
+    SocketAddr::V4(std::net::SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8774));
 
 /// The pool used when none is configured or stored.
 pub fn default_pool() -> BTreeSet<Ipv4Addr> {
@@ -472,16 +483,10 @@ impl Args {
             ));
         }
         Ok(Resolved {
-            xmlrpc_listen: self
-                .xmlrpc_listen
-                .or(file.xmlrpc.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
+            xmlrpc_listen: self.xmlrpc_listen.or(file.xmlrpc.listen),
             xmlrpc_path,
             xmlrpc_account: self.xmlrpc_account.clone().or(file.xmlrpc.account.clone()),
-            admin_listen: self
-                .admin_listen
-                .or(file.admin.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8774))),
+            admin_listen: self.admin_listen.or(file.admin.listen),
             admin_token,
             api_listen: self
                 .api_listen
@@ -643,10 +648,10 @@ mod tests {
         assert_eq!(r.accounts.len(), 1);
         assert_eq!(r.api.images[0].name, "debian-12");
         assert_eq!(r.api_listen, SocketAddr::from(([127, 0, 0, 1], 8773)));
-        assert_eq!(r.xmlrpc_listen, SocketAddr::from(([127, 0, 0, 1], 8000)));
+        assert_eq!(r.xmlrpc_listen, Some(DEFAULT_XMLRPC_LISTEN));
         assert_eq!(r.xmlrpc_path, "/RPC2");
         assert_eq!(r.xmlrpc_account.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
-        assert_eq!(r.admin_listen, SocketAddr::from(([127, 0, 0, 1], 8774)));
+        assert_eq!(r.admin_listen, Some(DEFAULT_ADMIN_LISTEN));
         assert_eq!(r.admin_token.as_deref(), Some("change-me"));
         // Flags win; a bad path or a short token is refused.
         let args = Args::parse_from([
@@ -657,7 +662,8 @@ mod tests {
             "0123456789abcdef",
         ]);
         let r = args.merge(FileConfig::default()).unwrap();
-        assert_eq!(r.xmlrpc_listen.port(), 9000);
+        assert_eq!(r.xmlrpc_listen.map(|a| a.port()), Some(9000));
+        assert_eq!(r.admin_listen, None);
         assert_eq!(r.admin_token.as_deref(), Some("0123456789abcdef"));
         assert!(Args::parse_from(["controller", "--xmlrpc-path", "RPC2"])
             .merge(FileConfig::default())

@@ -840,4 +840,3 @@ pub fn serve(
             .await
     }
 }
-
