@@ -259,12 +259,21 @@ fn value(series: &BTreeMap<String, f64>, key: &str) -> f64 {
 }
 
 enum SwitchCmd {
-    Mute(bool),
+    /// Hold back (or release) every answer; acknowledged once in effect.
+    Mute(bool, mpsc::Sender<()>),
 }
 
 /// A simulated switch on its own thread, connected to the controller over TCP.
 struct Switch {
     tx: mpsc::Sender<SwitchCmd>,
+}
+
+impl Switch {
+    fn mute(&self, mute: bool) {
+        let (done, acked) = mpsc::channel();
+        self.tx.send(SwitchCmd::Mute(mute, done)).unwrap();
+        acked.recv_timeout(Duration::from_secs(5)).unwrap();
+    }
 }
 
 fn connect_switch(openflow: SocketAddr) -> Switch {
@@ -280,7 +289,10 @@ fn connect_switch(openflow: SocketAddr) -> Switch {
         loop {
             loop {
                 match rx.try_recv() {
-                    Ok(SwitchCmd::Mute(m)) => sw.set_mute(m),
+                    Ok(SwitchCmd::Mute(m, done)) => {
+                        sw.set_mute(m);
+                        let _ = done.send(());
+                    }
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => return,
                 }
@@ -451,7 +463,7 @@ fn sigterm_lets_the_call_in_progress_finish_refuses_new_ones_and_exits_0() {
     });
 
     // The switch stops answering: a change waits for its barrier (the bounded apply wait).
-    switch.tx.send(SwitchCmd::Mute(true)).unwrap();
+    switch.mute(true);
     let authorize = format!(
         "Action=AuthorizeSecurityGroupIngress&Version=2016-11-15&GroupId={GROUP}\
          &IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80\
@@ -460,18 +472,29 @@ fn sigterm_lets_the_call_in_progress_finish_refuses_new_ones_and_exits_0() {
     let request = ec2_request(api, &authorize, SECRET);
     let call = std::thread::spawn(move || http(api, &request));
     wait_for("the call to be in progress", || {
+        assert!(
+            !call.is_finished(),
+            "the call did not wait for the muted switch"
+        );
         value(&scrape(api), "ovs_ec2_api_requests_in_flight") == 1.0
     });
 
     let signalled = Instant::now();
     c.signal("TERM");
     c.wait_line("shutting down");
-    // No new calls once shutting down.
-    let refused = http(
-        api,
-        &ec2_request(api, "Action=DescribeAddresses&Version=2016-11-15", SECRET),
+    // New calls are refused soon after (the listener closes), while the call in progress goes
+    // on.
+    wait_for("new calls to be refused", || {
+        http(
+            api,
+            &ec2_request(api, "Action=DescribeAddresses&Version=2016-11-15", SECRET),
+        )
+        .is_err()
+    });
+    assert!(
+        !call.is_finished(),
+        "the call in progress was not waited for"
     );
-    assert!(refused.is_err(), "a new call was served: {refused:?}");
 
     // The call in progress is answered, and it succeeded.
     let (status, body) = call.join().unwrap().unwrap();
