@@ -13,6 +13,8 @@
 //! - [`xmlrpc`]: the XML-RPC drop-in for the 2012 deployment's control API (OpenNebula's
 //!   hooks), on the same model, store and flow pipeline as the EC2 API.
 //! - [`ops`]: Prometheus metrics (`/metrics`) and a health check (`/health`) next to the API.
+//! - [`speed`]: speed measurements through real Open vSwitch and the EC2 API, each next
+//!   to a baseline measured in the same run.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -23,6 +25,7 @@ pub mod core;
 pub mod loadgen;
 pub mod ops;
 pub mod shell;
+pub mod speed;
 pub mod store;
 pub mod testbed;
 pub mod xmlrpc;
