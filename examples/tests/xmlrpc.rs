@@ -52,7 +52,8 @@ uplink = 1
 /// The Python interpreter with the standard library's `xmlrpc.client`.
 pub fn python() -> String {
     let py = std::env::var("OVS_EC2_PYTHON").unwrap_or_else(|_| {
-        let local = "/work/main/.venv/bin/python";
+        // The workspace's virtualenv, as scripts/test.sh makes it.
+        let local = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
         if std::path::Path::new(local).exists() {
             local.to_owned()
         } else {

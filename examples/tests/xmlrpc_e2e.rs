@@ -8,7 +8,7 @@
 //! host passes exactly as the calls say.
 //!
 //! Needs root, iproute2, ethtool, Open vSwitch and a Python 3 interpreter (`OVS_EC2_PYTHON`,
-//! set by `scripts/test.sh`); a missing prerequisite fails the test, naming it.
+//! set by `scripts/test.sh`, or the workspace's `.venv`); a missing prerequisite fails the test, naming it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use clap::Parser;
@@ -55,7 +55,8 @@ uplink = 1
 
 fn python() -> String {
     let py = std::env::var("OVS_EC2_PYTHON").unwrap_or_else(|_| {
-        let local = "/work/main/.venv/bin/python";
+        // The workspace's virtualenv, as scripts/test.sh makes it.
+        let local = concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python");
         if std::path::Path::new(local).exists() {
             local.to_owned()
         } else {

@@ -308,6 +308,7 @@ pub fn groups_value(v: &Value) -> Result<Vec<GroupSpec>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::collections::BTreeMap;
 
     #[test]
@@ -378,6 +379,74 @@ mod tests {
         g.insert("extra".to_owned(), Value::Integer(1));
         assert!(groups_value(&Value::Array(vec![Value::Struct(g)])).is_err());
         assert!(groups_value(&Value::Integer(1)).is_err());
+    }
+
+    /// Any XML-RPC value, a few levels deep.
+    fn any_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            any::<i32>().prop_map(Value::Integer),
+            any::<bool>().prop_map(Value::Boolean),
+            "[ -~]{0,24}".prop_map(Value::String),
+            prop_oneof![
+                Just("tcp"),
+                Just("udp"),
+                Just("icmp"),
+                Just("-1"),
+                Just("0.0.0.0/0"),
+                Just("sg-7"),
+                Just("10.0.0.0/8")
+            ]
+            .prop_map(|s| Value::String(s.to_owned())),
+            any::<f64>().prop_map(Value::Double),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![Just("id"), Just("name"), Just("rules"), Just("x")]
+                        .prop_map(str::to_owned),
+                    inner,
+                    0..4
+                )
+                .prop_map(Value::Struct),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever a caller sends, decoding answers (no panic), and what it accepts is valid.
+        #[test]
+        fn decoding_never_panics(v in any_value(), params in prop::collection::vec(any_value(), 0..6)) {
+            if let Ok(groups) = groups_value(&v) {
+                for g in groups {
+                    prop_assert!(g.id.as_str().starts_with("sg-"));
+                    prop_assert!(!g.name.is_empty());
+                }
+            }
+            let _ = rule_value(&v);
+            let _ = group_id(&v);
+            if let Ok(a) = Args::new("M", &params, &["a", "b", "c"]) {
+                for i in 0..3 {
+                    let _ = a.string(i, "a");
+                    let _ = a.ipv4(i, "a");
+                    let _ = a.mac(i, "a");
+                    let _ = a.dpid(i, "a");
+                    if let Ok(p) = a.port(i, "a") {
+                        prop_assert!(p.is_physical() && p.0 != 0);
+                    }
+                    let _ = a.group_id(i, "a");
+                }
+            }
+        }
+
+        /// Every datapath id reads back from each accepted spelling.
+        #[test]
+        fn dpids_read_back(d in any::<u64>()) {
+            prop_assert_eq!(parse_dpid(&format!("{d:016x}")), Some(d));
+            prop_assert_eq!(parse_dpid(&format!("{d:#x}")), Some(d));
+            let bytes = d.to_be_bytes().iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+            prop_assert_eq!(parse_dpid(&bytes), Some(d));
+        }
     }
 
     #[test]
