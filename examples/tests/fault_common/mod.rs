@@ -22,6 +22,8 @@ use ec2_model::HttpRequest;
 use examples::testbed::Cloud;
 use netrules::compile::{compile, cookie, CompileOptions};
 use netrules::model::{Attachment, InstanceId, Model};
+use netrules::sim::matching::normalize;
+use openflow_proto::display::DisplayActions;
 use openflow_proto::PortNo;
 use time::OffsetDateTime;
 
@@ -480,6 +482,40 @@ pub fn census_diff(have: &Census, want: &Census) -> String {
     out.join("; ")
 }
 
+/// A table flow by flow: (cookie, priority, match, actions) in `ovs-ofctl` syntax -> count;
+/// pinholes left out.
+pub type Exact = BTreeMap<(u64, u16, String, String), usize>;
+
+/// What `bridge` has installed, flow by flow (pinholes aside).
+pub fn installed_exact(cloud: &Cloud, bridge: &str) -> Exact {
+    let mut m = Exact::new();
+    for f in cloud.ovs().dump_flows(bridge).unwrap() {
+        if cookie::is_pinhole(f.cookie) {
+            continue;
+        }
+        *m.entry((f.cookie, f.priority, f.match_fields, f.actions))
+            .or_insert(0) += 1;
+    }
+    m
+}
+
+/// What the model compiles to for `dpid`, flow by flow, as Open vSwitch shows it: the match
+/// normalised as the switch installs it.
+pub fn compiled_exact(model: &Model, dpid: u64) -> Exact {
+    let mut m = Exact::new();
+    for f in compile(model, &CompileOptions::default())
+        .get(&dpid)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let normal = normalize(&f.r#match).0;
+        let text = normal.to_string();
+        let actions = DisplayActions(&f.actions).to_string();
+        *m.entry((f.cookie, f.priority, text, actions)).or_insert(0) += 1;
+    }
+    m
+}
+
 /// Polls until `f` gives a value, at most `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -510,6 +546,23 @@ pub fn wait_tables_match(cloud: &Cloud, model: &Model, timeout: Duration) {
                 census_diff(&have, &want)
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+        let have = installed_exact(cloud, &h.bridge);
+        let want = compiled_exact(model, h.datapath_id);
+        if have != want {
+            let extra: Vec<_> = have
+                .iter()
+                .filter(|(k, n)| want.get(*k) != Some(n))
+                .collect();
+            let missing: Vec<_> = want
+                .iter()
+                .filter(|(k, n)| have.get(*k) != Some(n))
+                .collect();
+            panic!(
+                "bridge {}: installed flows differ from the compiled ones\ninstalled only: \
+                 {extra:#?}\ncompiled only: {missing:#?}",
+                h.bridge
+            );
         }
         for (c, n) in pinhole_cookies(cloud, &h.bridge) {
             assert!(n <= 2, "pinhole {c:#x} installed {n} times on {}", h.bridge);
