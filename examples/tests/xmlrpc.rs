@@ -759,3 +759,98 @@ async fn malformed_calls_get_a_failure_string_and_change_nothing() {
     );
     app.shutdown().await;
 }
+
+/// A simulated switch connected to the controller over TCP, until the task is aborted.
+fn connect_switch(
+    addr: SocketAddr,
+    mut sw: examples::core::sim_switch::SimSwitch,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(&sw.hello()).await.unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            sw.receive(&buf[..n]);
+            let out = sw.take_output();
+            if !out.is_empty() && s.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_attachments_survive_a_restart_and_a_switch_whose_ports_are_named_otherwise() {
+    let state = state_file("restart");
+    let start_on = |state: PathBuf| async move {
+        let args = Args::parse_from([
+            "controller",
+            "--listen",
+            "127.0.0.1:0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--xmlrpc-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--state-file",
+            state.to_str().unwrap(),
+        ]);
+        let mut resolved = args.merge(FileConfig::parse(CONFIG).unwrap()).unwrap();
+        let store = resolved.open_state(&args).unwrap();
+        App::start(resolved, store).await.unwrap()
+    };
+    let app = start_on(state.clone()).await;
+    let s = |v: &str| dxr::Value::String(v.to_owned());
+    let r = app
+        .xmlrpc_rpc
+        .call(
+            "RunInstance",
+            &[
+                s("10.0.0.2"),
+                s("02:00:0a:00:00:02"),
+                s("1"),
+                dxr::Value::Integer(5),
+                dxr::Value::Array(vec![]),
+            ],
+        )
+        .await;
+    assert_eq!(r, s("SUCCESS"));
+    let id = model(&app)
+        .await
+        .instance_by_ip(ip("10.0.0.2"))
+        .unwrap()
+        .id
+        .clone();
+    app.shutdown().await;
+
+    // Restarted from the state file alone: the instance is attached and pinned.
+    let app = start_on(state).await;
+    let m = model(&app).await;
+    let at = m.instance(&id).unwrap().attachment;
+    assert_eq!(at.map(|a| (a.switch, a.port.0)), Some((1, 5)));
+    let pinned = app.handle.inspect(|c| c.pinned().clone()).await.unwrap();
+    assert!(pinned.contains(&id), "{pinned:?}");
+    // Switch 1 connects with port 5 named "vnet0": the instance stays attached there, and
+    // the switch is reconciled with its flows.
+    let sw = connect_switch(
+        app.openflow[0],
+        examples::core::sim_switch::SimSwitch::new(1, &[(1, "hv1-up"), (5, "vnet0")]),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !app.handle.inspect(|c| c.is_ready(1)).await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "switch 1 never ready");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let m = model(&app).await;
+    assert_eq!(m.instance(&id).unwrap().attachment, at);
+    let d = described(&app).await;
+    assert_eq!(d[0].3, "Running");
+    sw.abort();
+    app.shutdown().await;
+}
