@@ -593,6 +593,27 @@ pub fn fast_reconnect(cloud: &Cloud) {
     }
 }
 
+/// The sequence numbers a stream's listener received so far.
+pub fn sequences(l: &examples::testbed::Listener) -> std::collections::BTreeSet<u64> {
+    l.arrivals().iter().filter_map(|a| a.sequence()).collect()
+}
+
+/// Over the sequence numbers in `(after, upto]`: the longest run of consecutive ones missing
+/// (a stream's longest outage, counted in its own packets, whatever the receiver's
+/// scheduling) and how many are missing in all.
+pub fn missing(seqs: &std::collections::BTreeSet<u64>, after: u64, upto: u64) -> (u64, u64) {
+    let mut last = after;
+    let (mut run, mut total) = (0, 0);
+    for s in seqs.range(after + 1..=upto) {
+        run = run.max(s - last - 1);
+        total += s - last - 1;
+        last = *s;
+    }
+    run = run.max(upto - last);
+    total += upto - last;
+    (run, total)
+}
+
 /// The largest gap between consecutive instants (and the start and end of the window), within
 /// `[from, to]`.
 pub fn largest_gap(times: &[Instant], from: Instant, to: Instant) -> Duration {
