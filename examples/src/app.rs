@@ -167,7 +167,11 @@ impl App {
                 .map(|a| a.owner.clone())
                 .ok_or_else(|| AppError::Account("no account".to_owned()))?,
         };
-        let xmlrpc_rpc = crate::xmlrpc::XmlRpc::new(service.clone(), xmlrpc_owner);
+        let xmlrpc_rpc = crate::xmlrpc::XmlRpc::new(
+            service.clone(),
+            xmlrpc_owner,
+            resolved.api.max_rules_per_group,
+        );
         let (listener, xmlrpc) = bind_or_free(
             resolved.xmlrpc_listen,
             crate::shell::cli::DEFAULT_XMLRPC_LISTEN,

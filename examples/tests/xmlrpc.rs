@@ -734,6 +734,16 @@ async fn malformed_calls_get_a_failure_string_and_change_nothing() {
             "given twice",
         ),
     ];
+    // More rules than a group may hold.
+    let many: Vec<Value> = (1..=61)
+        .map(|p| json!(["tcp", p, p, "0.0.0.0/0"]))
+        .collect();
+    let mut bad = bad;
+    bad.push((
+        "RunInstance",
+        json!(["10.0.0.4", mac, "1", 7, [{"name": "big", "id": 12, "rules": many}]]),
+        "at most 60",
+    ));
     for (method, args, expected) in bad {
         let r = call(method, args.clone());
         let text = r

@@ -38,6 +38,10 @@
 //! Rules: protocol `tcp`, `udp`, `icmp`, `-1`/`all` or a number; ports `-1` for every port
 //! (for ICMP: type and code, `-1` for any); the peer is a CIDR block.
 //!
+//! A group holds at most as many ingress rules as the EC2 API allows
+//! (`max_rules_per_group`, 60 by default). The EC2 API's per-account limits on addresses and
+//! instances do not apply: the XML-RPC account acts for the whole cloud.
+//!
 //! `vlan_id` must be an int from -1 to 4095 and is otherwise ignored: the model switches
 //! untagged frames. `gateway_ip` must be the private subnet's gateway the controller
 //! answers for. The read-outs cover every account's instances and addresses (they are the
@@ -103,6 +107,7 @@ pub fn pinned(stored: &Stored) -> Vec<InstanceId> {
 pub struct XmlRpc {
     service: Ec2Service,
     owner: OwnerId,
+    max_rules_per_group: usize,
 }
 
 /// A failure: the text after `ERROR: `.
@@ -195,9 +200,14 @@ struct Registration {
 }
 
 impl XmlRpc {
-    /// The methods on `service`, acting as the account `owner`.
-    pub fn new(service: Ec2Service, owner: OwnerId) -> Self {
-        XmlRpc { service, owner }
+    /// The methods on `service`, acting as the account `owner`, with the EC2 API's bound on
+    /// the rules of a group and direction (`ApiConfig::max_rules_per_group`).
+    pub fn new(service: Ec2Service, owner: OwnerId, max_rules_per_group: usize) -> Self {
+        XmlRpc {
+            service,
+            owner,
+            max_rules_per_group,
+        }
     }
 
     /// The account the calls act as.
@@ -312,11 +322,12 @@ impl XmlRpc {
         let groups = args::groups_value(a.value(4)?)
             .map_err(|e| format!("{}: argument 5 (groups): {e}", a.method()))?;
         let owner = self.owner.clone();
+        let limit = self.max_rules_per_group;
         let fresh = Self::fresh_instance_id()?;
         let fresh_c = fresh.clone();
         self.change(Some(fresh), move |m| {
             let mut t = Touched::none();
-            let ids = upsert_groups(m, &owner, &groups, &mut t)?;
+            let ids = upsert_groups(m, &owner, &groups, limit, &mut t)?;
             let reg = Registration {
                 ip,
                 mac,
@@ -487,9 +498,15 @@ impl XmlRpc {
         let permission =
             args::rule(&protocol, from, to, cidr).map_err(|e| format!("{method}: {e}"))?;
         let owner = self.owner.clone();
+        let limit = self.max_rules_per_group;
         self.change(None, move |m| {
-            own_group(m, &owner, &gid)?;
+            let rules = own_group(m, &owner, &gid)?.ingress.len();
             let t = if authorize {
+                if rules >= limit {
+                    return Err(refuse(format!(
+                        "{method}: the group {gid} has {rules} rules, the most a group may have"
+                    )));
+                }
                 m.authorize(&gid, Direction::Ingress, permission)
                     .map_err(model("authorizing"))?
             } else {
@@ -667,10 +684,18 @@ fn upsert_groups(
     m: &mut Model,
     owner: &OwnerId,
     groups: &[GroupSpec],
+    max_rules: usize,
     t: &mut Touched,
 ) -> Result<BTreeSet<GroupId>, Ec2Error> {
     let mut ids = BTreeSet::new();
     for spec in groups {
+        if spec.rules.len() > max_rules {
+            return Err(refuse(format!(
+                "RunInstance: group {} has {} rules; a group may have at most {max_rules}",
+                spec.id,
+                spec.rules.len()
+            )));
+        }
         if !ids.insert(spec.id.clone()) {
             return Err(refuse(format!(
                 "RunInstance: the group {} is given twice",
@@ -778,7 +803,7 @@ fn register(
             }
             let groups = match groups {
                 Some(g) => g,
-                None => upsert_groups(m, owner, &[], t)?,
+                None => upsert_groups(m, owner, &[], 0, t)?,
             };
             t.merge(
                 m.add_instance(Instance {
