@@ -353,6 +353,11 @@ fn metrics_and_health_follow_switches_and_api_calls() {
     assert_eq!(value(&before, "ovs_ec2_api_requests_in_flight"), 0.0);
     // The configured group and the account's default group (created at start).
     assert_eq!(value(&before, "ovs_ec2_security_groups"), 2.0);
+    let up = r#"ovs_ec2_switch_up{dpid="0000000000000007"}"#;
+    assert_eq!(value(&before, up), 0.0, "the configured switch is away");
+    // The default pool: 203.0.113.100-149, nothing allocated.
+    assert_eq!(value(&before, "ovs_ec2_pool_addresses"), 50.0);
+    assert_eq!(value(&before, "ovs_ec2_pool_free_addresses"), 50.0);
     let flows = value(&before, "ovs_ec2_flows");
     assert!(flows > 0.0, "the configured model compiles to flows");
     // Scrapes and health checks are not API calls.
@@ -370,6 +375,7 @@ fn metrics_and_health_follow_switches_and_api_calls() {
     });
     let after = scrape(api);
     assert_eq!(value(&after, "ovs_ec2_switches_connected"), 1.0);
+    assert_eq!(value(&after, up), 1.0);
     assert!(value(&after, "ovs_ec2_flow_mods_total") > 0.0);
     assert!(value(&after, "ovs_ec2_barriers_total") > 0.0);
     assert_eq!(value(&after, "ovs_ec2_reconciliations_total"), 1.0);
@@ -380,6 +386,7 @@ fn metrics_and_health_follow_switches_and_api_calls() {
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["switches_connected"], 1, "{body}");
     assert_eq!(health["switches_ready"], 1, "{body}");
+    assert_eq!(health["switches"]["0000000000000007"], true, "{body}");
 
     // Signed calls are counted by action and outcome, and timed.
     for _ in 0..2 {
@@ -392,6 +399,12 @@ fn metrics_and_health_follow_switches_and_api_calls() {
         SECRET,
     );
     assert_eq!(status, 400, "{body}");
+    let (status, body) = ec2(
+        api,
+        "Action=AllocateAddress&Version=2016-11-15&Domain=vpc",
+        SECRET,
+    );
+    assert_eq!(status, 200, "{body}");
     // A wrong secret is refused before the request is parsed: no action.
     let (status, body) = ec2(
         api,
@@ -421,6 +434,8 @@ fn metrics_and_health_follow_switches_and_api_calls() {
         ),
         1.0
     );
+    assert_eq!(value(&m, "ovs_ec2_elastic_ips"), 1.0);
+    assert_eq!(value(&m, "ovs_ec2_pool_free_addresses"), 49.0);
     assert_eq!(
         value(
             &m,

@@ -48,7 +48,8 @@ struct AppState {
 /// The API's routes, ready to serve.
 pub fn router(service: Ec2Service) -> Router {
     let verifier = Verifier::new(service.accounts().clone());
-    let metrics = Arc::new(ops::Metrics::new(service.handle().clone()));
+    let metrics =
+        Arc::new(ops::Metrics::new(service.handle().clone()).with_pool(service.pool().clone()));
     let state = Arc::new(AppState { service, verifier });
     let api = Router::new()
         .route("/", any(handle))

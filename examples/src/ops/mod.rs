@@ -14,8 +14,11 @@
 //! - **The controller core**, read at each scrape through [`Handle::inspect`]: switches
 //!   connected and ready, flows compiled for them, tracked connections (pinholes), packet_in,
 //!   packet_out, flow_mod and barrier counts, errors from switches, malformed messages,
-//!   reconciliations, and the model's instances, elastic IPs and security groups. Rates
-//!   (packet_ins per second...) are Prometheus' `rate()` over the counters.
+//!   reconciliations, and the model's instances, elastic IPs and security groups;
+//!   `ovs_ec2_switch_up{dpid}` for every switch of the model or connected (1 when reconciled),
+//!   so that an alert can name the hypervisor that is away; and the public address pool's size
+//!   and free addresses. Rates (packet_ins per second...) are Prometheus' `rate()` over the
+//!   counters.
 //!
 //! The text is Prometheus' exposition format 0.0.4 (`text/plain; version=0.0.4`), which every
 //! Prometheus-compatible scraper reads. Neither endpoint needs a signature: bind the API to
@@ -39,6 +42,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -72,6 +77,11 @@ struct ActionLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DpidLabel {
+    dpid: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: &'static str,
 }
@@ -90,10 +100,11 @@ pub struct Metrics {
     in_flight: Gauge,
     handle: Handle,
     started: Instant,
+    pool: BTreeSet<Ipv4Addr>,
 }
 
 /// What the controller core reports at one instant (see [`Metrics::core_snapshot`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CoreSnapshot {
     /// Switches whose handshake is done.
     pub switches_connected: usize,
@@ -125,6 +136,12 @@ pub struct CoreSnapshot {
     pub malformed: u64,
     /// Reconciliations done.
     pub reconciliations: u64,
+    /// Every switch of the model or connected, by datapath id (16 hex digits): whether its
+    /// flows are reconciled.
+    pub switches: BTreeMap<String, bool>,
+    /// The allocated elastic IPs (to count the pool's free addresses).
+    #[serde(skip)]
+    pub allocated: BTreeSet<Ipv4Addr>,
 }
 
 impl CoreSnapshot {
@@ -153,6 +170,13 @@ impl CoreSnapshot {
             switch_errors: counters.switch_errors,
             malformed: counters.malformed,
             reconciliations: counters.reconciliations,
+            switches: model
+                .switches()
+                .keys()
+                .chain(switches.keys())
+                .map(|d| (format!("{d:016x}"), c.is_ready(*d)))
+                .collect(),
+            allocated: model.elastic_ips().keys().copied().collect(),
         }
     }
 }
@@ -219,7 +243,14 @@ impl Metrics {
             in_flight,
             handle,
             started: Instant::now(),
+            pool: BTreeSet::new(),
         }
+    }
+
+    /// Report this public address pool's size and free addresses (builder style).
+    pub fn with_pool(mut self, pool: BTreeSet<Ipv4Addr>) -> Metrics {
+        self.pool = pool;
+        self
     }
 
     /// Record one answered API call.
@@ -253,12 +284,12 @@ impl Metrics {
         let mut text = String::new();
         // Writing to a String cannot fail; the encoder's Result only carries fmt errors.
         let _ = prometheus_text::encode(&mut text, &self.registry);
-        let _ = prometheus_text::encode(&mut text, &core_registry(core.as_ref().ok()));
+        let _ = prometheus_text::encode(&mut text, &core_registry(core.as_ref().ok(), &self.pool));
         text
     }
 }
 
-fn core_registry(core: Option<&CoreSnapshot>) -> Registry {
+fn core_registry(core: Option<&CoreSnapshot>, pool: &BTreeSet<Ipv4Addr>) -> Registry {
     let mut r = Registry::with_prefix("ovs_ec2");
     r.register(
         "core_up",
@@ -324,6 +355,28 @@ fn core_registry(core: Option<&CoreSnapshot>) -> Registry {
     ];
     for (name, help, v) in counters {
         r.register(name, help, ConstCounter::new(v));
+    }
+    let up = Family::<DpidLabel, Gauge>::default();
+    for (dpid, ready) in &s.switches {
+        up.get_or_create(&DpidLabel { dpid: dpid.clone() })
+            .set(i64::from(*ready));
+    }
+    r.register(
+        "switch_up",
+        "1 for a switch connected with its flows reconciled, 0 for a switch of the model that is not",
+        up,
+    );
+    if !pool.is_empty() {
+        r.register(
+            "pool_addresses",
+            "Public addresses in the elastic IP pool",
+            ConstGauge::new(as_i64(pool.len())),
+        );
+        r.register(
+            "pool_free_addresses",
+            "Public addresses of the pool not allocated",
+            ConstGauge::new(as_i64(pool.difference(&s.allocated).count())),
+        );
     }
     r
 }

@@ -12,7 +12,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn metrics() -> Metrics {
-    let model = Model::new(test_settings()).unwrap();
+    metrics_of(Model::new(test_settings()).unwrap()).await
+}
+
+async fn metrics_of(model: Model) -> Metrics {
     let handle = crate::shell::spawn(
         Controller::new(model, Config::default()),
         &[SocketAddr::from(([127, 0, 0, 1], 0))],
@@ -84,9 +87,35 @@ fn the_core_is_read_at_each_scrape() {
 fn a_missing_core_reads_as_down() {
     let text = {
         let mut t = String::new();
-        prometheus_text::encode(&mut t, &core_registry(None)).unwrap();
+        prometheus_text::encode(&mut t, &core_registry(None, &BTreeSet::new())).unwrap();
         t
     };
     assert_eq!(value(&text, "ovs_ec2_core_up"), Some(0.0), "{text}");
     assert!(!text.contains("switches_connected"), "{text}");
+}
+
+#[test]
+fn switches_of_the_model_that_are_away_and_the_pool_are_reported() {
+    runtime().block_on(async {
+        let mut model = Model::new(test_settings()).unwrap();
+        model
+            .add_switch(netrules::model::Switch {
+                dpid: 7,
+                uplink: openflow_proto::PortNo(1),
+            })
+            .unwrap();
+        let pool: BTreeSet<Ipv4Addr> = (100..103).map(|i| Ipv4Addr::new(203, 0, 113, i)).collect();
+        let m = metrics_of(model).await.with_pool(pool);
+        let text = m.render().await;
+        let up = r#"ovs_ec2_switch_up{dpid="0000000000000007"}"#;
+        assert_eq!(value(&text, up), Some(0.0), "{text}");
+        assert_eq!(value(&text, "ovs_ec2_pool_addresses"), Some(3.0), "{text}");
+        assert_eq!(
+            value(&text, "ovs_ec2_pool_free_addresses"),
+            Some(3.0),
+            "{text}"
+        );
+        let s = m.core_snapshot().await.unwrap();
+        assert_eq!(s.switches, [("0000000000000007".to_owned(), false)].into());
+    });
 }
