@@ -475,6 +475,66 @@ mod tests {
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
     }
 
+    fn flow(priority: u16, tp_dst: u16, cookie: u64, port: u16) -> Flow {
+        let mut m = Match::any();
+        m.dl_type = Some(0x0800);
+        m.nw_proto = Some(6);
+        m.tp_dst = Some(tp_dst);
+        Flow {
+            priority,
+            r#match: m,
+            actions: Arc::from(vec![openflow_proto::Action::output(
+                openflow_proto::PortNo(port),
+            )]),
+            cookie,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            flags: openflow_proto::FlowModFlags::empty(),
+        }
+    }
+
+    fn stats(f: &Flow) -> FlowStats {
+        FlowStats {
+            table_id: 0,
+            r#match: f.r#match,
+            duration_sec: 1,
+            duration_nsec: 0,
+            priority: f.priority,
+            idle_timeout: f.idle_timeout,
+            hard_timeout: f.hard_timeout,
+            cookie: f.cookie,
+            packet_count: 0,
+            byte_count: 0,
+            actions: f.actions.to_vec(),
+        }
+    }
+
+    #[test]
+    fn desired_and_installed_are_compared_by_priority_and_match() {
+        let inst = cookie::INSTANCE | 1;
+        let kept = flow(100, 22, inst, 2);
+        let changed = flow(100, 80, inst, 2);
+        let absent = flow(100, 443, inst, 2);
+        let desired = vec![kept.clone(), changed.clone(), absent.clone()];
+        let installed = vec![
+            stats(&kept),
+            // The same flow with other actions: missing (the desired one is not there).
+            stats(&flow(100, 80, inst, 3)),
+            // Ours and not desired: unexpected.
+            stats(&flow(200, 8080, cookie::SWITCH | 1, 1)),
+            // Pinholes and other controllers' flows are neither.
+            stats(&flow(40000, 5000, cookie::PINHOLE | 7, 2)),
+            stats(&flow(10, 9, 0x1234, 2)),
+        ];
+        let (missing, unexpected) = compare(&desired, &installed);
+        assert_eq!(missing, vec![desired_line(&changed), desired_line(&absent)]);
+        assert_eq!(unexpected.len(), 1);
+        assert!(unexpected[0].contains("tp_dst=8080"), "{unexpected:?}");
+        let (missing, unexpected) =
+            compare(&desired, &desired.iter().map(stats).collect::<Vec<_>>());
+        assert!(missing.is_empty() && unexpected.is_empty());
+    }
+
     #[test]
     fn desired_lines_read_like_dump_flows() {
         let mut m = Match::any();
