@@ -4,9 +4,11 @@ use crate::action::Action;
 use crate::codec::{Fixed, Reader};
 use crate::error::{DecodeError, EncodeError};
 use crate::flow_match::Match;
-use crate::header::Header;
+use crate::header::{Header, MessageType};
 use crate::port::PortNo;
-use bytes::BufMut;
+use crate::stats::MAX_MESSAGE_LEN;
+use crate::OFP_VERSION;
+use bytes::{BufMut, BytesMut};
 
 /// The buffer id meaning "no buffered packet" (`0xffffffff`).
 pub const NO_BUFFER: u32 = 0xffff_ffff;
@@ -165,11 +167,52 @@ impl FlowMod {
         }
     }
 
-    /// Write the body (everything after the header).
-    /// On error, part of the body may have been written: [`crate::Message::encode`] (the
-    /// one caller) truncates `dst` back.
-    pub(crate) fn write(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
-        // Match and fixed fields built on the stack and written in one piece.
+    /// The length of the whole message, header included (saturating).
+    #[inline]
+    pub(crate) fn message_len(&self) -> usize {
+        FlowMod::FIXED_LEN.saturating_add(Action::list_len(&self.actions))
+    }
+
+    /// [`crate::Message::encode`] of this flow_mod: header, match and fixed fields built on
+    /// the stack and written in one piece, then the actions. On error nothing is appended.
+    #[inline]
+    pub(crate) fn encode_message(&self, xid: u32, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_message_sized(xid, dst, self.message_len())
+    }
+
+    /// [`FlowMod::encode_message`], with `len` = [`FlowMod::message_len`] already computed.
+    #[inline]
+    pub(crate) fn encode_message_sized(
+        &self,
+        xid: u32,
+        dst: &mut BytesMut,
+        len: usize,
+    ) -> Result<(), EncodeError> {
+        let Ok(len16) = u16::try_from(len) else {
+            return Err(EncodeError::TooLong {
+                what: MessageType::FlowMod.name(),
+                len,
+                max: MAX_MESSAGE_LEN,
+            });
+        };
+        let start = dst.len();
+        dst.reserve(len);
+        let mut f = Fixed::<{ FlowMod::FIXED_LEN }>::zeroed();
+        f.set_bytes::<0, 8>([OFP_VERSION, MessageType::FlowMod.to_u8(), 0, 0, 0, 0, 0, 0]);
+        f.set_u16::<2>(len16);
+        f.set_u32::<4>(xid);
+        f.set_bytes::<8, { FlowMod::FIXED_LEN - Header::LEN }>(self.fixed_wire());
+        dst.put_slice(&f.0);
+        if let Err(e) = Action::put_list(&self.actions, dst) {
+            dst.truncate(start);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The 64 bytes after the header: the match, then cookie to flags.
+    #[inline(always)]
+    fn fixed_wire(&self) -> [u8; FlowMod::FIXED_LEN - Header::LEN] {
         let mut f = Fixed::<{ FlowMod::FIXED_LEN - Header::LEN }>::zeroed();
         f.set_bytes::<0, { Match::WIRE_LEN }>(self.r#match.to_wire());
         f.set_u64::<40>(self.cookie);
@@ -180,7 +223,15 @@ impl FlowMod {
         f.set_u32::<56>(self.buffer_id);
         f.set_u16::<60>(self.out_port.0);
         f.set_u16::<62>(self.flags.bits());
-        dst.put_slice(&f.0);
+        f.0
+    }
+
+    /// Write the body (everything after the header).
+    /// On error, part of the body may have been written: [`crate::Message::encode`] (the
+    /// one caller) truncates `dst` back.
+    pub(crate) fn write(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
+        // Match and fixed fields built on the stack and written in one piece.
+        dst.put_slice(&self.fixed_wire());
         // The caller has checked the whole message's length (so the list's), and truncates
         // `dst` on error: one pass that checks each action as it writes it.
         Action::put_list(&self.actions, dst)

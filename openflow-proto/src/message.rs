@@ -162,6 +162,23 @@ impl Message {
                 ));
             }
         }
+        // The message a switch (or a proxy) receives most: a FLOW_MOD whose length matches
+        // the frame and covers its fixed part, exactly what the general path checks before
+        // reading its body the same way.
+        if let [OFP_VERSION, 14, l0, l1, x0, x1, x2, x3, ..] = frame[..] {
+            let length = u16::from_be_bytes([l0, l1]);
+            if usize::from(length) == frame.len() && frame.len() >= FlowMod::FIXED_LEN {
+                let header = Header {
+                    version: OFP_VERSION,
+                    msg_type: MessageType::FlowMod,
+                    length,
+                    xid: u32::from_be_bytes([x0, x1, x2, x3]),
+                };
+                let mut r = Reader::from_bytes(frame, MessageType::FlowMod);
+                r.consume(Header::LEN);
+                return FlowMod::read_message(&mut r, header);
+            }
+        }
         let header = Header::parse(frame)?;
         Self::decode_with(Reader::from_bytes(frame, header.msg_type), header)
     }
@@ -306,8 +323,7 @@ impl Message {
             Message::PacketOut(p) => (PacketOut::FIXED_LEN - Header::LEN)
                 .saturating_add(crate::Action::list_len(&p.actions))
                 .saturating_add(p.data.len()),
-            Message::FlowMod(f) => (FlowMod::FIXED_LEN - Header::LEN)
-                .saturating_add(crate::Action::list_len(&f.actions)),
+            Message::FlowMod(f) => f.message_len().saturating_sub(Header::LEN),
             Message::PortMod(_) => PortMod::WIRE_LEN - Header::LEN,
             Message::StatsRequest(s) => {
                 (StatsRequest::FIXED_LEN - Header::LEN).saturating_add(match &s.body {
@@ -340,6 +356,9 @@ impl Message {
     /// Fails (never panics) when the message would exceed 65535 bytes or holds a value that
     /// cannot be encoded (a vendor action whose length is not a multiple of 8...).
     pub fn encode(&self, xid: u32, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        if let Message::FlowMod(f) = self {
+            return f.encode_message(xid, dst);
+        }
         self.encode_sized(xid, dst, self.encoded_len())
     }
 
@@ -396,6 +415,12 @@ impl Message {
 
     /// Encode into a new buffer.
     pub fn to_bytes(&self, xid: u32) -> Result<Bytes, EncodeError> {
+        if let Message::FlowMod(f) = self {
+            let len = f.message_len();
+            let mut b = BytesMut::with_capacity(len.min(MAX_MESSAGE_LEN));
+            f.encode_message_sized(xid, &mut b, len)?;
+            return Ok(b.freeze());
+        }
         let expected = self.encoded_len();
         let mut b = BytesMut::with_capacity(expected.min(MAX_MESSAGE_LEN));
         self.encode_sized(xid, &mut b, expected)?;
@@ -526,6 +551,99 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn flow_mod_fast_paths_agree_with_the_general_paths() {
+        let mut m = crate::Match::any();
+        m.dl_type = Some(ETH_TYPE_IPV4);
+        m.nw_dst = Ipv4Match::prefix(Ipv4Addr::new(203, 0, 113, 0), 24);
+        let mut fm = FlowMod::add(
+            m,
+            200,
+            vec![
+                Action::SetNwDst(Ipv4Addr::new(10, 0, 0, 2)),
+                Action::SetDlDst(MacAddr([2, 0, 0, 0, 0, 2])),
+                Action::Enqueue {
+                    port: PortNo(2),
+                    queue_id: 7,
+                },
+                Action::Vendor {
+                    vendor: 0x2320,
+                    data: Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7]),
+                },
+                Action::output(PortNo(2)),
+            ],
+        );
+        fm.flags = FlowModFlags::SEND_FLOW_REM;
+        let msg = Message::FlowMod(fm);
+        // Encoding: the flow_mod path writes what the general one does, and `to_bytes`
+        // what `encode` appends after other bytes.
+        let mut general = BytesMut::new();
+        msg.encode_sized(9, &mut general, msg.encoded_len())
+            .unwrap();
+        let wire = msg.to_bytes(9).unwrap();
+        assert_eq!(wire, general.freeze());
+        assert_eq!(wire.len(), msg.encoded_len());
+        let mut buf = BytesMut::from(&b"xy"[..]);
+        msg.encode(9, &mut buf).unwrap();
+        assert_eq!(&buf[2..], &wire[..]);
+        // Decoding: `decode_slice` has no fast path and is the reference; every prefix,
+        // and every byte changed, decodes (or fails) the same way on both.
+        let fast = Message::decode(&wire).unwrap();
+        assert_eq!(fast, Message::decode_slice(&wire).unwrap());
+        assert_eq!(fast.1, msg);
+        for cut in 0..wire.len() {
+            let mut bad = wire[..cut].to_vec();
+            if bad.len() >= 4 {
+                bad[2..4].copy_from_slice(&(cut as u16).to_be_bytes());
+            }
+            assert_eq!(
+                Message::decode(&Bytes::from(bad.clone())),
+                Message::decode_slice(&bad),
+                "cut at {cut}"
+            );
+        }
+        for at in 0..wire.len() {
+            for flip in [0x01u8, 0x08, 0x80, 0xff] {
+                let mut bad = wire.to_vec();
+                bad[at] ^= flip;
+                assert_eq!(
+                    Message::decode(&Bytes::from(bad.clone())),
+                    Message::decode_slice(&bad),
+                    "byte {at} ^ {flip:#x}"
+                );
+            }
+        }
+        // Encoding errors leave the buffer as it was, on both paths.
+        let bad = Message::FlowMod(FlowMod::add(
+            crate::Match::any(),
+            1,
+            vec![Action::Vendor {
+                vendor: 1,
+                data: Bytes::from_static(&[1, 2, 3]),
+            }],
+        ));
+        let mut buf = BytesMut::from(&b"xy"[..]);
+        let e = bad.encode(1, &mut buf).unwrap_err();
+        assert_eq!(&buf[..], b"xy");
+        assert_eq!(Err(e.clone()), bad.to_bytes(1));
+        assert_eq!(
+            Err(e),
+            bad.encode_sized(1, &mut BytesMut::new(), bad.encoded_len())
+        );
+        let big = Message::FlowMod(FlowMod::add(
+            crate::Match::any(),
+            1,
+            vec![Action::StripVlan; 8200],
+        ));
+        let e = big.encode(1, &mut buf).unwrap_err();
+        assert_eq!(&buf[..], b"xy");
+        assert_eq!(Err(e.clone()), big.to_bytes(1));
+        assert_eq!(
+            Err(e),
+            big.encode_sized(1, &mut BytesMut::new(), big.encoded_len())
+        );
     }
 
     fn hex(s: &str) -> Bytes {
