@@ -781,6 +781,26 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
     );
     expect_error(
         client.name(),
+        "authorize from a CIDR with a /33",
+        "InvalidParameterValue",
+        client.authorize_cidr(&web, &CidrRule::tcp(25, "10.0.0.0/33")),
+    );
+    expect_error(
+        client.name(),
+        "authorize ports 90 to 80",
+        "InvalidParameterValue",
+        client.authorize_cidr(
+            &web,
+            &CidrRule {
+                protocol: "tcp",
+                from: 90,
+                to: 80,
+                cidr: "0.0.0.0/0".to_owned(),
+            },
+        ),
+    );
+    expect_error(
+        client.name(),
         "RunInstances of a missing image",
         "InvalidAMIID.NotFound",
         client.run_instance("ami-0000dead", &web),
