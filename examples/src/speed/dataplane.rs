@@ -639,10 +639,13 @@ pub fn eip_move(options: &Options) -> Result<Vec<Row>, SpeedError> {
                     if let Some(f) = &new_file {
                         bed.ofctl("add-flows", to.bridge, &[f])?;
                     }
-                    bed.ofctl("packet-out", to.bridge, &[&garp])?;
+                    // The old host's flows go before the announcement: its flooded copy
+                    // would otherwise reach the old host's ARP flows, and the controller
+                    // (whose model still has the address there) would answer it from there.
                     if let Some(f) = &old_file {
                         bed.ofctl("add-flows", from.bridge, &[f])?;
                     }
+                    bed.ofctl("packet-out", to.bridge, &[&garp])?;
                 }
             }
             let d = first_after(
