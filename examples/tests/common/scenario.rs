@@ -8,6 +8,21 @@
 //! elastic IP, `203.0.113.20`.
 //!
 //! Instances: A in group `web` on hv1, B in group `app` on hv2, D in group `other` on hv2.
+//!
+//! In order: groups are created and instances run into them (pending until their port
+//! appears, then running); inbound is blocked by default; the elastic IP is allocated (a
+//! second allocation finds the pool exhausted) and associated; TCP 22 from anywhere opens it
+//! (the inbound translation is checked with `ovs-ofctl -O OpenFlow10 dump-flows`), TCP 80
+//! stays closed until a /32 rule admits the outside host and not the second one; A reaches
+//! the outside as the elastic IP and its replies pass without an inbound rule; a source-group
+//! rule admits B (across hypervisors) and not D; D forging B's address is dropped;
+//! disassociating cuts the address (its flows gone); associating it with B on hv2 moves it
+//! (the outside host's neighbour entry and the segment's forwarding follow the gratuitous
+//! ARP, traffic reaches B); revoking closes the port to new connections; a direct move back
+//! to A (re-association); release returns the address to the pool; bad requests get their
+//! EC2 error codes; requests signed with a wrong secret get `AuthFailure` and change nothing.
+//! Every check of a closed port first waits until Open vSwitch's datapath follows its tables
+//! ([`Bed::settle`]).
 
 use super::clients::{ApiError, ApiResult, CidrRule, Ec2Client, Eip, Endpoint, Group, Launched};
 use examples::app::App;
