@@ -150,3 +150,38 @@ fn ofload_binary_self_test_and_config() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("0 switches"));
 }
+
+#[test]
+fn null_responder_binary_answers_the_load() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_of-null-responder"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .parse()
+        .unwrap();
+    let fleet = Fleet::new(test_settings(), 1, 2, 2).unwrap();
+    let cfg = LoadConfig {
+        duration: Duration::from_millis(200),
+        ..LoadConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = rt.block_on(examples::loadgen::run(addr, &fleet, &cfg));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let report = report.unwrap();
+    sound(&report);
+    assert_eq!(report.totals.flow_mods, 0);
+}
