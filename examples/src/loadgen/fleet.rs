@@ -38,7 +38,7 @@ const EIP_BASE: u32 = u32::from_be_bytes([100, 64, 0, 0]);
 const PRIVATE_BASE: u32 = u32::from_be_bytes([10, 0, 1, 0]);
 /// Source ports used: 1024..=65535.
 const SOURCE_PORTS: u64 = 65536 - 1024;
-/// Offset of the TCP sequence number in a frame made by [`Fleet::frame`] (Ethernet 14, IPv4
+/// Offset of the TCP sequence number in a frame made by [`FleetSwitch::frame`] (Ethernet 14, IPv4
 /// 20, then 4 bytes of ports).
 pub const TCP_SEQ_OFFSET: usize = 14 + 20 + 4;
 
