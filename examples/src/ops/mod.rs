@@ -14,7 +14,7 @@
 //! - **The controller core**, read at each scrape through [`Handle::inspect`]: switches
 //!   connected and ready, flows compiled for them, tracked connections (pinholes), packet_in,
 //!   packet_out, flow_mod and barrier counts, errors from switches, malformed messages,
-//!   reconciliations, and the model's instances, elastic IPs and security groups;
+//!   reconciliations, tracked connections evicted, unsolicited stats replies, and the model's instances, elastic IPs and security groups;
 //!   `ovs_ec2_switch_up{dpid}` for every switch of the model or connected (1 when reconciled),
 //!   so that an alert can name the hypervisor that is away; and the public address pool's size
 //!   and free addresses. Rates (packet_ins per second...) are Prometheus' `rate()` over the
@@ -136,6 +136,10 @@ pub struct CoreSnapshot {
     pub malformed: u64,
     /// Reconciliations done.
     pub reconciliations: u64,
+    /// Tracked connections forgotten because a switch reached its tracking bound.
+    pub tracking_evicted: u64,
+    /// Stats replies that answered no request of ours (dropped).
+    pub unsolicited: u64,
     /// Every switch of the model or connected, by datapath id (16 hex digits): whether its
     /// flows are reconciled.
     pub switches: BTreeMap<String, bool>,
@@ -170,6 +174,8 @@ impl CoreSnapshot {
             switch_errors: counters.switch_errors,
             malformed: counters.malformed,
             reconciliations: counters.reconciliations,
+            tracking_evicted: counters.tracking_evicted,
+            unsolicited: counters.unsolicited,
             switches: model
                 .switches()
                 .keys()
@@ -332,7 +338,7 @@ fn core_registry(core: Option<&CoreSnapshot>, pool: &BTreeSet<Ipv4Addr>) -> Regi
     for (name, help, v) in gauges {
         r.register(name, help, ConstGauge::new(as_i64(v)));
     }
-    let counters: [(&str, &str, u64); 7] = [
+    let counters: [(&str, &str, u64); 9] = [
         ("packet_ins", "OpenFlow packet_ins received", s.packet_ins),
         ("packet_outs", "OpenFlow packet_outs sent", s.packet_outs),
         ("flow_mods", "OpenFlow flow_mods sent", s.flow_mods),
@@ -351,6 +357,16 @@ fn core_registry(core: Option<&CoreSnapshot>, pool: &BTreeSet<Ipv4Addr>) -> Regi
             "reconciliations",
             "Flow table reconciliations done (switch connects and reconnects)",
             s.reconciliations,
+        ),
+        (
+            "tracking_evicted",
+            "Tracked connections forgotten (pinholes deleted) because a switch reached max_tracked_per_switch",
+            s.tracking_evicted,
+        ),
+        (
+            "unsolicited_stats_replies",
+            "Stats replies from switches that answered no request (dropped)",
+            s.unsolicited,
         ),
     ];
     for (name, help, v) in counters {

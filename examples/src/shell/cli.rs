@@ -8,6 +8,8 @@
 //! state_file = "/var/lib/ovs-ec2/state.sqlite3"
 //! pinhole_idle_timeout = 60
 //! port_budget = 64
+//! send_backlog_limit = 16777216   # unread bytes a switch may leave before it is disconnected
+//! max_tracked_per_switch = 262144 # stateful connections tracked per switch
 //! default_uplink = 1          # switches not listed below join with this uplink port
 //!
 //! # The EC2 API.
@@ -113,6 +115,14 @@ pub struct Args {
     /// Switches not in the model join it with this uplink port number.
     #[arg(long)]
     pub default_uplink: Option<u16>,
+    /// Bytes a switch may leave unread (queued for it) beyond the controller's own largest
+    /// burst to it, before it is disconnected [default: 16777216].
+    #[arg(long, value_name = "BYTES")]
+    pub send_backlog_limit: Option<usize>,
+    /// Stateful connections tracked per switch; past it the oldest is forgotten and its
+    /// pinholes deleted [default: 262144].
+    #[arg(long, value_name = "N")]
+    pub max_tracked_per_switch: Option<usize>,
     /// The instances' private subnet [default: 10.0.0.0/24].
     #[arg(long)]
     pub subnet: Option<Ipv4Network>,
@@ -183,6 +193,10 @@ pub struct FileConfig {
     pub port_budget: Option<u32>,
     /// Uplink of switches not in the model.
     pub default_uplink: Option<u16>,
+    /// Unread bytes allowed per switch (beyond the controller's own bursts).
+    pub send_backlog_limit: Option<usize>,
+    /// Stateful connections tracked per switch.
+    pub max_tracked_per_switch: Option<usize>,
     /// The network model.
     pub model: Option<Model>,
     /// The EC2 API.
@@ -425,6 +439,12 @@ impl Args {
             config.compile.port_budget = b;
         }
         config.default_uplink = self.default_uplink.or(file.default_uplink).map(PortNo);
+        if let Some(v) = self.send_backlog_limit.or(file.send_backlog_limit) {
+            config.send_backlog_limit = v;
+        }
+        if let Some(v) = self.max_tracked_per_switch.or(file.max_tracked_per_switch) {
+            config.max_tracked_per_switch = v.max(1);
+        }
         let mut model = match file.model {
             Some(m) => m,
             None => Model::new(default_settings())?,
