@@ -472,8 +472,8 @@ impl FlowStats {
         f.set_u64::<28>(self.packet_count);
         f.set_u64::<36>(self.byte_count);
         dst.put_slice(&f.0);
-        Action::encode_list(&self.actions, dst)?;
-        Ok(())
+        // The entry's length (so the list's) is checked above: one pass over the actions.
+        Action::put_list(&self.actions, dst)
     }
 }
 
