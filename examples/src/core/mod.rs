@@ -1484,6 +1484,19 @@ impl Controller {
             let Some(uplink) = self.model.switch(d).map(|s| s.uplink) else {
                 continue;
             };
+            // Only the host announces: a schedule still running on another switch (the
+            // address moved away and back within its rounds) would send the outside segment
+            // to where the address no longer is.
+            let elsewhere: Vec<AnnounceKey> = self
+                .model
+                .switches()
+                .values()
+                .filter(|s| s.dpid != d)
+                .map(|s| (s.dpid, s.uplink.0))
+                .collect();
+            for key in &elsewhere {
+                self.announcer.cancel(key, ip);
+            }
             self.announcer.announce(
                 now,
                 (d, uplink.0),

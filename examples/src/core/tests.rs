@@ -1551,6 +1551,35 @@ fn elastic_ip_association_is_announced_where_it_lands() {
     assert_eq!(reply.sender_mac.0, test_settings().elastic_ip_mac.0);
 }
 
+#[test]
+fn an_address_that_moves_back_is_no_longer_announced_from_where_it_left() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.connect(ConnId(2), switch(2));
+    net.change(|m| m.associate(eip(), &iid("i-a"), false));
+    net.advance(Duration::from_secs(3));
+    // To switch 2, and back to switch 1 within switch 2's announcement rounds.
+    net.change(|m| m.associate(eip(), &iid("i-c"), true));
+    net.advance(Duration::from_millis(300));
+    assert_eq!(
+        net.sw(2).packet_outs().len(),
+        2,
+        "the first round, both forms"
+    );
+    net.sw(1).clear_packet_outs();
+    net.sw(2).clear_packet_outs();
+    net.change(|m| m.associate(eip(), &iid("i-a"), true));
+    net.advance(Duration::from_secs(3));
+    // Switch 2's remaining rounds would send the outside segment back to switch 2, where
+    // the address no longer is.
+    assert!(
+        net.sw(2).packet_outs().is_empty(),
+        "{:?}",
+        net.sw(2).packet_outs()
+    );
+    assert_eq!(net.sw(1).packet_outs().len(), 6);
+}
+
 // ---------------------------------------------------------------------------------------
 // API change to flow consistency, at random
 // ---------------------------------------------------------------------------------------
