@@ -2,7 +2,9 @@
 //! ([`App`], in-process, its state in SQLite, no switch connected) next to moto's server
 //! (`python -m moto.server`, from `OVS_EC2_PYTHON`) on the same machine, both driven by the same
 //! client ([`Ec2Client`]: every request signed afresh, kept-alive connections where the server
-//! allows them) with the same requests, one client at a time and several at once.
+//! allows them) with the same requests, one client at a time and several at once. moto's
+//! server closes the connection after every answer, so one more run opens a new connection
+//! per request to both.
 //!
 //! moto parses the SigV4 `Authorization` header but does not verify the signature (it has no
 //! secret to verify it against unless its IAM emulation is switched on): the baseline does
@@ -141,6 +143,7 @@ fn drive(
     workload: Workload,
     clients: usize,
     duration: Duration,
+    close: bool,
 ) -> Result<f64, SpeedError> {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
@@ -150,6 +153,9 @@ fn drive(
             let (server, group) = (server.to_owned(), group.to_owned());
             std::thread::spawn(move || -> Result<u64, SpeedError> {
                 let mut c = Ec2Client::new(addr, &server, ACCESS_KEY, SECRET_KEY);
+                if close {
+                    c = c.closing();
+                }
                 let port = 20000 + k;
                 let rule = format!(
                     "GroupId={group}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort={port}\
@@ -241,6 +247,7 @@ pub fn api(options: &Options) -> Result<Vec<Row>, SpeedError> {
                 workload,
                 clients,
                 options.duration,
+                false,
             )?;
             let b = drive(
                 moto.addr,
@@ -249,6 +256,7 @@ pub fn api(options: &Options) -> Result<Vec<Row>, SpeedError> {
                 workload,
                 clients,
                 options.duration,
+                false,
             )?;
             let name = match workload {
                 Workload::Describe => "DescribeAddresses",
@@ -263,6 +271,33 @@ pub fn api(options: &Options) -> Result<Vec<Row>, SpeedError> {
             });
         }
     }
+    // moto answers every request with `Connection: close`; the controller keeps connections
+    // open. The same client, a new connection per request to both:
+    let a = drive(
+        ours,
+        "controller",
+        &our_group,
+        Workload::Describe,
+        1,
+        options.duration,
+        true,
+    )?;
+    let b = drive(
+        moto.addr,
+        "moto",
+        &moto_group,
+        Workload::Describe,
+        1,
+        options.duration,
+        true,
+    )?;
+    rows.push(Row {
+        what: "api: DescribeAddresses, 1 client, a connection per request".to_owned(),
+        result: format!("{a:.0} req/s"),
+        baseline: format!("{b:.0} req/s (moto)"),
+        ratio: a / b,
+        note: "ratio = controller / moto rate (higher is better)".to_owned(),
+    });
     rt.block_on(app.shutdown());
     drop(moto);
     let _ = std::fs::remove_dir_all(&dir);

@@ -24,6 +24,7 @@ pub struct Ec2Client {
     server: String,
     signer: SigV4Signer,
     conn: Option<BufReader<TcpStream>>,
+    close: bool,
     /// Connections opened so far.
     pub connections: u64,
 }
@@ -46,8 +47,16 @@ impl Ec2Client {
             server: server.to_owned(),
             signer: SigV4Signer::new(access_key, secret_key, "us-east-1", "ec2"),
             conn: None,
+            close: false,
             connections: 0,
         }
+    }
+
+    /// The same client asking for a new connection per request (`Connection: close`), as
+    /// moto's server answers anyway.
+    pub fn closing(mut self) -> Ec2Client {
+        self.close = true;
+        self
     }
 
     /// Signs and sends `Action=<action>&Version=2016-11-15&<params>` as a form POST to `/`;
@@ -110,6 +119,9 @@ impl Ec2Client {
             head.push_str(v);
             head.push_str("\r\n");
         }
+        if self.close {
+            head.push_str("Connection: close\r\n");
+        }
         head.push_str(&format!("Content-Length: {}\r\n\r\n", req.body.len()));
         let mut out = head.into_bytes();
         out.extend_from_slice(&req.body);
@@ -129,7 +141,7 @@ impl Ec2Client {
             }
             Err(e) => return Err(io("receive")(e)),
         };
-        if keep {
+        if keep && !self.close {
             self.conn = Some(conn);
         }
         Ok(Response { status, body })
