@@ -15,7 +15,7 @@
 
 use bytes::BytesMut;
 use core::net::Ipv4Addr;
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, criterion_group, Criterion, Throughput};
 use examples::core::sim_switch::{test_settings, SimSwitch};
 use examples::core::{frame, Config, ConnId, Controller};
 use netrules::compile::{CompileOptions, Compiler};
@@ -264,5 +264,72 @@ fn packet_in(c: &mut Criterion) {
     g.finish();
 }
 
+/// With `CONTROLLER_OP="operation,count"` in the environment (operation `pinholes`: fresh
+/// connections through `Pinholes::packet_in`, as in the baseline above without the encoding;
+/// `core`: the same through the controller core, from the packet_in's bytes to the encoded
+/// pinholes and packet_out), run it `count` times and exit instead of benchmarking;
+/// instructions per packet_in are then `(Ir(count) - Ir(0)) / count` under
+/// `valgrind --tool=callgrind --callgrind-out-file=/dev/null BENCH_BINARY`, which stays the
+/// same however loaded the machine is.
+fn run_op(op: &str, n: usize) {
+    let mut fresh = Fresh {
+        member: 0,
+        port: 1023,
+    };
+    match op {
+        "pinholes" => {
+            let m = model();
+            let mut pinholes = Pinholes::new(CompileOptions::default());
+            for _ in 0..n {
+                let (k, port) = fresh.next();
+                let syn = Packet::ipv4(mac(k + 2), mac(3), ip(k + 2), ip(3), 6, port, 22);
+                black_box(pinholes.packet_in(&m, 1, PortNo(u16::from(k) + 2), &syn));
+            }
+        }
+        "core" => {
+            let mut ctl = connected();
+            let now = Instant::now();
+            let templates: Vec<Vec<u8>> = (0..MEMBERS)
+                .map(|k| {
+                    let syn = Packet::ipv4(mac(k + 2), mac(3), ip(k + 2), ip(3), 6, 1024, 22);
+                    Message::PacketIn(PacketIn {
+                        buffer_id: NO_BUFFER,
+                        total_len: 60,
+                        in_port: PortNo(u16::from(k) + 2),
+                        reason: PacketInReason::Action,
+                        data: frame::synthesize(&syn).into(),
+                    })
+                    .to_bytes(0)
+                    .unwrap()
+                    .to_vec()
+                })
+                .collect();
+            // The TCP source port: OpenFlow header, packet_in fields, Ethernet, IPv4.
+            const TP_SRC: usize = 8 + 10 + 14 + 20;
+            let mut msg = Vec::new();
+            for _ in 0..n {
+                let (k, port) = fresh.next();
+                msg.clear();
+                msg.extend_from_slice(&templates[usize::from(k)]);
+                msg[TP_SRC..TP_SRC + 2].copy_from_slice(&port.to_be_bytes());
+                ctl.handle_bytes(ConnId(1), &msg, now);
+                black_box(drain(&mut ctl));
+            }
+        }
+        other => panic!("unknown operation {other:?} (pinholes, core)"),
+    }
+}
+
 criterion_group!(benches, change, packet_in);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("CONTROLLER_OP") {
+        let mut parts = spec.split(',');
+        let op = parts.next().unwrap_or_default();
+        let n = parts.next().map_or(0, |v| v.parse().unwrap());
+        run_op(op, n);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -22,6 +22,12 @@ use openflow_proto::{
 };
 use std::collections::{BTreeMap, HashMap};
 
+/// The connection tables' hasher: keys come from packets that instances (or the outside)
+/// choose, so it is keyed with per-process random keys (`ahash`'s `RandomState`, resistant to
+/// precomputed collisions), and much cheaper than the standard library's SipHash on these
+/// small fixed-size keys.
+type Hasher = ahash::RandomState;
+
 /// A packet the controller sends (`OFPT_PACKET_OUT`, unbuffered).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PacketOut {
@@ -64,16 +70,17 @@ pub struct Decision {
 struct Record {
     cookie: u64,
     involved: Vec<InstanceId>,
-    /// The installed pinholes (match) at the record's switch.
-    flows: Vec<Match>,
+    /// The installed pinholes (match) at the record's switch: the opening direction's, and
+    /// the reply's if it has one.
+    flows: (Match, Option<Match>),
 }
 
 /// The controller's tracked connections and their pinholes.
 #[derive(Clone, Debug)]
 pub struct Pinholes {
     options: CompileOptions,
-    records: HashMap<ConnKey, Record>,
-    by_cookie: HashMap<(Dpid, u64), ConnKey>,
+    records: HashMap<ConnKey, Record, Hasher>,
+    by_cookie: HashMap<(Dpid, u64), ConnKey, Hasher>,
     serial: u64,
 }
 
@@ -103,6 +110,11 @@ pub fn pinhole_match(in_port: PortNo, uplink: PortNo, p: &Packet) -> Match {
 /// The reply to transit `t` as it arrives at `t.switch`: the port and the frame, if the
 /// reply is a valid transit there on the same path.
 pub fn reply_frame(model: &Model, t: &Transit) -> Option<(PortNo, Packet)> {
+    reply_transit(model, t).map(|(in_port, p, _)| (in_port, p))
+}
+
+/// [`reply_frame`], with the reply's transit.
+fn reply_transit(model: &Model, t: &Transit) -> Option<(PortNo, Packet, Box<Transit>)> {
     let r = t.tuple.reply()?;
     let s = model.settings();
     let uplink = model.switch(t.switch)?.uplink;
@@ -147,7 +159,7 @@ pub fn reply_frame(model: &Model, t: &Transit) -> Option<(PortNo, Packet)> {
         _ => return None,
     };
     match hop(model, t.switch, in_port, &p) {
-        Hop::Transit(rt) if rt.path == t.path && rt.tuple == r => Some((in_port, p)),
+        Hop::Transit(rt) if rt.path == t.path && rt.tuple == r => Some((in_port, p, rt)),
         _ => None,
     }
 }
@@ -175,8 +187,8 @@ impl Pinholes {
     pub fn new(options: CompileOptions) -> Self {
         Pinholes {
             options,
-            records: HashMap::new(),
-            by_cookie: HashMap::new(),
+            records: HashMap::with_hasher(Hasher::new()),
+            by_cookie: HashMap::with_hasher(Hasher::new()),
             serial: 0,
         }
     }
@@ -213,8 +225,8 @@ impl Pinholes {
         self.records.contains_key(&rev).then_some((rev, Way::Reply))
     }
 
-    fn pinhole(&self, cookie: u64, m: Match, actions: Vec<Action>) -> FlowMod {
-        FlowMod {
+    fn pinhole(&self, switch: Dpid, cookie: u64, m: Match, actions: Vec<Action>) -> Update {
+        let flow_mod = FlowMod {
             r#match: m,
             cookie,
             command: FlowModCommand::Add,
@@ -225,7 +237,8 @@ impl Pinholes {
             out_port: PortNo::NONE,
             flags: FlowModFlags::SEND_FLOW_REM,
             actions,
-        }
+        };
+        Update { switch, flow_mod }
     }
 
     /// Decide a packet `switch` sent to the controller from `in_port`.
@@ -254,54 +267,52 @@ impl Pinholes {
                 }),
             },
             Hop::Transit(t) => {
-                let out = PacketOut {
+                let out = |actions| PacketOut {
                     switch,
                     in_port,
-                    actions: t.actions.clone(),
+                    actions,
                     packet: *packet,
                 };
                 if self.lookup(switch, t.path, &t.tuple).is_some() {
                     return Decision {
                         outcome: Outcome::Tracked,
                         flow_mods: Vec::new(),
-                        packet_out: Some(out),
+                        packet_out: Some(out(t.actions)),
                     };
                 }
                 if !t.allowed_by_rules(model) {
                     return nothing(Outcome::Dropped(DropReason::Denied));
                 }
-                let flow_mods = self.open(model, &t, packet);
+                let (flow_mods, actions) = self.open(model, *t, packet);
                 Decision {
                     outcome: Outcome::Allowed,
                     flow_mods,
-                    packet_out: Some(out),
+                    packet_out: Some(out(actions)),
                 }
             }
         }
     }
 
-    /// Track the connection `t` opens and return its pinholes.
-    fn open(&mut self, model: &Model, t: &Transit, packet: &Packet) -> Vec<Update> {
+    /// Track the connection `t` opens; return its pinholes and the actions of the packet
+    /// itself.
+    fn open(&mut self, model: &Model, t: Transit, packet: &Packet) -> (Vec<Update>, Vec<Action>) {
         if t.tuple.reply().is_none() {
-            return Vec::new();
+            return (Vec::new(), t.actions);
         }
         let Some(uplink) = model.switch(t.switch).map(|s| s.uplink) else {
-            return Vec::new();
+            return (Vec::new(), t.actions);
         };
         self.serial = (self.serial + 1) & !cookie::KIND_MASK;
         let ck = cookie::PINHOLE | self.serial;
-        let mut mods = Vec::new();
-        let mut flows = Vec::new();
+        let reply = reply_transit(model, &t);
+        let mut mods = Vec::with_capacity(2);
         let fwd = pinhole_match(t.in_port, uplink, packet);
-        mods.push(self.pinhole(ck, fwd, t.actions.clone()));
-        flows.push(fwd);
-        if let Some((rin, rp)) = reply_frame(model, t) {
-            if let Hop::Transit(rt) = hop(model, t.switch, rin, &rp) {
-                let m = pinhole_match(rin, uplink, &rp);
-                mods.push(self.pinhole(ck, m, rt.actions.clone()));
-                flows.push(m);
-            }
-        }
+        mods.push(self.pinhole(t.switch, ck, fwd, t.actions.clone()));
+        let rev = reply.map(|(rin, rp, rt)| {
+            let m = pinhole_match(rin, uplink, &rp);
+            mods.push(self.pinhole(t.switch, ck, m, rt.actions));
+            m
+        });
         let key = ConnKey {
             switch: t.switch,
             path: t.path,
@@ -311,22 +322,17 @@ impl Pinholes {
             key,
             Record {
                 cookie: ck,
-                involved: t.involved.clone(),
-                flows,
+                involved: t.involved,
+                flows: (fwd, rev),
             },
         );
         self.by_cookie.insert((t.switch, ck), key);
-        mods.into_iter()
-            .map(|flow_mod| Update {
-                switch: t.switch,
-                flow_mod,
-            })
-            .collect()
+        (mods, t.actions)
     }
 
     fn deletes(&self, key: &ConnKey, rec: &Record) -> Vec<Update> {
-        rec.flows
-            .iter()
+        core::iter::once(&rec.flows.0)
+            .chain(&rec.flows.1)
             .map(|m| {
                 let mut fm = FlowMod::delete_strict(*m, priority::PINHOLE);
                 fm.cookie = rec.cookie;
