@@ -455,6 +455,9 @@ struct PendingChange {
     acknowledged: Vec<Dpid>,
     deferred: Vec<Dpid>,
     errors: usize,
+    /// Elastic IPs this change moved (address, new host): announced again once the change is
+    /// complete, when no old host can still be sending as the address.
+    reannounce: Vec<(core::net::Ipv4Addr, Dpid)>,
 }
 
 /// Where gratuitous ARPs go: a switch and its uplink.
@@ -472,6 +475,8 @@ pub struct Controller {
     ready: VecDeque<ConnId>,
     events: VecDeque<Event>,
     changes: BTreeMap<u64, PendingChange>,
+    /// The latest time an input brought (for work that completes on an input without one).
+    clock: Option<Instant>,
     next_token: u64,
     announcer: Announcer<AnnounceKey>,
     counters: Counters,
@@ -578,6 +583,7 @@ impl Controller {
             ready: VecDeque::new(),
             events: VecDeque::new(),
             changes: BTreeMap::new(),
+            clock: None,
             next_token: 0,
             announcer: Announcer::new(),
             counters: Counters::default(),
@@ -834,6 +840,7 @@ impl Controller {
 
     /// A switch connected: the controller says `HELLO`.
     pub fn handle_connect(&mut self, conn: ConnId, now: Instant) {
+        self.clock = Some(now);
         if self.sessions.contains_key(&conn) {
             self.forget(conn, CloseReason::PeerClosed);
         }
@@ -868,6 +875,7 @@ impl Controller {
 
     /// Bytes arrived from a switch at `now`.
     pub fn handle_bytes(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        self.clock = Some(now);
         let Some(s) = self.sessions.get_mut(&conn) else {
             return;
         };
@@ -1280,6 +1288,7 @@ impl Controller {
             if let Some(mut c) = self.changes.remove(&t) {
                 c.acknowledged.sort_unstable();
                 c.deferred.sort_unstable();
+                self.reannounce(std::mem::take(&mut c.reannounce));
                 self.events.push_back(Event::Applied(Applied {
                     token: Completion(t),
                     acknowledged: c.acknowledged,
@@ -1291,9 +1300,28 @@ impl Controller {
         }
     }
 
+    /// Announce again the elastic IPs a completed change moved, if they are still where it
+    /// put them: until the old host's switch applied the change, the old instance's packets
+    /// could still leave as the address and re-teach the outside segment the old path.
+    fn reannounce(&mut self, moved: Vec<(core::net::Ipv4Addr, Dpid)>) {
+        let Some(now) = self.clock else {
+            return;
+        };
+        if moved.is_empty() {
+            return;
+        }
+        let hosts = self.eip_hosts();
+        let still: Vec<(core::net::Ipv4Addr, Dpid)> = moved
+            .into_iter()
+            .filter(|(ip, d)| hosts.get(ip) == Some(d))
+            .collect();
+        self.announce(now, still);
+    }
+
     /// Time passed: echo requests, silent connections, handshake deadlines, change
     /// deadlines, gratuitous ARPs.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = Some(now);
         let mut conns: Vec<ConnId> = self.sessions.keys().copied().collect();
         conns.sort();
         for conn in conns {
@@ -1332,6 +1360,7 @@ impl Controller {
             if let Some(mut c) = self.changes.remove(&t) {
                 c.acknowledged.sort_unstable();
                 c.deferred.sort_unstable();
+                self.reannounce(std::mem::take(&mut c.reannounce));
                 self.events.push_back(Event::Applied(Applied {
                     token: Completion(t),
                     acknowledged: c.acknowledged,
@@ -1422,6 +1451,7 @@ impl Controller {
         touched: &Touched,
         eips_before: &BTreeMap<core::net::Ipv4Addr, Dpid>,
     ) -> Completion {
+        self.clock = Some(now);
         let mut updates = self.compiler.update(&self.model, touched);
         let tracked = self.pinholes.len();
         updates.extend(self.pinholes.cut(touched));
@@ -1435,6 +1465,7 @@ impl Controller {
             acknowledged: Vec::new(),
             deferred: Vec::new(),
             errors: 0,
+            reannounce: Vec::new(),
         };
         let conns: Vec<(ConnId, usize)> = affected
             .iter()
@@ -1465,15 +1496,20 @@ impl Controller {
                 _ => change.deferred.push(d),
             }
         }
-        self.changes.insert(token, change);
-        self.finish_changes();
-        // Gratuitous ARP where an elastic IP's host switch changed.
+        // Gratuitous ARP where an elastic IP's host switch changed: at once (the new host
+        // has its flows as soon as it handles them), and again when every affected switch
+        // acknowledged (the old host stopped sending as the address).
         let moved: Vec<(core::net::Ipv4Addr, Dpid)> = self
             .eip_hosts()
             .into_iter()
             .filter(|(ip, d)| eips_before.get(ip) != Some(d))
             .collect();
+        if !change.waiting.is_empty() {
+            change.reannounce = moved.clone();
+        }
+        self.changes.insert(token, change);
         self.announce(now, moved);
+        self.finish_changes();
         Completion(token)
     }
 

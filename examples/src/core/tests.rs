@@ -1580,6 +1580,68 @@ fn an_address_that_moves_back_is_no_longer_announced_from_where_it_left() {
     assert_eq!(net.sw(1).packet_outs().len(), 6);
 }
 
+#[test]
+fn a_moved_address_is_announced_again_once_the_old_host_applied_the_move() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.connect(ConnId(2), switch(2));
+    net.change(|m| m.associate(eip(), &iid("i-a"), false));
+    net.advance(Duration::from_secs(3));
+    net.sw(1).clear_packet_outs();
+    net.sw(2).clear_packet_outs();
+    // The move reaches switch 2 at once; switch 1 (the old host) is slow to apply it.
+    let mut held = Vec::new();
+    let deliver = |net: &mut Net, held: &mut Vec<bytes::Bytes>| {
+        while let Some((conn, bytes)) = net.ctl.poll_transmit() {
+            if conn == ConnId(1) {
+                held.push(bytes);
+            } else {
+                net.sw(2).receive(&bytes);
+            }
+        }
+        let out = net.sw(2).take_output();
+        if !out.is_empty() {
+            let now = net.now;
+            net.ctl.handle_bytes(ConnId(2), &out, now);
+        }
+    };
+    let token = net
+        .ctl
+        .change(net.now, |m| m.associate(eip(), &iid("i-c"), true))
+        .unwrap();
+    deliver(&mut net, &mut held);
+    let now = net.now;
+    net.ctl.handle_timeout(now);
+    deliver(&mut net, &mut held);
+    assert_eq!(net.sw(2).packet_outs().len(), 2, "announced at once");
+    // 300 ms later the old host applies the move and acknowledges it.
+    net.now += Duration::from_millis(300);
+    let now = net.now;
+    net.ctl.handle_timeout(now);
+    deliver(&mut net, &mut held);
+    assert_eq!(
+        net.sw(2).packet_outs().len(),
+        2,
+        "the next round is 1 s away"
+    );
+    for bytes in std::mem::take(&mut held) {
+        net.sw(1).receive(&bytes);
+    }
+    let out = net.sw(1).take_output();
+    net.ctl.handle_bytes(ConnId(1), &out, now);
+    let mut applied = false;
+    while let Some(e) = net.ctl.poll_event() {
+        applied |= matches!(&e, Event::Applied(a) if a.token == token && a.acknowledged == [1, 2]);
+    }
+    assert!(applied, "the move is acknowledged by both switches");
+    net.ctl.handle_timeout(now);
+    deliver(&mut net, &mut held);
+    // Announced again from the new host as soon as the old one stopped sending as the
+    // address; never from the old host.
+    assert_eq!(net.sw(2).packet_outs().len(), 4);
+    assert!(net.sw(1).packet_outs().is_empty());
+}
+
 // ---------------------------------------------------------------------------------------
 // API change to flow consistency, at random
 // ---------------------------------------------------------------------------------------
