@@ -1040,18 +1040,22 @@ impl Touched {
     }
 }
 
+/// The hot lookup indexes' map (every punted packet looks up addresses and ports): ahash's
+/// randomly keyed hasher, several times cheaper than SipHash on these small keys.
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
 #[derive(Clone, Debug, Default)]
 struct Indexes {
-    by_ip: HashMap<Ipv4Addr, InstanceId>,
-    by_mac: HashMap<MacAddr, InstanceId>,
-    by_port: HashMap<(Dpid, PortNo), InstanceId>,
+    by_ip: FastMap<Ipv4Addr, InstanceId>,
+    by_mac: FastMap<MacAddr, InstanceId>,
+    by_port: FastMap<(Dpid, PortNo), InstanceId>,
     on_switch: BTreeMap<Dpid, BTreeSet<InstanceId>>,
     /// Group -> its members, with their private address and MAC (so that expanding a group
     /// peer needs no instance lookups).
-    members: HashMap<GroupId, BTreeMap<InstanceId, (Ipv4Addr, MacAddr)>>,
+    members: FastMap<GroupId, BTreeMap<InstanceId, (Ipv4Addr, MacAddr)>>,
     /// Group -> the groups whose permissions name it, with how many permissions do.
     referrers: HashMap<GroupId, BTreeMap<GroupId, usize>>,
-    eip_of: HashMap<InstanceId, Ipv4Addr>,
+    eip_of: FastMap<InstanceId, Ipv4Addr>,
     by_allocation: HashMap<AllocationId, Ipv4Addr>,
 }
 

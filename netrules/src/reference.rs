@@ -310,14 +310,16 @@ pub fn hop(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet) -> Hop
     }
 }
 
+/// The instances a tuple's addresses belong to, sorted, without repeats.
 fn involved(model: &Model, t: &FiveTuple) -> Vec<InstanceId> {
-    let mut v: Vec<InstanceId> = [t.src, t.dst]
-        .iter()
-        .filter_map(|ip| model.instance_by_ip(*ip).map(|i| i.id.clone()))
-        .collect();
-    v.sort();
-    v.dedup();
-    v
+    let id = |ip| model.instance_by_ip(ip).map(|i| &i.id);
+    match (id(t.src), id(t.dst)) {
+        (Some(a), Some(b)) if a == b => vec![a.clone()],
+        (Some(a), Some(b)) if a < b => vec![a.clone(), b.clone()],
+        (Some(a), Some(b)) => vec![b.clone(), a.clone()],
+        (Some(x), None) | (None, Some(x)) => vec![x.clone()],
+        (None, None) => Vec::new(),
+    }
 }
 
 fn from_instance(
