@@ -33,6 +33,7 @@ async fn start(dir: &std::path::Path) -> App {
     ))
     .unwrap();
     let mut resolved = args.merge(file).unwrap();
+    resolved.api.body_timeout = Duration::from_secs(1);
     let store = resolved.open_state(&args).unwrap();
     App::start(resolved, store).await.unwrap()
 }
@@ -199,6 +200,23 @@ async fn signed_requests_are_served_and_forgeries_change_nothing() {
     )
     .await;
     assert_eq!((status, code(&body)), (400, "InvalidAction"), "{body}");
+
+    // A body that stalls is refused after the body timeout, not waited for forever.
+    let stalled = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(a).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=Desc"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(stalled.starts_with("HTTP/1.1 400"), "{stalled}");
+    assert!(stalled.contains("did not arrive within 1 s"), "{stalled}");
 
     app.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();

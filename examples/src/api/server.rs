@@ -141,20 +141,30 @@ async fn handle(
     // client declaring gigabytes and sending nothing would otherwise hold the call open).
     let declared_too_large =
         declared_length(&headers).is_some_and(|n| n > MAX_REQUEST_BYTES as u64);
+    // A body that does not arrive in time is refused too: a client that declares a small
+    // body and stalls must not hold the call (and its connection) forever.
+    let limit = app.service.config().body_timeout;
     let read = if declared_too_large {
-        Err(())
+        Err(false)
     } else {
-        to_bytes(body, MAX_REQUEST_BYTES).await.map_err(|_| ())
+        match tokio::time::timeout(limit, to_bytes(body, MAX_REQUEST_BYTES)).await {
+            Ok(r) => r.map_err(|_| false),
+            Err(_) => Err(true),
+        }
     };
     let body = match read {
         Ok(b) => b,
-        Err(()) => {
-            let e = Ec2Error::invalid_value(
-                "request body",
-                "",
-                &format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
-            );
-            info!(outcome = e.code(), "api call refused: body too large");
+        Err(timed_out) => {
+            let why = if timed_out {
+                format!(
+                    "the request body did not arrive within {} s",
+                    limit.as_secs_f64()
+                )
+            } else {
+                format!("the request is larger than {MAX_REQUEST_BYTES} bytes")
+            };
+            let e = Ec2Error::invalid_value("request body", "", &why);
+            info!(outcome = e.code(), reason = %why, "api call refused: body");
             return error(&e, &id);
         }
     };

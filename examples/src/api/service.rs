@@ -76,6 +76,8 @@ pub struct ApiConfig {
     pub default_instance_type: String,
     /// The availability zone reported for instances.
     pub availability_zone: String,
+    /// How long a request's body may take to arrive before the call is refused.
+    pub body_timeout: Duration,
 }
 
 impl Default for ApiConfig {
@@ -93,6 +95,7 @@ impl Default for ApiConfig {
             max_groups_per_account: 500,
             default_instance_type: "m1.small".to_owned(),
             availability_zone: "ovs-ec2a".to_owned(),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -571,6 +574,11 @@ impl Ec2Service {
     /// The controller handle.
     pub fn handle(&self) -> &Handle {
         &self.handle
+    }
+
+    /// The API's settings.
+    pub fn config(&self) -> &ApiConfig {
+        &self.config
     }
 
     /// The public address pool.

@@ -17,6 +17,7 @@
 //! listen = "127.0.0.1:8773"
 //! pool = ["203.0.113.100-203.0.113.149", "198.51.100.0/28"]
 //! max_addresses_per_account = 5
+//! body_timeout_secs = 30       # a request body that takes longer is refused
 //! images = [{ id = "ami-00000001", name = "debian-12" }]
 //!
 //! # The XML-RPC drop-in of the 2012 deployment (OpenNebula's hooks), localhost by default.
@@ -256,6 +257,8 @@ pub struct ApiFileConfig {
     pub max_rules_per_group: Option<usize>,
     /// Availability zone reported for instances [default: ovs-ec2a].
     pub availability_zone: Option<String>,
+    /// Seconds a request body may take to arrive [default: 30].
+    pub body_timeout_secs: Option<u64>,
 }
 
 /// One `[[accounts]]` entry.
@@ -475,6 +478,9 @@ impl Args {
         }
         if let Some(v) = &file.api.availability_zone {
             api.availability_zone = v.clone();
+        }
+        if let Some(v) = file.api.body_timeout_secs {
+            api.body_timeout = std::time::Duration::from_secs(v.max(1));
         }
         let mut accounts = Vec::new();
         for a in &file.accounts {
