@@ -122,6 +122,10 @@ use openflow_proto::{
 };
 use session::{Barrier, Session, State};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+/// The per-packet tables (keyed by connection or switch): ahash, much cheaper than SipHash
+/// on these small keys, and still keyed per process.
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -469,9 +473,9 @@ pub struct Controller {
     model: Model,
     compiler: Compiler,
     pinholes: Pinholes,
-    sessions: HashMap<ConnId, Session>,
-    by_dpid: HashMap<Dpid, ConnId>,
-    out: HashMap<ConnId, BytesMut>,
+    sessions: FastMap<ConnId, Session>,
+    by_dpid: FastMap<Dpid, ConnId>,
+    out: FastMap<ConnId, BytesMut>,
     ready: VecDeque<ConnId>,
     events: VecDeque<Event>,
     changes: BTreeMap<u64, PendingChange>,
@@ -482,11 +486,11 @@ pub struct Controller {
     counters: Counters,
     /// Connections tracked per switch: exact, or an upper bound while `tracked_stale`
     /// (after a cut, which does not say whose connections it removed).
-    tracked: HashMap<Dpid, usize>,
+    tracked: FastMap<Dpid, usize>,
     tracked_stale: bool,
     /// Per switch, the cookies of the connections it opened, oldest first (some already
     /// forgotten: skipped when met, and swept out when they outnumber the live ones).
-    opened: HashMap<Dpid, VecDeque<u64>>,
+    opened: FastMap<Dpid, VecDeque<u64>>,
     /// Per connection, the most bytes queued at once on the controller's own initiative (a
     /// reconciliation, a change): allowed on top of [`Config::send_backlog_limit`].
     own_burst: HashMap<ConnId, usize>,
@@ -577,9 +581,9 @@ impl Controller {
             model,
             compiler,
             pinholes,
-            sessions: HashMap::new(),
-            by_dpid: HashMap::new(),
-            out: HashMap::new(),
+            sessions: FastMap::default(),
+            by_dpid: FastMap::default(),
+            out: FastMap::default(),
             ready: VecDeque::new(),
             events: VecDeque::new(),
             changes: BTreeMap::new(),
@@ -587,9 +591,9 @@ impl Controller {
             next_token: 0,
             announcer: Announcer::new(),
             counters: Counters::default(),
-            tracked: HashMap::new(),
+            tracked: FastMap::default(),
             tracked_stale: false,
-            opened: HashMap::new(),
+            opened: FastMap::default(),
             own_burst: HashMap::new(),
             pinned: BTreeSet::new(),
             flow_queries: HashMap::new(),
