@@ -14,7 +14,9 @@ use crate::compile::{cookie, priority, CompileOptions};
 use crate::diff::Update;
 use crate::model::{Dpid, InstanceId, Model, Touched};
 use crate::packet::Packet;
-use crate::reference::{hop, ConnKey, DropReason, Duty, FiveTuple, Hop, Path, Transit, Way};
+use crate::reference::{
+    hop, hop_with, ConnKey, DropReason, Duty, FiveTuple, Hop, Path, Transit, Way,
+};
 use openflow_proto::flow_match::{ETH_TYPE_IPV4, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP};
 use openflow_proto::{
     Action, FlowMod, FlowModCommand, FlowModFlags, Ipv4Match, MacAddr, Match, PortNo, VlanMatch,
@@ -158,7 +160,8 @@ fn reply_transit(model: &Model, t: &Transit) -> Option<(PortNo, Packet, Box<Tran
         }
         _ => return None,
     };
-    match hop(model, t.switch, in_port, &p) {
+    // The reply's transit is wanted for its decision and actions only.
+    match hop_with(model, t.switch, in_port, &p, false) {
         Hop::Transit(rt) if rt.path == t.path && rt.tuple == r => Some((in_port, p, rt)),
         _ => None,
     }

@@ -298,14 +298,26 @@ pub fn arp_answer(
 
 /// Decide what switch `switch` must do with `packet` arriving on `in_port`.
 pub fn hop(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet) -> Hop {
+    hop_with(model, switch, in_port, packet, true)
+}
+
+/// [`hop`], leaving a transit's [`Transit::involved`] empty unless `with_involved` (the
+/// controller works out a reply's transit for its actions only).
+pub(crate) fn hop_with(
+    model: &Model,
+    switch: Dpid,
+    in_port: PortNo,
+    packet: &Packet,
+    with_involved: bool,
+) -> Hop {
     let Some(sw) = model.switch(switch) else {
         return Hop::Drop(DropReason::UnknownSwitch);
     };
     if in_port == sw.uplink {
-        return from_uplink(model, switch, in_port, packet);
+        return from_uplink(model, switch, in_port, packet, with_involved);
     }
     match model.instance_at(switch, in_port) {
-        Some(i) => from_instance(model, i, switch, in_port, sw.uplink, packet),
+        Some(i) => from_instance(model, i, switch, in_port, sw.uplink, packet, with_involved),
         None => Hop::Drop(DropReason::UnknownPort),
     }
 }
@@ -329,7 +341,15 @@ fn from_instance(
     in_port: PortNo,
     uplink: PortNo,
     p: &Packet,
+    with_involved: bool,
 ) -> Hop {
+    let involved = |t: &FiveTuple| {
+        if with_involved {
+            involved(model, t)
+        } else {
+            Vec::new()
+        }
+    };
     let s = model.settings();
     if p.dl_vlan.is_some() {
         return Hop::Drop(DropReason::Tagged);
@@ -373,7 +393,7 @@ fn from_instance(
             tuple,
             egress_of: Some(a.id.clone()),
             ingress_of,
-            involved: involved(model, &tuple),
+            involved: involved(&tuple),
             out_port,
             to_instance,
             out_packet: *p,
@@ -397,7 +417,11 @@ fn from_instance(
         tuple,
         egress_of: Some(a.id.clone()),
         ingress_of: None,
-        involved: vec![a.id.clone()],
+        involved: if with_involved {
+            vec![a.id.clone()]
+        } else {
+            Vec::new()
+        },
         out_port: uplink,
         to_instance: None,
         out_packet: out,
@@ -427,7 +451,20 @@ pub fn eip_in_actions(model: &Model, instance: &Instance, port: PortNo) -> Vec<A
     ]
 }
 
-fn from_uplink(model: &Model, switch: Dpid, in_port: PortNo, p: &Packet) -> Hop {
+fn from_uplink(
+    model: &Model,
+    switch: Dpid,
+    in_port: PortNo,
+    p: &Packet,
+    with_involved: bool,
+) -> Hop {
+    let involved = |t: &FiveTuple| {
+        if with_involved {
+            involved(model, t)
+        } else {
+            Vec::new()
+        }
+    };
     let s = model.settings();
     if p.dl_vlan.is_some() {
         return Hop::Drop(DropReason::Tagged);
@@ -485,7 +522,11 @@ fn from_uplink(model: &Model, switch: Dpid, in_port: PortNo, p: &Packet) -> Hop 
             tuple,
             egress_of: None,
             ingress_of: Some(b.id.clone()),
-            involved: vec![b.id.clone()],
+            involved: if with_involved {
+                vec![b.id.clone()]
+            } else {
+                Vec::new()
+            },
             out_port: at.port,
             to_instance: Some(b.id.clone()),
             out_packet: out,
@@ -509,7 +550,7 @@ fn from_uplink(model: &Model, switch: Dpid, in_port: PortNo, p: &Packet) -> Hop 
         tuple,
         egress_of: None,
         ingress_of: Some(b.id.clone()),
-        involved: involved(model, &tuple),
+        involved: involved(&tuple),
         out_port: at.port,
         to_instance: Some(b.id.clone()),
         out_packet: *p,
