@@ -3,12 +3,13 @@
 //! the XML and status codes EC2 gives. Authentication failures change nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fault_common;
+
 use ec2_model::auth::{SigV2Signer, SigV4Signer};
 use ec2_model::HttpRequest;
 use examples::app::App;
 use examples::shell::cli::{Args, FileConfig};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -38,37 +39,6 @@ async fn start(dir: &std::path::Path) -> App {
     App::start(resolved, store).await.unwrap()
 }
 
-/// Send a request over HTTP/1.1 (Connection: close) and return (status, body).
-fn send(addr: SocketAddr, req: &HttpRequest) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let target = if req.query.is_empty() {
-        req.path.clone()
-    } else {
-        format!("{}?{}", req.path, req.query)
-    };
-    let mut head = format!("{} {} HTTP/1.1\r\n", req.method, target);
-    for (k, v) in &req.headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        req.body.len()
-    ));
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&req.body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status: u16 = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_owned();
-    (status, body)
-}
-
 fn form(addr: SocketAddr, path: &str, body: &str) -> HttpRequest {
     let mut r =
         HttpRequest::form_post(body.as_bytes().to_vec()).with_header("Host", addr.to_string());
@@ -85,16 +55,15 @@ fn v4(addr: SocketAddr, path: &str, body: &str, secret: &str) -> HttpRequest {
 }
 
 async fn call(addr: SocketAddr, req: HttpRequest) -> (u16, String) {
-    tokio::task::spawn_blocking(move || send(addr, &req))
+    let reply = tokio::task::spawn_blocking(move || fault_common::send(addr, &req))
         .await
         .unwrap()
+        .unwrap();
+    (reply.status, reply.body)
 }
 
-fn code(body: &str) -> &str {
-    body.split("<Code>")
-        .nth(1)
-        .and_then(|s| s.split("</Code>").next())
-        .unwrap_or("")
+fn code(body: &str) -> String {
+    fault_common::tag(body, "Code").unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,17 +127,29 @@ async fn signed_requests_are_served_and_forgeries_change_nothing() {
     )
     .await;
     // EC2 answers a bad signature with AuthFailure (401), as it does an unknown key.
-    assert_eq!((status, code(&body)), (401, "AuthFailure"), "{body}");
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (401, "AuthFailure"),
+        "{body}"
+    );
     // No signature at all.
     let (status, body) = call(a, form(a, "/", "Action=DescribeImages&Version=2016-11-15")).await;
-    assert_eq!(code(&body), "MissingAuthenticationToken", "{status} {body}");
+    assert_eq!(
+        code(&body).as_str(),
+        "MissingAuthenticationToken",
+        "{status} {body}"
+    );
     // An unknown key.
     let mut r = form(a, "/", "Action=DescribeImages&Version=2016-11-15");
     SigV4Signer::new("AKIAUNKNOWNKEY000000", SECRET, "us-east-1", "ec2")
         .sign(&mut r, time::OffsetDateTime::now_utc())
         .unwrap();
     let (status, body) = call(a, r).await;
-    assert_eq!((status, code(&body)), (401, "AuthFailure"), "{body}");
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (401, "AuthFailure"),
+        "{body}"
+    );
     let groups = app
         .handle
         .inspect(|c| {
@@ -189,7 +170,7 @@ async fn signed_requests_are_served_and_forgeries_change_nothing() {
     )
     .await;
     assert_eq!(
-        (status, code(&body)),
+        (status, code(&body).as_str()),
         (400, "AddressLimitExceeded"),
         "{body}"
     );
@@ -199,24 +180,26 @@ async fn signed_requests_are_served_and_forgeries_change_nothing() {
         v4(a, "/", "Action=Frobnicate&Version=2016-11-15", SECRET),
     )
     .await;
-    assert_eq!((status, code(&body)), (400, "InvalidAction"), "{body}");
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (400, "InvalidAction"),
+        "{body}"
+    );
 
     // A body that stalls is refused after the body timeout, not waited for forever.
-    let stalled = tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect(a).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let head = format!(
-            "POST / HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=Desc"
-        );
-        s.write_all(head.as_bytes()).unwrap();
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    })
-    .await
-    .unwrap();
-    assert!(stalled.starts_with("HTTP/1.1 400"), "{stalled}");
-    assert!(stalled.contains("did not arrive within 1 s"), "{stalled}");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=Desc"
+    );
+    let stalled = tokio::task::spawn_blocking(move || fault_common::send_bytes(a, head.as_bytes()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stalled.status, 400, "{}", stalled.body);
+    assert!(
+        stalled.body.contains("did not arrive within 1 s"),
+        "{}",
+        stalled.body
+    );
 
     app.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
