@@ -648,11 +648,11 @@ impl Ec2Service {
     where
         R: Send + 'static,
         F: FnOnce(&mut Model) -> Change<R> + Send + 'static,
-        A: FnOnce(&mut ApiStateRef<'_>, &R),
+        A: FnOnce(&mut ApiState, &R),
     {
         let mut guard = self.state.lock().await;
         let (value, inflight): (R, InFlight) = self.handle.change_with(f).await?;
-        after(&mut ApiStateRef(&mut guard), &value);
+        after(&mut guard, &value);
         drop(guard);
         let applied = inflight.applied().await?;
         if !applied.is_complete() {
@@ -712,7 +712,7 @@ impl Ec2Service {
                 },
                 |st, (ip, _)| {
                     if domain == Domain::Standard {
-                        st.0.standard.insert(*ip);
+                        st.standard.insert(*ip);
                     }
                 },
             )
@@ -877,7 +877,7 @@ impl Ec2Service {
                 Ok((t, writes, ip))
             },
             |st, ip| {
-                st.0.standard.remove(ip);
+                st.standard.remove(ip);
             },
         )
         .await?;
@@ -1193,28 +1193,27 @@ impl Ec2Service {
         let ids = self
             .change(
                 move |m| Self::launch(m, &owner_c, &r, &config, now),
-                |st, (metas, _)| {
+                |st, metas| {
                     for (id, meta) in metas {
-                        st.0.meta.insert(id.clone(), meta.clone());
+                        st.meta.insert(id.clone(), meta.clone());
                     }
                 },
             )
             .await?;
-        let ids: Vec<String> = ids.0.into_iter().map(|(id, _)| id).collect();
+        let ids: Vec<String> = ids.into_iter().map(|(id, _)| id).collect();
         let mut res = self.reservations(owner, &ids, &[]).await?;
         res.pop()
             .map(Response::RunInstances)
             .ok_or_else(|| Ec2Error::internal("the launched instances vanished"))
     }
 
-    #[allow(clippy::type_complexity)]
     fn launch(
         m: &mut Model,
         owner: &OwnerId,
         r: &RunInstances,
         config: &ApiConfig,
         now: u64,
-    ) -> Change<(Vec<(String, InstanceMeta)>, ())> {
+    ) -> Change<Vec<(String, InstanceMeta)>> {
         let mut t = Touched::none();
         let mut groups = BTreeSet::new();
         for name in &r.security_groups {
@@ -1322,7 +1321,7 @@ impl Ec2Service {
             writes.push(record(INSTANCE_RECORD, &id, &meta));
             metas.push((id, meta));
         }
-        Ok((t, writes, (metas, ())))
+        Ok((t, writes, metas))
     }
 
     /// The reservations holding `ids` (all of the owner's when empty), with their current
@@ -1620,7 +1619,7 @@ impl Ec2Service {
                 },
                 |st, out| {
                     for (id, _, meta) in out {
-                        st.0.meta.insert(id.clone(), meta.clone());
+                        st.meta.insert(id.clone(), meta.clone());
                     }
                 },
             )
@@ -1653,6 +1652,3 @@ impl Ec2Service {
         self.state.lock().await.meta.clone()
     }
 }
-
-/// Mutable access to the API state inside [`Ec2Service::change`]'s `after` step.
-struct ApiStateRef<'a>(&'a mut ApiState);
