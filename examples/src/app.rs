@@ -182,6 +182,7 @@ impl App {
             listener,
             xmlrpc_rpc.clone(),
             &resolved.xmlrpc_path,
+            resolved.api.http_limits(),
             stopped(&stop_tx),
         )));
         // The JSON admin API.
@@ -195,6 +196,7 @@ impl App {
             listener,
             handle.clone(),
             &admin_token,
+            resolved.api.http_limits(),
             stopped(&stop_tx),
         )));
         let server = tokio::spawn(async move {

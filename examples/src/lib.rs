@@ -22,6 +22,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod core;
+pub mod httpd;
 pub mod loadgen;
 pub mod ops;
 pub mod shell;

@@ -1,5 +1,5 @@
 //! Bad and hostile input to the EC2 API over HTTP: oversized bodies (sent, and only declared),
-//! an oversized header, parameter floods, absurd indexes, a batch that breaks a limit halfway,
+//! an oversized header, a request head that never finishes (slowloris), parameter floods, absurd indexes, a batch that breaks a limit halfway,
 //! wrong and tampered signatures (SigV4 and SigV2), missing and malformed authentication,
 //! expired and future-dated requests (signed, presigned, SigV2), and one account reaching for
 //! another's addresses, associations, instances and groups.
@@ -42,6 +42,7 @@ uplink = 1
 
 [api]
 pool = ["203.0.113.100-203.0.113.109"]
+header_timeout_secs = 2
 
 [[accounts]]
 access_key = "{ACCESS}"
@@ -262,6 +263,37 @@ fn hostile_requests_get_their_error_and_change_nothing() {
         r.status
     );
     f.unchanged("an oversized header");
+    // A valid signed call whose head never finishes (slowloris): the connection is closed at
+    // the header deadline (2 s here), nothing is answered and nothing changes.
+    let signed = one.request(&[("Action", "AllocateAddress"), ("Domain", "vpc")]);
+    let raw = wire(&signed);
+    let mut s = TcpStream::connect(api).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let t0 = Instant::now();
+    s.write_all(&raw[..raw.len() / 3]).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "the half-sent head was not cut (after {:?}): {e}",
+                t0.elapsed()
+            ),
+        }
+    }
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500),
+        "cut too early: {took:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&got).contains(" 200 "),
+        "a half-sent head was answered: {}",
+        String::from_utf8_lossy(&got)
+    );
+    f.unchanged("a request head that never finishes");
 
     // --- Parameter floods, signed (so that they reach the parser).
     let mut flood: Vec<(String, String)> = (0..2001)

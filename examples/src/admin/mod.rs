@@ -125,19 +125,16 @@ pub fn router(handle: Handle, token: &str) -> Router {
         .with_state(state)
 }
 
-/// Serve the admin API on `listener` until `shutdown` resolves.
+/// Serve the admin API on `listener` within `limits` until `shutdown` resolves.
 pub fn serve(
     listener: tokio::net::TcpListener,
     handle: Handle,
     token: &str,
+    limits: crate::httpd::HttpLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
     let router = router(handle, token);
-    async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    }
+    async move { crate::httpd::serve(listener, router, limits, shutdown).await }
 }
 
 async fn authorize(State(state): State<AdminState>, request: Request, next: Next) -> Response {

@@ -59,15 +59,15 @@ pub fn router(service: Ec2Service) -> Router {
     ops::wrap(api, metrics)
 }
 
-/// Serve the API on `listener` until the task is dropped or `shutdown` resolves.
+/// Serve the API on `listener`, within the limits of its configuration
+/// ([`crate::api::ApiConfig::http_limits`]), until the task is dropped or `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     service: Ec2Service,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = service.config().http_limits();
+    crate::httpd::serve(listener, router(service), limits, shutdown).await
 }
 
 /// Requests of API versions before 2016-11-15 (boto 2 sends 2014-10-01) come from the

@@ -78,6 +78,23 @@ pub struct ApiConfig {
     pub availability_zone: String,
     /// How long a request's body may take to arrive before the call is refused.
     pub body_timeout: Duration,
+    /// How long a request's head (request line and headers) may take to arrive, and how long
+    /// a kept-alive connection may stay idle, before the connection is closed; it applies to
+    /// the XML-RPC and admin listeners too ([`crate::httpd`]).
+    pub header_timeout: Duration,
+    /// Connections open at once on each HTTP listener; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl ApiConfig {
+    /// The limits of the HTTP listeners ([`crate::httpd::serve`]).
+    pub fn http_limits(&self) -> crate::httpd::HttpLimits {
+        crate::httpd::HttpLimits {
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections,
+            ..crate::httpd::HttpLimits::DEFAULT
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -96,6 +113,8 @@ impl Default for ApiConfig {
             default_instance_type: "m1.small".to_owned(),
             availability_zone: "ovs-ec2a".to_owned(),
             body_timeout: Duration::from_secs(30),
+            header_timeout: crate::httpd::HttpLimits::DEFAULT.header_timeout,
+            max_connections: crate::httpd::HttpLimits::DEFAULT.max_connections,
         }
     }
 }

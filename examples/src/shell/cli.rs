@@ -18,6 +18,8 @@
 //! pool = ["203.0.113.100-203.0.113.149", "198.51.100.0/28"]
 //! max_addresses_per_account = 5
 //! body_timeout_secs = 30       # a request body that takes longer is refused
+//! header_timeout_secs = 20     # a request head that takes longer (or an idle connection) is closed
+//! max_connections = 1024       # per HTTP listener; more wait to be accepted
 //! images = [{ id = "ami-00000001", name = "debian-12" }]
 //!
 //! # The XML-RPC drop-in of the 2012 deployment (OpenNebula's hooks), localhost by default.
@@ -259,6 +261,11 @@ pub struct ApiFileConfig {
     pub availability_zone: Option<String>,
     /// Seconds a request body may take to arrive [default: 30].
     pub body_timeout_secs: Option<u64>,
+    /// Seconds a request head may take to arrive, and a kept-alive connection may stay
+    /// idle, on every HTTP listener [default: 20].
+    pub header_timeout_secs: Option<u64>,
+    /// Connections open at once on each HTTP listener [default: 1024].
+    pub max_connections: Option<usize>,
 }
 
 /// One `[[accounts]]` entry.
@@ -481,6 +488,12 @@ impl Args {
         }
         if let Some(v) = file.api.body_timeout_secs {
             api.body_timeout = std::time::Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = file.api.header_timeout_secs {
+            api.header_timeout = std::time::Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = file.api.max_connections {
+            api.max_connections = v.max(1);
         }
         let mut accounts = Vec::new();
         for a in &file.accounts {

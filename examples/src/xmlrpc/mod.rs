@@ -851,17 +851,14 @@ impl Handler for Method {
     }
 }
 
-/// Serve `rpc` at `path` on `listener` until `shutdown` resolves.
+/// Serve `rpc` at `path` on `listener` within `limits` until `shutdown` resolves.
 pub fn serve(
     listener: tokio::net::TcpListener,
     rpc: XmlRpc,
     path: &str,
+    limits: crate::httpd::HttpLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
     let router = rpc.router(path);
-    async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    }
+    async move { crate::httpd::serve(listener, router, limits, shutdown).await }
 }
