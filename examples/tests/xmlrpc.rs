@@ -460,6 +460,41 @@ async fn associate_registers_an_unknown_instance_and_ec2_instances_are_visible()
     assert!(r.is_ok(), "{r:?}");
     let dump = call("DumpGroupInstance", json!([g.id.as_str()]));
     assert_eq!(dump["instances"].as_array().unwrap().len(), 2, "{dump}");
+    // The hook terminates the EC2-launched instance: EC2 sees it terminated (with its
+    // groups), not vanished, exactly as after TerminateInstances.
+    let launched = model(&app)
+        .await
+        .instances()
+        .values()
+        .find(|x| x.id != id)
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        call("TerminateInstance", json!([launched.ip.to_string()])),
+        json!("SUCCESS")
+    );
+    assert!(model(&app).await.instance(&launched.id).is_none());
+    let metas = app.service.instance_meta().await;
+    let t = metas[launched.id.as_str()].terminated.as_ref().unwrap();
+    assert_eq!(
+        t.groups,
+        vec![(g.id.as_str().to_owned(), "default".to_owned())]
+    );
+    let r = app
+        .service
+        .execute(
+            &owner(),
+            req(&[
+                ("Action", "DescribeInstances"),
+                ("InstanceId.1", launched.id.as_str()),
+            ]),
+        )
+        .await;
+    let shown = format!("{r:?}");
+    assert!(r.is_ok(), "{shown}");
+    assert!(shown.contains("Terminated"), "{shown}");
+    // The hook's own instance (no EC2 metadata) is unaffected by that bookkeeping.
+    assert!(!metas.contains_key(id.as_str()));
     // Addresses outside the pool, or another account's, are refused.
     let r = call(
         "AssociateAddress",

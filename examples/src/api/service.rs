@@ -669,7 +669,19 @@ impl Ec2Service {
         F: FnOnce(&mut Model) -> Change<R> + Send + 'static,
         A: FnOnce(&mut ApiState, &R),
     {
+        self.change_seeing(|_| f, after).await
+    }
+
+    /// [`Self::change`] with a change made from the API's state as it is under the lock.
+    async fn change_seeing<R, M, F, A>(&self, make: M, after: A) -> Result<R, Ec2Error>
+    where
+        R: Send + 'static,
+        M: FnOnce(&ApiState) -> F,
+        F: FnOnce(&mut Model) -> Change<R> + Send + 'static,
+        A: FnOnce(&mut ApiState, &R),
+    {
         let mut guard = self.state.lock().await;
+        let f = make(&guard);
         let (value, inflight): (R, InFlight) = self.handle.change_with(f).await?;
         after(&mut guard, &value);
         drop(guard);
@@ -1658,12 +1670,67 @@ impl Ec2Service {
     /// step with the EC2 API's own: serialised with them, committed with `f`'s extra writes,
     /// then awaited on the switches like any API change. `f` sees a copy of the model; on
     /// error nothing changes.
+    ///
+    /// An instance launched through the EC2 API that `f` removes is terminated as
+    /// `TerminateInstances` would: its metadata record says so (with its groups at that
+    /// moment) in the same commit, and `DescribeInstances` shows it `terminated` for an hour.
     pub async fn apply<R, F>(&self, f: F) -> Result<R, Ec2Error>
     where
         R: Send + 'static,
         F: FnOnce(&mut Model) -> Result<(Touched, Vec<Write>, R), Ec2Error> + Send + 'static,
     {
-        self.change(f, |_, _| {}).await
+        let now = now_unix();
+        let (value, _) = self
+            .change_seeing(
+                |st: &ApiState| {
+                    let running: Vec<(String, InstanceMeta)> = st
+                        .meta
+                        .iter()
+                        .filter(|(_, m)| m.terminated.is_none())
+                        .map(|(id, m)| (id.clone(), m.clone()))
+                        .collect();
+                    move |m: &mut Model| {
+                        // The groups of each, as they are before `f`.
+                        let groups = |m: &Model, id: &str| -> Option<Vec<(String, String)>> {
+                            let inst = m.instance(&mid(&id).ok()?)?;
+                            Some(
+                                inst.groups
+                                    .iter()
+                                    .map(|g| {
+                                        let name = m.group(g).map(|g| g.name.clone());
+                                        (g.as_str().to_owned(), name.unwrap_or_default())
+                                    })
+                                    .collect(),
+                            )
+                        };
+                        let before: Vec<_> = running
+                            .into_iter()
+                            .filter_map(|(id, meta)| {
+                                let g = groups(m, &id)?;
+                                Some((id, meta, g))
+                            })
+                            .collect();
+                        let (t, mut writes, value) = f(m)?;
+                        let mut ended = Vec::new();
+                        for (id, mut meta, groups) in before {
+                            let gone = mid(&id).ok().and_then(|i| m.instance(&i)).is_none();
+                            if gone {
+                                meta.terminated = Some(Terminated { at: now, groups });
+                                writes.push(record(INSTANCE_RECORD, &id, &meta));
+                                ended.push((id, meta));
+                            }
+                        }
+                        Ok((t, writes, (value, ended)))
+                    }
+                },
+                |st, (_, ended): &(R, Vec<(String, InstanceMeta)>)| {
+                    for (id, meta) in ended {
+                        st.meta.insert(id.clone(), meta.clone());
+                    }
+                },
+            )
+            .await?;
+        Ok(value)
     }
 
     /// The instance metadata the API keeps (for the admin API and tests).

@@ -19,7 +19,7 @@
 //! | method | arguments | effect |
 //! | --- | --- | --- |
 //! | `RunInstance` | `private_ip, private_mac, switch_dpid, port, groups` | registers an instance (a new `i-` + 8 hex id) with that address and MAC, attached to `port` of the switch, in `groups`; an instance already registered with that address and MAC is updated (groups, attachment) |
-//! | `TerminateInstance` | `private_ip` | removes the instance with that address (its elastic IP stays allocated) |
+//! | `TerminateInstance` | `private_ip` | removes the instance with that address (its elastic IP stays allocated; one launched through the EC2 API then shows `terminated` there, as after `TerminateInstances`) |
 //! | `AssociateAddress` | `elastic_ip, private_ip, private_mac, switch_dpid, ovs_port, vlan_id, gateway_ip` | allocates the address to the account if it is not yet (it must be in the controller's pool), registers and attaches the instance if it is unknown (in the account's `default` group), and associates the address with it, moving it from another instance if needed |
 //! | `DisassociateAddress` | `elastic_ip` | disassociates the address (it stays allocated to the account, as after an EC2 `DisassociateAddress`) |
 //! | `AuthorizeSecurityGroupIngress` | `group_id, protocol, from_port, to_port, cidr` | adds an ingress rule |
