@@ -1086,6 +1086,17 @@ pub struct Model {
     instances: BTreeMap<InstanceId, Instance>,
     elastic_ips: BTreeMap<Ipv4Addr, ElasticIp>,
     idx: Indexes,
+    /// Names this content: a value no other model content had in this process. Every
+    /// mutator takes a fresh one (from [`next_stamp`]) before it changes anything, and the
+    /// fields are private, so two models with the same stamp are equal (a clone keeps its
+    /// original's stamp until either changes). Decisions memoised per model key on it.
+    stamp: u64,
+}
+
+/// A stamp no model has had yet in this process.
+fn next_stamp() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The serialised form of a [`Model`]: plain lists.
@@ -1151,6 +1162,7 @@ impl Model {
             instances: BTreeMap::new(),
             elastic_ips: BTreeMap::new(),
             idx: Indexes::default(),
+            stamp: next_stamp(),
         })
     }
 
@@ -1193,6 +1205,14 @@ impl Model {
     }
 
     // ----- read access -----
+
+    /// A value naming this model's content in this process: every mutation (even one that
+    /// fails) gives the model a stamp that no model had before, and a clone shares its
+    /// original's until either changes. Equal stamps mean equal models, so a decision
+    /// worked out from a model holds for as long as its stamp is the same.
+    pub(crate) fn stamp(&self) -> u64 {
+        self.stamp
+    }
 
     /// The settings.
     pub fn settings(&self) -> &Settings {
@@ -1387,6 +1407,7 @@ impl Model {
 
     /// Replace the settings (everything is touched).
     pub fn set_settings(&mut self, settings: Settings) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         settings.validate()?;
         for i in self.instances.values() {
             check_instance_addresses(&settings, i)?;
@@ -1400,6 +1421,7 @@ impl Model {
 
     /// Add a switch.
     pub fn add_switch(&mut self, switch: Switch) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         if !switch.uplink.is_physical() {
             return Err(ModelError::BadUplink {
                 switch: switch.dpid,
@@ -1421,6 +1443,7 @@ impl Model {
 
     /// Remove a switch that has no instance attached.
     pub fn remove_switch(&mut self, dpid: Dpid) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         if !self.switches.contains_key(&dpid) {
             return Err(not_found("switch", format!("{dpid:#x}")));
         }
@@ -1442,6 +1465,7 @@ impl Model {
     /// Add a security group (its permissions are checked like [`Model::authorize`]'s; it
     /// may name itself).
     pub fn add_group(&mut self, group: SecurityGroup) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         if self.groups.contains_key(&group.id) {
             return Err(ModelError::Duplicate {
                 kind: "security group",
@@ -1474,6 +1498,7 @@ impl Model {
 
     /// Remove a group that has no members and that no other group names.
     pub fn remove_group(&mut self, id: &GroupId) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         let Some(group) = self.groups.get(id) else {
             return Err(not_found("security group", id));
         };
@@ -1512,6 +1537,7 @@ impl Model {
         direction: Direction,
         permission: Permission,
     ) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         if let Peer::Group(peer) = permission.peer() {
             if !self.groups.contains_key(peer) && peer != group {
                 return Err(not_found("security group", peer));
@@ -1549,6 +1575,7 @@ impl Model {
         direction: Direction,
         permission: &Permission,
     ) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         let g = self
             .groups
             .get_mut(group)
@@ -1590,6 +1617,7 @@ impl Model {
 
     /// Add an instance. Touches it and the members of groups that name its groups.
     pub fn add_instance(&mut self, instance: Instance) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         if self.instances.contains_key(&instance.id) {
             return Err(ModelError::Duplicate {
                 kind: "instance",
@@ -1647,6 +1675,7 @@ impl Model {
 
     /// Remove an instance (its elastic IP, if any, is disassociated and stays allocated).
     pub fn remove_instance(&mut self, id: &InstanceId) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         let inst = self
             .instances
             .get(id)
@@ -1682,6 +1711,7 @@ impl Model {
         id: &InstanceId,
         groups: BTreeSet<GroupId>,
     ) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         for g in &groups {
             if !self.groups.contains_key(g) {
                 return Err(not_found("security group", g));
@@ -1718,6 +1748,7 @@ impl Model {
 
     /// Add an instance to one group.
     pub fn join_group(&mut self, id: &InstanceId, group: &GroupId) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         let mut groups = self
             .instances
             .get(id)
@@ -1730,6 +1761,7 @@ impl Model {
 
     /// Remove an instance from one group.
     pub fn leave_group(&mut self, id: &InstanceId, group: &GroupId) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         let mut groups = self
             .instances
             .get(id)
@@ -1769,6 +1801,7 @@ impl Model {
         id: &InstanceId,
         attachment: Option<Attachment>,
     ) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         if !self.instances.contains_key(id) {
             return Err(not_found("instance", id));
         }
@@ -1802,6 +1835,7 @@ impl Model {
     /// Allocate an elastic IP (possibly already associated). Touches the instance it is
     /// associated with.
     pub fn allocate(&mut self, eip: ElasticIp) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         check_eip_address(&self.settings, eip.public_ip)?;
         if self.elastic_ips.contains_key(&eip.public_ip) {
             return Err(ModelError::Duplicate {
@@ -1841,6 +1875,7 @@ impl Model {
     /// Release an elastic IP (disassociating it first). Touches the instance it was
     /// associated with.
     pub fn release(&mut self, public_ip: Ipv4Addr) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         let t = self.disassociate(public_ip)?;
         if let Some(e) = self.elastic_ips.remove(&public_ip) {
             self.idx.by_allocation.remove(&e.allocation_id);
@@ -1859,6 +1894,7 @@ impl Model {
         instance: &InstanceId,
         allow_reassociation: bool,
     ) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         if !self.instances.contains_key(instance) {
             return Err(not_found("instance", instance));
         }
@@ -1892,6 +1928,7 @@ impl Model {
     /// Disassociate an elastic IP (nothing happens if it is not associated). Touches the
     /// instance it was associated with.
     pub fn disassociate(&mut self, public_ip: Ipv4Addr) -> Result<Touched, ModelError> {
+        self.stamp = next_stamp();
         let e = self
             .elastic_ips
             .get_mut(&public_ip)

@@ -9,6 +9,13 @@
 //! (exact on everything but the ToS and VLAN priority, an idle timeout, `SEND_FLOW_REM`,
 //! removed together) and a packet_out for the packet itself. It does no I/O: the controller
 //! only transports what it returns.
+//!
+//! The new connections of a busy instance differ only by their source port, and so do their
+//! decisions: [`Pinholes`] memoises the model's part of a TCP/UDP decision (the drop, or the
+//! transit with its actions, rules and reply) per switch, port and packet without its source
+//! port, for as long as the model is unchanged (every mutation gives a
+//! [`Model`] a fresh stamp, and the memo starts afresh when the stamp it was made for is not
+//! the model's).
 
 use crate::compile::{cookie, priority, CompileOptions};
 use crate::diff::Update;
@@ -23,6 +30,7 @@ use openflow_proto::{
     NO_BUFFER,
 };
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The connection tables' hasher: keys come from packets that instances (or the outside)
 /// choose, so it is keyed with per-process random keys (`ahash`'s `RandomState`, resistant to
@@ -71,10 +79,88 @@ pub struct Decision {
 #[derive(Clone, Debug)]
 struct Record {
     cookie: u64,
-    involved: Vec<InstanceId>,
+    /// Shared with the [`Plan`] the connection was opened by.
+    involved: Arc<[InstanceId]>,
     /// The installed pinholes (match) at the record's switch: the opening direction's, and
     /// the reply's if it has one.
     flows: (Match, Option<Match>),
+}
+
+/// The most memoised plans kept; past it the memo starts afresh (instances choose the
+/// packets, so it must be bounded).
+const MAX_PLANS: usize = 4096;
+
+/// What [`hop`] (and, for a transit, the rules and the reply's transit) decide about a
+/// packet at a switch, in the form [`Pinholes::packet_in`] applies to it and to every
+/// packet that differs from it only by a TCP/UDP source port (see [`plan_key`]).
+#[derive(Clone, Debug)]
+enum Plan {
+    Drop(DropReason),
+    Controller { duty: Duty, reply: Option<Packet> },
+    Transit(TransitPlan),
+}
+
+#[derive(Clone, Debug)]
+struct TransitPlan {
+    path: Path,
+    /// The transit's five-tuple (for a memoised plan, its source port is the packet's).
+    tuple: FiveTuple,
+    /// [`Transit::allowed_by_rules`].
+    allowed: bool,
+    /// [`Transit::actions`].
+    actions: Vec<Action>,
+    /// [`Transit::involved`].
+    involved: Arc<[InstanceId]>,
+    /// The switch's uplink (`None` for a switch the model does not have, which no transit
+    /// is at: then nothing is tracked, as before).
+    uplink: Option<PortNo>,
+    /// [`reply_transit`]: the port the reply arrives on, its frame (whose TCP/UDP
+    /// destination port is the packet's source port) and its actions.
+    reply: Option<(PortNo, Packet, Vec<Action>)>,
+}
+
+/// The key a packet's plan is memoised under, or `None` if it is not memoised: an IPv4 TCP
+/// or UDP packet, with its source port zeroed. Nothing [`hop`] decides depends on the source
+/// port of such a packet but the five-tuple it reports (the address and MAC checks do not
+/// look at ports; TCP and UDP permissions match destination ports only, see
+/// [`crate::model::Protocol::matches`]; the reply's frame and transit carry the ports
+/// through, swapped), so the plan of one packet serves all the others with the source port
+/// put back where it goes (the tuple's source port, the reply frame's destination port).
+fn plan_key(switch: Dpid, in_port: PortNo, p: &Packet) -> Option<(Dpid, PortNo, Packet)> {
+    if !p.is_ipv4() || !matches!(p.nw_proto, IP_PROTO_TCP | IP_PROTO_UDP) {
+        return None;
+    }
+    let mut k = *p;
+    k.tp_src = 0;
+    Some((switch, in_port, k))
+}
+
+/// Work out the plan of `packet` arriving at `switch` on `in_port`.
+fn plan(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet) -> Plan {
+    match hop(model, switch, in_port, packet) {
+        Hop::Drop(reason) => Plan::Drop(reason),
+        Hop::Controller { duty, reply } => Plan::Controller { duty, reply },
+        Hop::Transit(t) => {
+            let allowed = t.allowed_by_rules(model);
+            let uplink = model.switch(t.switch).map(|s| s.uplink);
+            // The reply is only needed for a connection that can be tracked.
+            let reply = if allowed && uplink.is_some() && t.tuple.reply().is_some() {
+                reply_transit(model, &t).map(|(rin, rp, rt)| (rin, rp, rt.actions))
+            } else {
+                None
+            };
+            let t = *t;
+            Plan::Transit(TransitPlan {
+                path: t.path,
+                tuple: t.tuple,
+                allowed,
+                actions: t.actions,
+                involved: t.involved.into(),
+                uplink,
+                reply,
+            })
+        }
+    }
 }
 
 /// The controller's tracked connections and their pinholes.
@@ -84,6 +170,10 @@ pub struct Pinholes {
     records: HashMap<ConnKey, Record, Hasher>,
     by_cookie: HashMap<(Dpid, u64), ConnKey, Hasher>,
     serial: u64,
+    /// Plans memoised for the model whose stamp is `plans_of` (see [`plan_key`]).
+    plans: HashMap<(Dpid, PortNo, Packet), Arc<Plan>, Hasher>,
+    plans_of: u64,
+    memoise: bool,
 }
 
 /// The pinhole match of a packet arriving on `in_port` at a switch whose uplink is `uplink`:
@@ -193,6 +283,18 @@ impl Pinholes {
             records: HashMap::with_hasher(Hasher::new()),
             by_cookie: HashMap::with_hasher(Hasher::new()),
             serial: 0,
+            plans: HashMap::with_hasher(Hasher::new()),
+            plans_of: 0,
+            memoise: true,
+        }
+    }
+
+    /// The same without memoised plans (every packet decided afresh), to test the memo.
+    #[cfg(test)]
+    pub(crate) fn without_memo(options: CompileOptions) -> Self {
+        Pinholes {
+            memoise: false,
+            ..Pinholes::new(options)
         }
     }
 
@@ -252,85 +354,122 @@ impl Pinholes {
         in_port: PortNo,
         packet: &Packet,
     ) -> Decision {
+        let key = if self.memoise {
+            plan_key(switch, in_port, packet)
+        } else {
+            None
+        };
+        let Some(key) = key else {
+            let p = plan(model, switch, in_port, packet);
+            return self.apply(&p, false, switch, in_port, packet);
+        };
+        if self.plans_of != model.stamp() {
+            self.plans.clear();
+            self.plans_of = model.stamp();
+        }
+        if let Some(p) = self.plans.get(&key) {
+            let p = Arc::clone(p);
+            return self.apply(&p, true, switch, in_port, packet);
+        }
+        if self.plans.len() >= MAX_PLANS {
+            self.plans.clear();
+        }
+        let p = Arc::new(plan(model, switch, in_port, packet));
+        self.plans.insert(key, Arc::clone(&p));
+        self.apply(&p, false, switch, in_port, packet)
+    }
+
+    /// Decide `packet` by its plan: worked out from this packet, or (`memoised`) from one
+    /// with the same [`plan_key`], the TCP/UDP packet's source port then put in the tuple
+    /// and the reply frame.
+    fn apply(
+        &mut self,
+        plan: &Plan,
+        memoised: bool,
+        switch: Dpid,
+        in_port: PortNo,
+        packet: &Packet,
+    ) -> Decision {
         let nothing = |outcome| Decision {
             outcome,
             flow_mods: Vec::new(),
             packet_out: None,
         };
-        match hop(model, switch, in_port, packet) {
-            Hop::Drop(reason) => nothing(Outcome::Dropped(reason)),
-            Hop::Controller { duty, reply } => Decision {
-                outcome: Outcome::Arp(duty),
-                flow_mods: Vec::new(),
-                packet_out: reply.map(|r| PacketOut {
-                    switch,
-                    in_port: PortNo::NONE,
-                    actions: vec![Action::output(in_port)],
-                    packet: r,
-                }),
-            },
-            Hop::Transit(t) => {
-                let out = |actions| PacketOut {
-                    switch,
-                    in_port,
-                    actions,
-                    packet: *packet,
-                };
-                if self.lookup(switch, t.path, &t.tuple).is_some() {
-                    return Decision {
-                        outcome: Outcome::Tracked,
-                        flow_mods: Vec::new(),
-                        packet_out: Some(out(t.actions)),
-                    };
-                }
-                if !t.allowed_by_rules(model) {
-                    return nothing(Outcome::Dropped(DropReason::Denied));
-                }
-                let (flow_mods, actions) = self.open(model, *t, packet);
-                Decision {
-                    outcome: Outcome::Allowed,
-                    flow_mods,
-                    packet_out: Some(out(actions)),
+        let t = match plan {
+            Plan::Drop(reason) => return nothing(Outcome::Dropped(*reason)),
+            Plan::Controller { duty, reply } => {
+                return Decision {
+                    outcome: Outcome::Arp(duty.clone()),
+                    flow_mods: Vec::new(),
+                    packet_out: reply.map(|r| PacketOut {
+                        switch,
+                        in_port: PortNo::NONE,
+                        actions: vec![Action::output(in_port)],
+                        packet: r,
+                    }),
                 }
             }
-        }
-    }
-
-    /// Track the connection `t` opens; return its pinholes and the actions of the packet
-    /// itself.
-    fn open(&mut self, model: &Model, t: Transit, packet: &Packet) -> (Vec<Update>, Vec<Action>) {
-        if t.tuple.reply().is_none() {
-            return (Vec::new(), t.actions);
-        }
-        let Some(uplink) = model.switch(t.switch).map(|s| s.uplink) else {
-            return (Vec::new(), t.actions);
+            Plan::Transit(t) => t,
         };
-        self.serial = (self.serial + 1) & !cookie::KIND_MASK;
-        let ck = cookie::PINHOLE | self.serial;
-        let reply = reply_transit(model, &t);
-        let mut mods = Vec::with_capacity(2);
-        let fwd = pinhole_match(t.in_port, uplink, packet);
-        mods.push(self.pinhole(t.switch, ck, fwd, t.actions.clone()));
-        let rev = reply.map(|(rin, rp, rt)| {
-            let m = pinhole_match(rin, uplink, &rp);
-            mods.push(self.pinhole(t.switch, ck, m, rt.actions));
-            m
-        });
-        let key = ConnKey {
-            switch: t.switch,
-            path: t.path,
-            opening: t.tuple,
+        let mut tuple = t.tuple;
+        if memoised {
+            tuple.src_port = packet.tp_src;
+        }
+        let out = |actions| PacketOut {
+            switch,
+            in_port,
+            actions,
+            packet: *packet,
         };
-        self.records.insert(
-            key,
-            Record {
-                cookie: ck,
-                involved: t.involved,
-                flows: (fwd, rev),
-            },
-        );
-        self.by_cookie.insert((t.switch, ck), key);
-        (mods, t.actions)
+        if self.lookup(switch, t.path, &tuple).is_some() {
+            return Decision {
+                outcome: Outcome::Tracked,
+                flow_mods: Vec::new(),
+                packet_out: Some(out(t.actions.clone())),
+            };
+        }
+        if !t.allowed {
+            return nothing(Outcome::Dropped(DropReason::Denied));
+        }
+        let flow_mods = match t.uplink {
+            Some(uplink) if tuple.reply().is_some() => {
+                self.serial = (self.serial + 1) & !cookie::KIND_MASK;
+                let ck = cookie::PINHOLE | self.serial;
+                let mut mods = Vec::with_capacity(2);
+                let fwd = pinhole_match(in_port, uplink, packet);
+                mods.push(self.pinhole(switch, ck, fwd, t.actions.clone()));
+                let rev = t.reply.as_ref().map(|(rin, rp, ra)| {
+                    let mut rp = *rp;
+                    if memoised {
+                        rp.tp_dst = packet.tp_src;
+                    }
+                    let m = pinhole_match(*rin, uplink, &rp);
+                    mods.push(self.pinhole(switch, ck, m, ra.clone()));
+                    m
+                });
+                let key = ConnKey {
+                    switch,
+                    path: t.path,
+                    opening: tuple,
+                };
+                self.records.insert(
+                    key,
+                    Record {
+                        cookie: ck,
+                        involved: t.involved.clone(),
+                        flows: (fwd, rev),
+                    },
+                );
+                self.by_cookie.insert((switch, ck), key);
+                mods
+            }
+            _ => Vec::new(),
+        };
+        Decision {
+            outcome: Outcome::Allowed,
+            flow_mods,
+            packet_out: Some(out(t.actions.clone())),
+        }
     }
 
     fn deletes(&self, key: &ConnKey, rec: &Record) -> Vec<Update> {
@@ -449,6 +588,107 @@ mod tests {
         assert_eq!(dels[0].flow_mod.r#match, rev.r#match);
         assert!(p.is_empty());
         assert!(p.flow_removed(1, fwd.cookie, &rev.r#match).is_empty());
+    }
+
+    /// The decision a pinhole table that never memoises makes, next to `p`'s.
+    fn both(
+        p: &mut Pinholes,
+        fresh: &mut Pinholes,
+        m: &Model,
+        port: u16,
+        pkt: &Packet,
+    ) -> Decision {
+        let d = p.packet_in(m, 1, PortNo(port), pkt);
+        assert_eq!(d, fresh.packet_in(m, 1, PortNo(port), pkt));
+        d
+    }
+
+    #[test]
+    fn memoised_plans_follow_the_model() {
+        use crate::model::{Attachment, Direction, Peer, Permission, PortRange, Protocol};
+        let mut m = fixture();
+        let (a, b) = (inst(&m, "a").clone(), inst(&m, "b").clone());
+        let web = crate::model::GroupId::new("web").unwrap();
+        let ssh = Permission::new(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()).unwrap();
+        let mut p = Pinholes::new(CompileOptions::default());
+        let mut fresh = Pinholes::without_memo(CompileOptions::default());
+        let syn = |sport| Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, sport, 22);
+        let d = both(&mut p, &mut fresh, &m, 1, &syn(40000));
+        assert_eq!(d.outcome, Outcome::Allowed);
+        // Another source port: the memoised plan, with this port in both pinholes.
+        let d = both(&mut p, &mut fresh, &m, 1, &syn(40001));
+        assert_eq!(d.outcome, Outcome::Allowed);
+        assert_eq!(d.flow_mods[0].flow_mod.r#match.tp_src, Some(40001));
+        assert_eq!(d.flow_mods[1].flow_mod.r#match.tp_dst, Some(40001));
+        assert_eq!(p.plans.len(), 1);
+        // A model change the plan depends on: never the stale plan.
+        let mut t = m.revoke(&web, Direction::Ingress, &ssh).unwrap();
+        assert_eq!(p.cut(&t), fresh.cut(&t));
+        let d = both(&mut p, &mut fresh, &m, 1, &syn(40002));
+        assert_eq!(d.outcome, Outcome::Dropped(DropReason::Denied));
+        t = m.authorize(&web, Direction::Ingress, ssh.clone()).unwrap();
+        assert_eq!(p.cut(&t), fresh.cut(&t));
+        assert_eq!(
+            both(&mut p, &mut fresh, &m, 1, &syn(40003)).outcome,
+            Outcome::Allowed
+        );
+        // b moves to switch 2: a's packets to b now leave by the uplink.
+        t = m
+            .attach(
+                &b.id,
+                Some(Attachment {
+                    switch: 2,
+                    port: PortNo(9),
+                }),
+            )
+            .unwrap();
+        assert_eq!(p.cut(&t), fresh.cut(&t));
+        let d = both(&mut p, &mut fresh, &m, 1, &syn(40004));
+        assert_eq!(
+            d.packet_out.unwrap().actions,
+            vec![Action::output(PortNo(100))]
+        );
+        // Even a refused change gives the model a new stamp.
+        let stamp = m.stamp();
+        assert!(m
+            .attach(
+                &b.id,
+                Some(Attachment {
+                    switch: 9,
+                    port: PortNo(9)
+                })
+            )
+            .is_err());
+        assert_ne!(m.stamp(), stamp);
+        // Two models that differ, one a changed clone of the other, alternately: each gets
+        // its own decision.
+        let mut other = m.clone();
+        assert_eq!(other.stamp(), m.stamp());
+        other.revoke(&web, Direction::Ingress, &ssh).unwrap();
+        for sport in 41000..41004 {
+            // b, now behind switch 1's uplink, to a's ssh: allowed by `m`, not by `other`.
+            let ssh_in = |sport| Packet::ipv4(b.mac, a.mac, b.ip, a.ip, 6, sport, 22);
+            let here = both(&mut p, &mut fresh, &m, 100, &ssh_in(sport));
+            assert_eq!(here.outcome, Outcome::Allowed);
+            let there = p.packet_in(&other, 1, PortNo(100), &ssh_in(sport + 500));
+            assert_eq!(there.outcome, Outcome::Dropped(DropReason::Denied));
+        }
+    }
+
+    #[test]
+    fn the_memo_is_bounded() {
+        let m = fixture();
+        let (a, b) = (inst(&m, "a"), inst(&m, "b"));
+        let mut p = Pinholes::new(CompileOptions::default());
+        for dport in 0..=u16::try_from(MAX_PLANS).unwrap() + 10 {
+            p.packet_in(
+                &m,
+                1,
+                PortNo(1),
+                &Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 17, 1, dport),
+            );
+            assert!(p.plans.len() <= MAX_PLANS);
+        }
     }
 
     #[test]
