@@ -283,7 +283,7 @@ fn flow_stats_reply() -> Message {
             cookie: u64::from(i),
             packet_count: 10,
             byte_count: 1000,
-            actions: vec![Action::SetNwTos(32), Action::output(PortNo(2))],
+            actions: vec![Action::SetNwTos(32), Action::output(PortNo(2))].into(),
         })
         .collect();
     Message::StatsReply(StatsReply::new(StatsReplyBody::Flow(flows)))

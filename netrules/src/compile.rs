@@ -174,7 +174,7 @@ impl Flow {
             buffer_id: NO_BUFFER,
             out_port: PortNo::NONE,
             flags: self.flags,
-            actions: self.actions.to_vec(),
+            actions: self.actions.to_vec().into(),
         }
     }
 

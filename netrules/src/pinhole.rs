@@ -341,7 +341,7 @@ impl Pinholes {
             buffer_id: NO_BUFFER,
             out_port: PortNo::NONE,
             flags: FlowModFlags::SEND_FLOW_REM,
-            actions,
+            actions: actions.into(),
         };
         Update { switch, flow_mod }
     }

@@ -257,7 +257,7 @@ pub fn flow_mod() -> impl Strategy<Value = FlowMod> {
                 } else {
                     FlowModFlags::empty()
                 },
-                actions,
+                actions: actions.into(),
             },
         )
 }

@@ -424,6 +424,39 @@ impl Action {
         }
     }
 
+    /// Check the actions until the reader is empty, with exactly the checks and errors of
+    /// [`Action::read_list`], without building them ([`crate::Actions`] keeps the bytes).
+    pub(crate) fn check_list(r: &mut Reader<'_>, field: &'static str) -> Result<(), DecodeError> {
+        loop {
+            // The standard actions of their exact length, in a tight loop over the headers.
+            let rest = r.rest_slice();
+            let mut s = rest;
+            while let Some(len) = Self::standard_len(s) {
+                s = s.get(len..).unwrap_or_default();
+            }
+            r.consume(rest.len() - s.len());
+            if r.is_empty() {
+                return Ok(());
+            }
+            // Anything else: a vendor action, or an error.
+            Self::read_one_general(r, field)?;
+        }
+    }
+
+    /// The length of the standard action at the start of `s` if [`Action::standard`]
+    /// would decode one there: a standard type with the one length it may have, all of it
+    /// present.
+    #[inline(always)]
+    fn standard_len(s: &[u8]) -> Option<usize> {
+        let [t0, t1, l0, l1] = *s.first_chunk::<4>()?;
+        let len = match (u16::from_be_bytes([t0, t1]), u16::from_be_bytes([l0, l1])) {
+            (0..=3 | 6..=10, 8) => 8,
+            (4 | 5 | 11, 16) => 16,
+            _ => return None,
+        };
+        (s.len() >= len).then_some(len)
+    }
+
     /// Read one action: the standard types of their exact length in one step, anything
     /// else (vendor actions, and every error) through [`Action::read_one_general`].
     #[inline]
@@ -438,7 +471,7 @@ impl Action {
     /// The standard action at the start of `s`, and its length, if it has a standard type
     /// and the one length that type may have (and all of it is present).
     #[inline(always)]
-    fn standard(s: &[u8]) -> Option<(Action, usize)> {
+    pub(crate) fn standard(s: &[u8]) -> Option<(Action, usize)> {
         let a = Fixed(*s.first_chunk::<8>()?);
         // Type and length together: a standard type with the one length it may have.
         let action = match (a.u16::<0>(), a.u16::<2>()) {
@@ -473,7 +506,10 @@ impl Action {
 
     /// Read one action of any type, with every check and error of the specification.
     #[inline(never)]
-    fn read_one_general(r: &mut Reader<'_>, field: &'static str) -> Result<Action, DecodeError> {
+    pub(crate) fn read_one_general(
+        r: &mut Reader<'_>,
+        field: &'static str,
+    ) -> Result<Action, DecodeError> {
         let start = r.offset();
         let remaining = r.remaining();
         if remaining < ACTION_HEADER_LEN {

@@ -62,6 +62,7 @@
 //! they carry data.
 
 use crate::action::Action;
+use crate::actions::Actions;
 use crate::flow_match::{Ipv4Match, Match, VlanMatch, ETH_TYPE_ARP, ETH_TYPE_IPV4};
 use crate::flow_mod::{FlowMod, FlowModCommand, FlowModFlags, NO_BUFFER};
 use crate::messages::{FlowRemoved, FlowRemovedReason, PacketIn, PacketInReason, PacketOut};
@@ -260,15 +261,31 @@ pub struct DisplayActions<'a>(pub &'a [Action]);
 
 impl fmt::Display for DisplayActions<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("drop");
-        }
-        let mut out = Fields::new(f);
-        for a in self.0 {
-            out.item(format_args!("{a}"))?;
-        }
-        Ok(())
+        write_actions(f, self.0)
     }
+}
+
+/// An action list as `ovs-ofctl` prints it after `actions=` ([`DisplayActions`]):
+/// `mod_vlan_vid:20,output:1`, or `drop` for none.
+impl fmt::Display for Actions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_actions(f, self)
+    }
+}
+
+/// Comma-separated actions, or `drop` for none.
+fn write_actions<A: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    actions: impl IntoIterator<Item = A>,
+) -> fmt::Result {
+    let mut out = Fields::new(f);
+    for a in actions {
+        out.item(format_args!("{a}"))?;
+    }
+    if !out.any {
+        f.write_str("drop")?;
+    }
+    Ok(())
 }
 
 /// `ovs-ofctl` syntax of one action: `output:2`, `CONTROLLER:128`, `LOCAL`, `mod_nw_dst:10.0.0.2`,
@@ -376,7 +393,7 @@ impl fmt::Display for FlowMod {
             write!(f, " out_port:{}", OvsPort(self.out_port))?;
         }
         write_flags(f, self.flags)?;
-        write!(f, " actions={}", DisplayActions(&self.actions))
+        write!(f, " actions={}", self.actions)
     }
 }
 
@@ -431,7 +448,7 @@ impl fmt::Display for FlowStats {
         if flow.any {
             f.write_str(" ")?;
         }
-        write!(f, "actions={}", DisplayActions(&self.actions))
+        write!(f, "actions={}", self.actions)
     }
 }
 
@@ -508,7 +525,7 @@ impl fmt::Display for PacketOut {
             f,
             "in_port={} actions={}",
             OvsPort(self.in_port),
-            DisplayActions(&self.actions)
+            self.actions
         )?;
         if self.buffer_id == NO_BUFFER {
             write!(f, " data_len={}", self.data.len())
@@ -884,7 +901,7 @@ mod tests {
             cookie: 0,
             packet_count: 1,
             byte_count: 70,
-            actions,
+            actions: actions.into(),
         }
     }
 
@@ -973,10 +990,10 @@ mod tests {
         for (value, text) in cases {
             assert_eq!(value.to_string(), text);
         }
-        let po = |buffer_id, in_port, actions, len| PacketOut {
+        let po = |buffer_id, in_port, actions: Vec<Action>, len| PacketOut {
             buffer_id,
             in_port: PortNo(in_port),
-            actions,
+            actions: actions.into(),
             data: Bytes::from(vec![0; len]),
         };
         let cases = [

@@ -1,6 +1,6 @@
 //! `OFPT_FLOW_MOD`: add, modify or delete flows.
 
-use crate::action::Action;
+use crate::actions::Actions;
 use crate::codec::{Fixed, Reader};
 use crate::error::{DecodeError, EncodeError};
 use crate::flow_match::Match;
@@ -95,14 +95,16 @@ pub struct FlowMod {
     pub out_port: PortNo,
     /// Flags.
     pub flags: FlowModFlags,
-    /// The actions (empty: drop).
-    pub actions: Vec<Action>,
+    /// The actions (empty: drop). Decoded, they are the bytes of the message (checked),
+    /// which encode again exactly as they came ([`Actions`]).
+    pub actions: Actions,
 }
 
 impl FlowMod {
     /// An `OFPFC_ADD` of a flow with this match, priority and actions; no timeouts,
-    /// cookie 0, no buffer, no flags.
-    pub fn add(r#match: Match, priority: u16, actions: Vec<Action>) -> Self {
+    /// cookie 0, no buffer, no flags. The actions can be a `Vec<Action>`, an array of them
+    /// or an [`Actions`].
+    pub fn add(r#match: Match, priority: u16, actions: impl Into<Actions>) -> Self {
         FlowMod {
             r#match,
             cookie: 0,
@@ -113,7 +115,7 @@ impl FlowMod {
             buffer_id: NO_BUFFER,
             out_port: PortNo::NONE,
             flags: FlowModFlags::empty(),
-            actions,
+            actions: actions.into(),
         }
     }
 
@@ -121,7 +123,7 @@ impl FlowMod {
     pub fn delete_strict(r#match: Match, priority: u16) -> Self {
         FlowMod {
             command: FlowModCommand::DeleteStrict,
-            ..FlowMod::add(r#match, priority, Vec::new())
+            ..FlowMod::add(r#match, priority, Actions::new())
         }
     }
 }
@@ -140,7 +142,7 @@ impl FlowMod {
         header: crate::Header,
     ) -> Result<(crate::Header, crate::Message), DecodeError> {
         let f = r.fixed::<{ FlowMod::FIXED_LEN - Header::LEN }>("match.wildcards")?;
-        let actions = Action::read_list(r, "flow_mod.actions")?;
+        let actions = Actions::read(r, "flow_mod.actions")?;
         r.finish("body")?;
         Ok((
             header,
@@ -151,7 +153,7 @@ impl FlowMod {
     /// The flow_mod of the 64 bytes after the header (match, then cookie to flags) and
     /// its decoded actions.
     #[inline(always)]
-    fn from_wire(f: &[u8; FlowMod::FIXED_LEN - Header::LEN], actions: Vec<Action>) -> FlowMod {
+    fn from_wire(f: &[u8; FlowMod::FIXED_LEN - Header::LEN], actions: Actions) -> FlowMod {
         let f = Fixed(*f);
         FlowMod {
             r#match: Match::from_wire(&f.bytes::<0, { Match::WIRE_LEN }>()),
@@ -170,7 +172,7 @@ impl FlowMod {
     /// The length of the whole message, header included (saturating).
     #[inline]
     pub(crate) fn message_len(&self) -> usize {
-        FlowMod::FIXED_LEN.saturating_add(Action::list_len(&self.actions))
+        FlowMod::FIXED_LEN.saturating_add(self.actions.wire_len())
     }
 
     /// [`crate::Message::encode`] of this flow_mod: header, match and fixed fields built on
@@ -203,7 +205,7 @@ impl FlowMod {
         f.set_u32::<4>(xid);
         f.set_bytes::<8, { FlowMod::FIXED_LEN - Header::LEN }>(self.fixed_wire());
         dst.put_slice(&f.0);
-        if let Err(e) = Action::put_list(&self.actions, dst) {
+        if let Err(e) = self.actions.put(dst) {
             dst.truncate(start);
             return Err(e);
         }
@@ -234,7 +236,7 @@ impl FlowMod {
         dst.put_slice(&self.fixed_wire());
         // The caller has checked the whole message's length (so the list's), and truncates
         // `dst` on error: one pass that checks each action as it writes it.
-        Action::put_list(&self.actions, dst)
+        self.actions.put(dst)
     }
 }
 
@@ -242,6 +244,7 @@ impl FlowMod {
 mod serde_tests {
     use super::*;
     use crate::flow_match::{Ipv4Match, VlanMatch, ETH_TYPE_IPV4};
+    use crate::Action;
     use crate::MacAddr;
     use bytes::Bytes;
     use core::net::Ipv4Addr;

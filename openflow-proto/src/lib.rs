@@ -64,6 +64,7 @@
 #![deny(missing_docs)]
 
 pub mod action;
+pub mod actions;
 mod codec;
 pub mod display;
 pub mod error;
@@ -81,6 +82,7 @@ pub mod stats;
 pub mod validate;
 
 pub use action::{Action, ActionType, ActionValueError};
+pub use actions::Actions;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
 pub use error_msg::{ErrorMsg, ErrorType};
 pub use flow_match::{DroppedFields, Ipv4Match, Match, VlanMatch};

@@ -321,7 +321,7 @@ impl Message {
             Message::FlowRemoved(_) => FlowRemoved::WIRE_LEN - Header::LEN,
             Message::PortStatus(_) => PortStatus::WIRE_LEN - Header::LEN,
             Message::PacketOut(p) => (PacketOut::FIXED_LEN - Header::LEN)
-                .saturating_add(crate::Action::list_len(&p.actions))
+                .saturating_add(p.actions.wire_len())
                 .saturating_add(p.data.len()),
             Message::FlowMod(f) => f.message_len().saturating_sub(Header::LEN),
             Message::PortMod(_) => PortMod::WIRE_LEN - Header::LEN,
@@ -510,6 +510,7 @@ from_body! {
 mod tests {
     use super::*;
     use crate::action::Action;
+    use crate::actions::Actions;
     use crate::error_msg::{BadActionCode, BadRequestCode, QueueOpFailedCode};
     use crate::flow_match::{Ipv4Match, ETH_TYPE_ARP, ETH_TYPE_IPV4};
     use crate::flow_mod::{FlowModCommand, FlowModFlags};
@@ -1327,7 +1328,7 @@ mod tests {
             Message::PacketOut(PacketOut {
                 buffer_id: NO_BUFFER,
                 in_port: PortNo::CONTROLLER,
-                actions: vec![Action::output(PortNo::TABLE), Action::StripVlan],
+                actions: vec![Action::output(PortNo::TABLE), Action::StripVlan].into(),
                 data: Bytes::from_static(&[9; 60]),
             }),
             Message::FlowMod(FlowMod::add(m, 10, vec![Action::SetNwTos(4)])),
@@ -1416,7 +1417,7 @@ mod tests {
         let p = PacketOut {
             buffer_id: NO_BUFFER,
             in_port: PortNo::NONE,
-            actions: vec![],
+            actions: Actions::new(),
             data: Bytes::from(vec![0; 70_000]),
         };
         assert!(Message::PacketOut(p).encode(1, &mut b).is_err());

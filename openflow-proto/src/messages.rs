@@ -1,7 +1,7 @@
 //! The bodies of the fixed-layout messages: features, switch configuration, packet_in,
 //! flow_removed, packet_out, vendor, port_status and port_mod.
 
-use crate::action::Action;
+use crate::actions::Actions;
 use crate::codec::{Fixed, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
 use crate::error_msg::ErrorMsg;
@@ -415,8 +415,8 @@ pub struct PacketOut {
     pub buffer_id: u32,
     /// The frame's input port ([`PortNo::NONE`] if none; [`PortNo::CONTROLLER`] is common).
     pub in_port: PortNo,
-    /// The actions to apply.
-    pub actions: Vec<Action>,
+    /// The actions to apply (decoded: the bytes of the message, checked; see [`Actions`]).
+    pub actions: Actions,
     /// The frame, when not buffered: a zero-copy slice of the decoded message.
     pub data: Bytes,
 }
@@ -441,7 +441,7 @@ impl PacketOut {
             ));
         }
         let mut ar = r.sub(actions_len, "packet_out.actions")?;
-        let actions = Action::read_list(&mut ar, "packet_out.actions")?;
+        let actions = Actions::read(&mut ar, "packet_out.actions")?;
         Ok(PacketOut {
             buffer_id,
             in_port,
@@ -451,10 +451,8 @@ impl PacketOut {
     }
 
     pub(crate) fn write(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
-        for a in &self.actions {
-            a.check_encodable()?;
-        }
-        let len = Action::list_len(&self.actions);
+        self.actions.check_encodable()?;
+        let len = self.actions.wire_len();
         let actions_len = u16::try_from(len).map_err(|_| EncodeError::TooLong {
             what: "packet_out actions",
             len,
@@ -463,7 +461,7 @@ impl PacketOut {
         dst.put_u32(self.buffer_id);
         dst.put_u16(self.in_port.0);
         dst.put_u16(actions_len);
-        Action::encode_list(&self.actions, dst)?;
+        self.actions.encode(dst)?;
         dst.put_slice(&self.data);
         Ok(())
     }

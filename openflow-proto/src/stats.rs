@@ -6,7 +6,7 @@
 //! reply into such parts (at entry boundaries, each message at most 65535 bytes) and
 //! [`StatsReassembler`] puts received parts back together.
 
-use crate::action::Action;
+use crate::actions::Actions;
 use crate::codec::{fixed_str, put_fixed_str, Fixed, Reader};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
 use crate::flow_match::Match;
@@ -384,8 +384,8 @@ pub struct FlowStats {
     pub packet_count: u64,
     /// Bytes matched.
     pub byte_count: u64,
-    /// The flow's actions.
-    pub actions: Vec<Action>,
+    /// The flow's actions (decoded: the bytes of the entry, checked; see [`Actions`]).
+    pub actions: Actions,
 }
 
 const _: () = assert!(FlowStats::FIXED_LEN == 88);
@@ -396,7 +396,7 @@ impl FlowStats {
 
     /// The entry's length on the wire.
     pub fn wire_len(&self) -> usize {
-        Self::FIXED_LEN.saturating_add(Action::list_len(&self.actions))
+        Self::FIXED_LEN.saturating_add(self.actions.wire_len())
     }
 
     #[inline]
@@ -431,7 +431,7 @@ impl FlowStats {
         let cookie = f.u64::<20>();
         let packet_count = f.u64::<28>();
         let byte_count = f.u64::<36>();
-        let actions = Action::read_list(&mut e, "flow_stats.actions")?;
+        let actions = Actions::read(&mut e, "flow_stats.actions")?;
         Ok(FlowStats {
             table_id,
             r#match,
@@ -448,9 +448,7 @@ impl FlowStats {
     }
 
     fn write(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
-        for a in &self.actions {
-            a.check_encodable()?;
-        }
+        self.actions.check_encodable()?;
         let len = self.wire_len();
         let len16 = u16::try_from(len).map_err(|_| EncodeError::TooLong {
             what: "flow stats entry",
@@ -473,7 +471,7 @@ impl FlowStats {
         f.set_u64::<36>(self.byte_count);
         dst.put_slice(&f.0);
         // The entry's length (so the list's) is checked above: one pass over the actions.
-        Action::put_list(&self.actions, dst)
+        self.actions.put(dst)
     }
 }
 
@@ -1160,7 +1158,7 @@ mod tests {
                 packet_count: 0,
                 byte_count: 0,
                 // Entries of different sizes.
-                actions: vec![Action::StripVlan; i % 7],
+                actions: vec![crate::Action::StripVlan; i % 7].into(),
             })
             .collect()
     }
@@ -1292,7 +1290,7 @@ mod tests {
     #[test]
     fn flow_entry_too_long_is_an_encode_error() {
         let mut f = flows(1).remove(0);
-        f.actions = vec![Action::StripVlan; 8200];
+        f.actions = vec![crate::Action::StripVlan; 8200].into();
         let r = StatsReply::new(StatsReplyBody::Flow(vec![f]));
         assert!(r.split(MAX_MESSAGE_LEN).is_err());
         assert!(r.write(&mut Vec::new()).is_err());

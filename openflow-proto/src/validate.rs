@@ -7,6 +7,7 @@
 //! send back ([`ValidationError::ofp_error`]), as Open vSwitch answers them.
 
 use crate::action::{Action, ActionValueError};
+use crate::actions::Actions;
 use crate::error_msg::{BadActionCode, BadRequestCode, ErrorMsg, ErrorType, FlowModFailedCode};
 use crate::flow_mod::{FlowModCommand, FlowModFlags};
 use crate::message::Message;
@@ -123,11 +124,12 @@ fn valid_output(port: PortNo, ctx: ActionContext) -> bool {
 }
 
 fn check_actions(
-    actions: &[Action],
+    actions: &Actions,
     ctx: ActionContext,
     vendors: &[u32],
 ) -> Result<(), ValidationError> {
     for (index, a) in actions.iter().enumerate() {
+        let a = &a;
         let arg = |r: Result<Action, ActionValueError>| {
             r.map(|_| ())
                 .map_err(|reason| ValidationError::BadArgument { index, reason })
@@ -279,7 +281,7 @@ mod tests {
         let po = Message::PacketOut(PacketOut {
             buffer_id: NO_BUFFER,
             in_port: PortNo::CONTROLLER,
-            actions: vec![Action::StripVlan, Action::output(PortNo::TABLE)],
+            actions: vec![Action::StripVlan, Action::output(PortNo::TABLE)].into(),
             data: Bytes::new(),
         });
         assert!(po.validate(&[]).is_ok());

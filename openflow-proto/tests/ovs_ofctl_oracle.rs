@@ -10,7 +10,7 @@ mod strategies;
 
 use bytes::Bytes;
 use core::net::Ipv4Addr;
-use openflow_proto::display::{DisplayActions, DisplayFlow};
+use openflow_proto::display::DisplayFlow;
 use openflow_proto::error_msg::{BadRequestCode, ErrorType};
 use openflow_proto::messages::{ConfigFlags, FragHandling};
 use openflow_proto::port::StpState;
@@ -316,16 +316,13 @@ fn every_message_type_is_decoded_by_ovs_with_our_values() {
     let po = PacketOut {
         buffer_id: NO_BUFFER,
         in_port: PortNo::CONTROLLER,
-        actions: every_action(),
+        actions: every_action().into(),
         data: frame,
     };
     let text = print_msg(&Message::PacketOut(po.clone()), 0x1c);
     assert_eq!(
         first_line_rest(&text),
-        format!(
-            "in_port=CONTROLLER actions={} data_len=42",
-            DisplayActions(&po.actions)
-        )
+        format!("in_port=CONTROLLER actions={} data_len=42", po.actions)
     );
     assert_eq!(first_line_rest(&text), po.to_string());
 
@@ -490,7 +487,7 @@ fn every_message_type_is_decoded_by_ovs_with_our_values() {
         cookie: 0x1234,
         packet_count: 3,
         byte_count: 210,
-        actions: every_action(),
+        actions: every_action().into(),
     };
     let text = print_msg(
         &Message::StatsReply(StatsReply::new(StatsReplyBody::Flow(vec![flow.clone()]))),
@@ -525,7 +522,7 @@ fn every_action_type_alone_prints_as_we_print_it() {
         let po = PacketOut {
             buffer_id: NO_BUFFER,
             in_port: PortNo(1),
-            actions: vec![action.clone()],
+            actions: vec![action.clone()].into(),
             data: Bytes::new(),
         };
         let text = print_msg(&Message::PacketOut(po), 1);
@@ -693,7 +690,7 @@ fn ovs_flow_stats() -> impl Strategy<Value = FlowStats> {
                     cookie,
                     packet_count: pkts,
                     byte_count: bytes,
-                    actions,
+                    actions: actions.into(),
                 }
             },
         )
@@ -732,7 +729,7 @@ proptest! {
         let text = format!(
             "{} actions={}",
             DisplayFlow::new(&add.r#match, add.priority),
-            DisplayActions(&add.actions)
+            add.actions
         );
         prop_assert_eq!(parse_flow(text.trim_start()), add.to_string());
     }
@@ -766,7 +763,7 @@ proptest! {
         actions in proptest::collection::vec(strategies::ovs_action(), 0..5),
         len in 0usize..80,
     ) {
-        let po = PacketOut { buffer_id, in_port, actions, data: Bytes::from(vec![0; len]) };
+        let po = PacketOut { buffer_id, in_port, actions: actions.into(), data: Bytes::from(vec![0; len]) };
         let text = print_msg(&Message::PacketOut(po.clone()), 0);
         prop_assert_eq!(first_line_rest(&text), po.to_string());
     }

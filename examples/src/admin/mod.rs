@@ -370,7 +370,7 @@ fn compare(desired: &[Flow], installed: &[FlowStats]) -> (Vec<String>, Vec<Strin
         let k = key(f.priority, &f.r#match);
         let same = have
             .get(&k)
-            .is_some_and(|o| o.actions.as_slice() == &*f.actions && o.cookie == f.cookie);
+            .is_some_and(|o| o.actions == *f.actions && o.cookie == f.cookie);
         if !same {
             missing.push(desired_line(f));
         }
@@ -502,7 +502,7 @@ mod tests {
             cookie: f.cookie,
             packet_count: 0,
             byte_count: 0,
-            actions: f.actions.to_vec(),
+            actions: f.actions.to_vec().into(),
         }
     }
 

@@ -523,7 +523,7 @@ fn to_flow(s: &FlowStats) -> Flow {
     Flow {
         priority: s.priority,
         r#match: s.r#match,
-        actions: Arc::from(s.actions.clone()),
+        actions: Arc::from(s.actions.to_vec()),
         cookie: s.cookie,
         idle_timeout: s.idle_timeout,
         hard_timeout: s.hard_timeout,
@@ -1386,7 +1386,7 @@ impl Controller {
             let po = PacketOut {
                 buffer_id: NO_BUFFER,
                 in_port: PortNo::NONE,
-                actions: vec![Action::output(PortNo(uplink))],
+                actions: vec![Action::output(PortNo(uplink))].into(),
                 data: Bytes::copy_from_slice(buf.get(..len).unwrap_or_default()),
             };
             self.request(conn, &Message::PacketOut(po));
@@ -1766,7 +1766,7 @@ impl Controller {
                 let msg = Message::PacketOut(PacketOut {
                     buffer_id: NO_BUFFER,
                     in_port: po.in_port,
-                    actions: po.actions,
+                    actions: po.actions.into(),
                     data,
                 });
                 self.request(conn, &msg);

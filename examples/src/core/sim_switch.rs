@@ -358,7 +358,7 @@ impl SimSwitch {
                             cookie: e.cookie,
                             packet_count: e.packet_count,
                             byte_count: e.byte_count,
-                            actions: e.actions.clone(),
+                            actions: e.actions.clone().into(),
                         })
                         .collect();
                     let reply = StatsReply::new(StatsReplyBody::Flow(flows));

@@ -822,7 +822,7 @@ fn reconnect_sends_exactly_the_difference() {
     )
     .unwrap();
     let mut fm = changed.to_flow_mod();
-    fm.actions = vec![];
+    fm.actions = Default::default();
     t.apply(&fm, Duration::ZERO).unwrap();
     let mut stale_match = Match::any();
     stale_match.in_port = Some(PortNo(77));

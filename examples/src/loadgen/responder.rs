@@ -92,7 +92,8 @@ pub fn answer(xid: u32, msg: Message) -> Option<(u32, Message)> {
                     actions: vec![Action::Output {
                         port: PortNo::FLOOD,
                         max_len: 0,
-                    }],
+                    }]
+                    .into(),
                     data,
                 }),
             ))

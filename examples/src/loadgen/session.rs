@@ -550,7 +550,8 @@ mod tests {
                 actions: vec![Action::Output {
                     port: PortNo::FLOOD,
                     max_len: 0,
-                }],
+                }]
+                .into(),
                 data,
             })
             .to_bytes(9)

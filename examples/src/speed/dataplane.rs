@@ -30,7 +30,7 @@ use netrules::diff::diff;
 use netrules::model::{
     Direction, GroupId, InstanceId, Model, Peer, Permission, PortRange, Protocol as RuleProtocol,
 };
-use openflow_proto::display::{DisplayActions, DisplayFlow};
+use openflow_proto::display::DisplayFlow;
 use openflow_proto::{FlowMod, FlowModCommand, FlowModFlags};
 
 use super::http::{field, Ec2Client};
@@ -384,8 +384,7 @@ pub fn ofctl_line(fm: &FlowMod) -> String {
             let sep = if flow.is_empty() { "" } else { "," };
             format!(
                 "{word} cookie={:#x},{extra}{flow}{sep} actions={}",
-                fm.cookie,
-                DisplayActions(&fm.actions)
+                fm.cookie, fm.actions
             )
             .replace(", actions=", " actions=")
         }

@@ -386,7 +386,7 @@ impl FlowTable {
                         covers(&m, &e.r#match)
                     };
                     if hit {
-                        e.actions.clone_from(&fm.actions);
+                        e.actions = fm.actions.to_vec();
                         e.cookie = fm.cookie;
                         modified.push(e.id);
                     }
@@ -475,7 +475,7 @@ impl FlowTable {
             idle_timeout: fm.idle_timeout,
             hard_timeout: fm.hard_timeout,
             flags: fm.flags,
-            actions: fm.actions.clone(),
+            actions: fm.actions.to_vec(),
             installed_at: now,
             last_used: now,
             packet_count: 0,

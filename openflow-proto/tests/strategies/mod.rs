@@ -170,7 +170,7 @@ pub fn any_flow_mod() -> impl Strategy<Value = FlowMod> {
                     buffer_id,
                     out_port,
                     flags: FlowModFlags::from_bits_retain(flags),
-                    actions,
+                    actions: actions.into(),
                 }
             },
         )
@@ -304,7 +304,7 @@ pub fn packet_out() -> impl Strategy<Value = PacketOut> {
         |(buffer_id, in_port, actions, data)| PacketOut {
             buffer_id,
             in_port,
-            actions,
+            actions: actions.into(),
             data,
         },
     )
@@ -378,7 +378,7 @@ pub fn flow_stats() -> impl Strategy<Value = FlowStats> {
                     cookie,
                     packet_count: pkts,
                     byte_count: bytes,
-                    actions,
+                    actions: actions.into(),
                 }
             },
         )
@@ -724,7 +724,7 @@ pub fn ovs_flow_mod() -> impl Strategy<Value = FlowMod> {
                     buffer_id,
                     out_port,
                     flags: FlowModFlags::from_bits_retain(flags),
-                    actions,
+                    actions: actions.into(),
                 }
             },
         )
