@@ -65,7 +65,11 @@ fn main() {
     run("eip-move", &|| dataplane::eip_move(&data));
     run("rules", &|| dataplane::rules(&data));
     run("startup", &|| {
-        startup::startup(&startup::Options { instances, runs })
+        startup::startup(&startup::Options {
+            instances,
+            runs,
+            relay: false,
+        })
     });
     run("api", &|| {
         api::api(&api::Options {

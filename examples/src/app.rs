@@ -46,7 +46,7 @@ pub struct App {
     pub handle: Handle,
     /// The EC2 service.
     pub service: Ec2Service,
-    /// The OpenFlow listeners' addresses.
+    /// The OpenFlow TCP listeners' addresses (the unix ones: [`Handle::unix_paths`]).
     pub openflow: Vec<SocketAddr>,
     /// The EC2 API's address.
     pub api: SocketAddr,
@@ -115,7 +115,7 @@ impl App {
         for id in crate::xmlrpc::pinned(&stored) {
             controller.pin(id, true);
         }
-        let handle = shell::spawn_with_store(controller, Box::new(store), &resolved.listen)
+        let handle = shell::spawn_on(controller, Some(Box::new(store)), &resolved.listen)
             .await
             .map_err(|source| AppError::Listen {
                 addr: format!("{:?}", resolved.listen),

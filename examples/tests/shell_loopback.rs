@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use examples::core::sim_switch::{test_settings, SimSwitch};
 use examples::core::{Config, Controller};
-use examples::shell::{self, Handle};
+use examples::shell::{self, Handle, Listen};
 use netrules::compile::{compile, CompileOptions};
 use netrules::model::{
     Direction, GroupId, Instance, InstanceId, Model, OwnerId, Peer, Permission, PortRange,
@@ -18,7 +18,7 @@ use netrules::model::{
 };
 use openflow_proto::error_msg::{ErrorType, HelloFailedCode};
 use openflow_proto::{Message, PortNo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn model() -> Model {
@@ -49,8 +49,8 @@ fn model() -> Model {
 }
 
 /// Run a simulated switch over `stream` until `stop` says so: read, feed, write back.
-async fn drive(
-    mut stream: TcpStream,
+async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     mut sw: SimSwitch,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> SimSwitch {
@@ -88,6 +88,98 @@ async fn until(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_over_a_unix_socket_is_reconciled_and_acknowledges_changes() {
+    let dir = std::env::temp_dir().join(format!("ovs-ec2-shell-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ctl.sock");
+    // A socket file left behind by a process that is gone is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let h = shell::spawn_on(
+        Controller::new(model(), Config::default()),
+        None,
+        &[
+            Listen::Unix(path.clone()),
+            Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.unix_paths(), std::slice::from_ref(&path));
+    assert_eq!(h.local_addrs().len(), 1);
+    assert_eq!(
+        h.listeners(),
+        vec![Listen::Tcp(h.local_addrs()[0]), Listen::Unix(path.clone())]
+    );
+    // A live listener is not taken over.
+    let err = shell::spawn_on(
+        Controller::new(model(), Config::default()),
+        None,
+        &[Listen::Unix(path.clone())],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    // Nor is a file that is not a socket.
+    let plain = dir.join("not-a-socket");
+    std::fs::write(&plain, b"x").unwrap();
+    let err = shell::spawn_on(
+        Controller::new(model(), Config::default()),
+        None,
+        &[Listen::Unix(plain.clone())],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    assert_eq!(std::fs::read(&plain).unwrap(), b"x");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let s1 = tokio::spawn(drive(
+        tokio::net::UnixStream::connect(&path).await.unwrap(),
+        SimSwitch::new(1, &[(1, "up"), (2, "i-2")]),
+        stop_rx.clone(),
+    ));
+    let s2 = tokio::spawn(drive(
+        TcpStream::connect(h.local_addrs()[0]).await.unwrap(),
+        SimSwitch::new(2, &[(1, "up"), (5, "i-3")]),
+        stop_rx,
+    ));
+    until(&h, "both switches ready and bound", |c| {
+        c.is_ready(1)
+            && c.is_ready(2)
+            && c.model()
+                .instances()
+                .values()
+                .all(|i| i.attachment.is_some())
+    })
+    .await;
+    // The session says when the switch connected, answered the features request and had
+    // its flows reconciled, in that order.
+    let session = h.inspect(|c| c.switch_session(1)).await.unwrap().unwrap();
+    let features = session.features_at.unwrap();
+    let reconciled = session.reconciled_at.unwrap();
+    assert!(session.connected_at <= features && features <= reconciled);
+    assert!(h.inspect(|c| c.switch_session(3)).await.unwrap().is_none());
+
+    let sg = GroupId::new("sg-a").unwrap();
+    let ssh = Permission::new(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()).unwrap();
+    let applied = h
+        .change(move |m| m.authorize(&sg, Direction::Ingress, ssh))
+        .await
+        .unwrap();
+    assert_eq!(applied.acknowledged, vec![1, 2]);
+    stop_tx.send(true).unwrap();
+    let model = h.inspect(|c| c.model().clone()).await.unwrap();
+    for (task, dpid) in [(s1, 1), (s2, 2)] {
+        let sw = task.await.unwrap();
+        let want = compile(&model, &CompileOptions::default())[&dpid].len();
+        assert!(want > 0);
+        assert_eq!(sw.table().len(), want, "switch {dpid}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

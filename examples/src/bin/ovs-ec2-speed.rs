@@ -46,6 +46,10 @@ struct Startup {
     /// Runs of each.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Connect the bridge through the test bed's relay to the controller's TCP address
+    /// (as the other measurements do) instead of straight to its unix socket.
+    #[arg(long)]
+    relay: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -88,6 +92,7 @@ fn run(what: What) -> Result<Vec<Row>, SpeedError> {
         What::Startup(s) => speed::startup::startup(&speed::startup::Options {
             instances: s.instances,
             runs: s.runs,
+            relay: s.relay,
         }),
         What::Api(a) => speed::api::api(&speed::api::Options {
             duration: Duration::from_secs_f64(a.seconds),

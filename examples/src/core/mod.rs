@@ -453,6 +453,20 @@ pub struct Counters {
     pub unsolicited: u64,
 }
 
+/// A switch's connection and its start (see [`Controller::switch_session`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwitchSession {
+    /// The connection.
+    pub conn: ConnId,
+    /// When the connection came ([`Controller::handle_connect`]).
+    pub connected_at: Instant,
+    /// When the features reply came.
+    pub features_at: Option<Instant>,
+    /// When the flow stats reply came whose handling diffed it against the compiled table
+    /// and queued the reconciliation's flow_mods and barrier.
+    pub reconciled_at: Option<Instant>,
+}
+
 struct PendingChange {
     deadline: Instant,
     waiting: BTreeSet<Dpid>,
@@ -686,6 +700,19 @@ impl Controller {
     /// The datapaths whose handshake is done, with their connections.
     pub fn switches(&self) -> BTreeMap<Dpid, ConnId> {
         self.by_dpid.iter().map(|(d, c)| (*d, *c)).collect()
+    }
+
+    /// The connection of switch `dpid` and when it reached each step of its start (the
+    /// instants are those the shell passed with the inputs), if its handshake is done.
+    pub fn switch_session(&self, dpid: Dpid) -> Option<SwitchSession> {
+        let conn = *self.by_dpid.get(&dpid)?;
+        let s = self.sessions.get(&conn)?;
+        Some(SwitchSession {
+            conn,
+            connected_at: s.connected_at,
+            features_at: s.features_at,
+            reconciled_at: s.reconciled_at,
+        })
     }
 
     /// True if the switch's handshake and reconciliation are done.
@@ -1129,6 +1156,7 @@ impl Controller {
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.dpid = Some(dpid);
             s.ports = ports.iter().cloned().collect();
+            s.features_at = Some(now);
         }
         let mut known = self.model.switch(dpid).is_some();
         if !known {
@@ -1227,6 +1255,7 @@ impl Controller {
         let tokens = match self.sessions.get_mut(&conn) {
             Some(s) => {
                 s.state = State::Ready;
+                s.reconciled_at = Some(now);
                 std::mem::take(&mut s.after_reconcile)
             }
             None => Vec::new(),

@@ -32,6 +32,10 @@ pub(super) struct Session {
     pub(super) framer: Framer,
     next_xid: u32,
     pub(super) connected_at: Instant,
+    /// When the features reply arrived (the switch's datapath id became known).
+    pub(super) features_at: Option<Instant>,
+    /// When the reconciliation's flow_mods and barrier were queued.
+    pub(super) reconciled_at: Option<Instant>,
     pub(super) reconcile_started: Instant,
     pub(super) last_rx: Instant,
     pub(super) echo_sent: bool,
@@ -60,6 +64,8 @@ impl Session {
             framer: Framer::new(),
             next_xid: 0,
             connected_at: now,
+            features_at: None,
+            reconciled_at: None,
             reconcile_started: now,
             last_rx: now,
             echo_sent: false,

@@ -72,6 +72,7 @@
 
 use crate::api::{ApiConfig, ImageSpec};
 use crate::core::Config;
+use crate::shell::Listen;
 use crate::store::{initial_writes, model_writes, Account, SqliteStore, Store, StoreError};
 use clap::Parser;
 use ipnetwork::Ipv4Network;
@@ -96,10 +97,11 @@ pub struct Args {
     /// TOML configuration file (listen addresses, options, and the network model).
     #[arg(long, short = 'c', env = "OVS_EC2_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on for OpenFlow switches (repeat for several)
-    /// [default: 0.0.0.0:6653].
+    /// Where to listen for OpenFlow switches: IP:PORT, tcp:IP:PORT or unix:PATH (a unix
+    /// socket, for switches on this host: `ovs-vsctl set-controller BR unix:PATH`); repeat
+    /// for several [default: 0.0.0.0:6653].
     #[arg(long = "listen", short = 'l', value_name = "ADDR")]
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<Listen>,
     /// SQLite database holding the state (accounts, address pool, groups, rules, instances,
     /// elastic IPs); created if missing. A stored model wins over the configuration file's;
     /// network setting flags still apply to it [default: ovs-ec2.sqlite3].
@@ -183,9 +185,9 @@ pub struct Args {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Addresses to listen on.
+    /// Addresses to listen on (`IP:PORT`, `tcp:IP:PORT`, `unix:PATH`).
     #[serde(default)]
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<Listen>,
     /// Log filter.
     pub log_level: Option<String>,
     /// The state database.
@@ -319,7 +321,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     /// Listen addresses.
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<Listen>,
     /// Log filter.
     pub log_level: String,
     /// The state database.
@@ -439,7 +441,7 @@ impl Args {
         } else if !file.listen.is_empty() {
             file.listen
         } else {
-            vec![SocketAddr::from(([0, 0, 0, 0], 6653))]
+            vec![Listen::Tcp(SocketAddr::from(([0, 0, 0, 0], 6653)))]
         };
         let mut config = Config::default();
         if let Some(t) = self.pinhole_idle_timeout.or(file.pinhole_idle_timeout) {
@@ -678,7 +680,10 @@ mod tests {
         let file = FileConfig::parse(&example).unwrap();
         let args = Args::parse_from(["controller"]);
         let r = args.merge(file).unwrap();
-        assert_eq!(r.listen, vec![SocketAddr::from(([0, 0, 0, 0], 6653))]);
+        assert_eq!(
+            r.listen,
+            vec![Listen::Tcp(SocketAddr::from(([0, 0, 0, 0], 6653)))]
+        );
         assert_eq!(r.config.default_uplink, Some(PortNo(1)));
         assert_eq!(r.model.switches().len(), 1);
         assert_eq!(r.model.instances().len(), 1);
@@ -710,6 +715,52 @@ mod tests {
         assert!(Args::parse_from(["controller", "--admin-token", "short"])
             .merge(FileConfig::default())
             .is_err());
+    }
+
+    #[test]
+    fn listen_addresses_tcp_and_unix() {
+        // Flags: bare, tcp: and unix: forms.
+        let args = Args::parse_from([
+            "controller",
+            "--listen",
+            "127.0.0.1:6653",
+            "-l",
+            "tcp:[::1]:6654",
+            "--listen",
+            "unix:/run/ovs-ec2/ctl.sock",
+        ]);
+        let r = args.merge(FileConfig::default()).unwrap();
+        assert_eq!(
+            r.listen,
+            vec![
+                Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 6653))),
+                Listen::Tcp("[::1]:6654".parse().unwrap()),
+                Listen::Unix(PathBuf::from("/run/ovs-ec2/ctl.sock")),
+            ]
+        );
+        assert_eq!(r.listen[2].to_string(), "unix:/run/ovs-ec2/ctl.sock");
+        // The file takes the same forms.
+        let file =
+            FileConfig::parse("listen = [\"unix:/tmp/ctl.sock\", \"tcp:0.0.0.0:6653\"]\n").unwrap();
+        let r = Args::parse_from(["controller"]).merge(file).unwrap();
+        assert_eq!(
+            r.listen,
+            vec![
+                Listen::Unix(PathBuf::from("/tmp/ctl.sock")),
+                Listen::Tcp(SocketAddr::from(([0, 0, 0, 0], 6653))),
+            ]
+        );
+        // Bad ones are refused with the input named.
+        for bad in ["unix:", "tcp:nowhere", "6653", "ssl:1.2.3.4:6653"] {
+            assert!(
+                Args::try_parse_from(["controller", "--listen", bad]).is_err(),
+                "{bad}"
+            );
+            let e = bad.parse::<Listen>().unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+        let e = FileConfig::parse("listen = [\"unix:\"]\n").unwrap_err();
+        assert!(e.to_string().contains("unix socket path is empty"), "{e}");
     }
 
     #[test]

@@ -14,7 +14,10 @@
 //!
 //! [`Config::send_backlog_limit`]: crate::core::Config::send_backlog_limit
 //!
-//! Sockets get `TCP_NODELAY` (barriers and echo replies are small and latency-bound). The
+//! The listeners are TCP addresses or unix socket paths ([`Listen`]; Open vSwitch connects to
+//! a `unix:` controller target as well as a `tcp:` one, which suits a controller on the same
+//! host: no TCP stack on the way). TCP sockets get `TCP_NODELAY` (barriers and echo replies
+//! are small and latency-bound). The
 //! core task sleeps until the core's [`poll_timeout`](crate::core::Controller::poll_timeout),
 //! and after every input drains the core's transmits (to the writers) and events (to
 //! `tracing`, one line per switch event, and to the waiters of [`Handle::change`]).
@@ -33,13 +36,15 @@ use bytes::{Bytes, BytesMut};
 use netrules::model::{Model, ModelError, Touched};
 use openflow_proto::stats::FlowStats;
 use std::collections::HashMap;
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -63,7 +68,7 @@ struct Core {
 enum Input {
     Connect {
         conn: ConnId,
-        peer: SocketAddr,
+        peer: String,
         conn_tasks: Conn,
     },
     Bytes {
@@ -91,18 +96,108 @@ pub enum ChangeError {
     Stopped,
 }
 
+/// Where the controller listens for OpenFlow switches: a TCP address or a unix socket path.
+///
+/// Parsed from `unix:PATH`, `tcp:ADDR` or a bare socket address (`127.0.0.1:6653`), as Open
+/// vSwitch spells its controller targets (`ovs-vsctl set-controller br0 unix:/run/ctl.sock`).
+///
+/// ```
+/// use examples::shell::Listen;
+/// let l: Listen = "unix:/run/ovs-ec2/ctl.sock".parse().unwrap();
+/// assert_eq!(l, Listen::Unix("/run/ovs-ec2/ctl.sock".into()));
+/// let t: Listen = "0.0.0.0:6653".parse().unwrap();
+/// assert_eq!(t.to_string(), "tcp:0.0.0.0:6653");
+/// assert!("unix:".parse::<Listen>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Listen {
+    /// A TCP address (port 0: any free port, see [`Handle::local_addrs`]).
+    Tcp(SocketAddr),
+    /// A unix stream socket at this path. A socket file left there by a process that is
+    /// gone is replaced; one with a live listener behind it is an error (address in use).
+    Unix(PathBuf),
+}
+
+/// Why a listen address could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad listen address {input:?}: {reason} (expected unix:PATH, tcp:IP:PORT or IP:PORT)")]
+pub struct ListenParseError {
+    /// What was given.
+    pub input: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = ListenParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ListenParseError {
+            input: s.to_owned(),
+            reason,
+        };
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(err("the unix socket path is empty"));
+            }
+            return Ok(Listen::Unix(PathBuf::from(path)));
+        }
+        let addr = s.strip_prefix("tcp:").unwrap_or(s);
+        addr.parse()
+            .map(Listen::Tcp)
+            .map_err(|_| err("not a socket address"))
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Tcp(a) => write!(f, "tcp:{a}"),
+            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+impl From<SocketAddr> for Listen {
+    fn from(a: SocketAddr) -> Self {
+        Listen::Tcp(a)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Listen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A handle on a running controller (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct Handle {
     tx: mpsc::Sender<Input>,
     local_addrs: Arc<Vec<SocketAddr>>,
+    unix_paths: Arc<Vec<PathBuf>>,
 }
 
 impl Handle {
-    /// The addresses the OpenFlow listeners are bound to (with the real port when port 0
+    /// The addresses the OpenFlow TCP listeners are bound to (with the real port when port 0
     /// was asked for).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The paths of the OpenFlow unix socket listeners.
+    pub fn unix_paths(&self) -> &[PathBuf] {
+        &self.unix_paths
+    }
+
+    /// Every listener, TCP (with its real port) then unix.
+    pub fn listeners(&self) -> Vec<Listen> {
+        self.local_addrs
+            .iter()
+            .map(|a| Listen::Tcp(*a))
+            .chain(self.unix_paths.iter().map(|p| Listen::Unix(p.clone())))
+            .collect()
     }
 
     /// Apply a change to the model (see [`Controller::change`]); resolves with its
@@ -321,7 +416,21 @@ impl InFlight {
 /// Bind the listeners and start the controller's tasks on the current tokio runtime, without
 /// durable state (changes live as long as the process).
 pub async fn spawn(controller: Controller, listen: &[SocketAddr]) -> io::Result<Handle> {
-    start(controller, None, listen).await
+    start(controller, None, &tcp(listen)).await
+}
+
+fn tcp(listen: &[SocketAddr]) -> Vec<Listen> {
+    listen.iter().copied().map(Listen::Tcp).collect()
+}
+
+/// Like [`spawn`] (or [`spawn_with_store`] with a store), on TCP addresses and unix socket
+/// paths.
+pub async fn spawn_on(
+    controller: Controller,
+    store: Option<Box<dyn Store + Send>>,
+    listen: &[Listen],
+) -> io::Result<Handle> {
+    start(controller, store, listen).await
 }
 
 /// Like [`spawn`], committing every change made through the [`Handle`] to `store` before it
@@ -332,23 +441,64 @@ pub async fn spawn_with_store(
     store: Box<dyn Store + Send>,
     listen: &[SocketAddr],
 ) -> io::Result<Handle> {
-    start(controller, Some(store), listen).await
+    start(controller, Some(store), &tcp(listen)).await
+}
+
+/// Bind a unix listener at `path`, replacing a socket file nobody listens on any more (left
+/// by a process that died); a live one is `AddrInUse`, anything else there is left alone.
+fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+    match UnixListener::bind(path) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            use std::os::unix::fs::FileTypeExt;
+            let is_socket =
+                std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+            let live = std::os::unix::net::UnixStream::connect(path).is_ok();
+            if !is_socket || live {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "{}: {}",
+                        path.display(),
+                        if live {
+                            "another process listens there"
+                        } else {
+                            "exists and is not a socket"
+                        }
+                    ),
+                ));
+            }
+            std::fs::remove_file(path)?;
+            UnixListener::bind(path)
+        }
+        r => r,
+    }
 }
 
 async fn start(
     controller: Controller,
     store: Option<Box<dyn Store + Send>>,
-    listen: &[SocketAddr],
+    listen: &[Listen],
 ) -> io::Result<Handle> {
     let (tx, rx) = mpsc::channel::<Input>(1024);
     let next_conn = Arc::new(AtomicU64::new(1));
     let mut local_addrs = Vec::new();
-    for addr in listen {
-        let listener = TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        info!(%local, "listening for OpenFlow switches");
-        local_addrs.push(local);
-        tokio::spawn(accept_loop(listener, tx.clone(), next_conn.clone()));
+    let mut unix_paths = Vec::new();
+    for l in listen {
+        match l {
+            Listen::Tcp(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                let local = listener.local_addr()?;
+                info!(%local, "listening for OpenFlow switches");
+                local_addrs.push(local);
+                tokio::spawn(accept_loop(listener, tx.clone(), next_conn.clone()));
+            }
+            Listen::Unix(path) => {
+                let listener = bind_unix(path)?;
+                info!(path = %path.display(), "listening for OpenFlow switches");
+                unix_paths.push(path.clone());
+                tokio::spawn(accept_unix_loop(listener, tx.clone(), next_conn.clone()));
+            }
+        }
     }
     let core = Core {
         ctl: controller,
@@ -360,6 +510,7 @@ async fn start(
     Ok(Handle {
         tx,
         local_addrs: Arc::new(local_addrs),
+        unix_paths: Arc::new(unix_paths),
     })
 }
 
@@ -376,28 +527,66 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Input>, next: Arc<A
         if let Err(e) = stream.set_nodelay(true) {
             warn!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
-        let conn = ConnId(next.fetch_add(1, Ordering::Relaxed));
         let (rd, wr) = stream.into_split();
-        let (wtx, wrx) = mpsc::unbounded_channel();
-        let unsent = Arc::new(AtomicUsize::new(0));
-        let unread = Arc::new(Semaphore::new(INPUT_BUDGET));
-        let writer_task = tokio::spawn(writer(conn, wr, wrx, unsent.clone()));
-        let reader = tokio::spawn(reader(conn, rd, tx.clone(), unread.clone()));
-        let input = Input::Connect {
-            conn,
-            peer,
-            conn_tasks: Conn {
-                writer: wtx,
-                unsent,
-                unread,
-                writer_task,
-                reader,
-            },
-        };
-        if tx.send(input).await.is_err() {
+        if !connected(rd, wr, peer.to_string(), &tx, &next).await {
             return;
         }
     }
+}
+
+async fn accept_unix_loop(listener: UnixListener, tx: mpsc::Sender<Input>, next: Arc<AtomicU64>) {
+    let name = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display())))
+        .unwrap_or_else(|| "unix".to_owned());
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (rd, wr) = stream.into_split();
+        if !connected(rd, wr, name.clone(), &tx, &next).await {
+            return;
+        }
+    }
+}
+
+/// Start a new connection's reader and writer and tell the core task; false if the core
+/// task is gone.
+async fn connected<R, W>(
+    rd: R,
+    wr: W,
+    peer: String,
+    tx: &mpsc::Sender<Input>,
+    next: &AtomicU64,
+) -> bool
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = ConnId(next.fetch_add(1, Ordering::Relaxed));
+    let (wtx, wrx) = mpsc::unbounded_channel();
+    let unsent = Arc::new(AtomicUsize::new(0));
+    let unread = Arc::new(Semaphore::new(INPUT_BUDGET));
+    let writer_task = tokio::spawn(writer(conn, wr, wrx, unsent.clone()));
+    let reader = tokio::spawn(reader(conn, rd, tx.clone(), unread.clone()));
+    let input = Input::Connect {
+        conn,
+        peer,
+        conn_tasks: Conn {
+            writer: wtx,
+            unsent,
+            unread,
+            writer_task,
+            reader,
+        },
+    };
+    tx.send(input).await.is_ok()
 }
 
 /// The most bytes one read hands to the core.
@@ -412,9 +601,9 @@ const READ_CHUNK: usize = 32 * 1024;
 /// TCP (its reader stops reading). Two chunks: one being handled, the next one read.
 const INPUT_BUDGET: usize = 2 * READ_CHUNK;
 
-async fn reader(
+async fn reader<R: AsyncRead + Unpin>(
     conn: ConnId,
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut rd: R,
     tx: mpsc::Sender<Input>,
     unread: Arc<Semaphore>,
 ) {
@@ -452,9 +641,9 @@ async fn reader(
     }
 }
 
-async fn writer(
+async fn writer<W: AsyncWrite + Unpin>(
     conn: ConnId,
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     unsent: Arc<AtomicUsize>,
 ) {

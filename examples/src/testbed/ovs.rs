@@ -502,6 +502,17 @@ impl Ovs {
         Ok(())
     }
 
+    /// Points `bridge` straight at a controller listening on the unix socket `path` (no
+    /// relay: the daemon's namespace is a network namespace, the file system is shared), as a
+    /// controller on the same host is configured (`ovs-vsctl set-controller BR unix:PATH`).
+    /// The relay's fault injection ([`Ovs::cut_controller`]...) does not apply to it.
+    pub fn set_unix_controller(&self, bridge: &str, path: &Path) -> Result<()> {
+        lock(&self.relays).remove(bridge);
+        let target = format!("unix:{}", path.display());
+        self.vsctl(&["set-controller", bridge, &target])?;
+        Ok(())
+    }
+
     /// The controller address `bridge` is relayed to, if any.
     pub fn controller_target(&self, bridge: &str) -> Option<SocketAddr> {
         lock(&self.relays).get(bridge).map(Relay::target)
