@@ -692,46 +692,28 @@ impl Conn {
     }
 }
 
+/// The most inputs the core task handles before it hands the transmits to the writers and
+/// looks at the events (inputs already waiting are handled together: one write per
+/// connection for all of them, one look at the timers).
+const INPUT_BATCH: usize = 64;
+
 async fn core_task(mut core: Core, mut rx: mpsc::Receiver<Input>) {
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
     loop {
-        let ctl = &mut core.ctl;
-        let deadline = ctl.poll_timeout().map(tokio::time::Instant::from_std);
-        let input = tokio::select! {
+        let deadline = core.ctl.poll_timeout().map(tokio::time::Instant::from_std);
+        let mut input = tokio::select! {
             input = rx.recv() => match input {
                 Some(i) => Some(i),
                 None => return,
             },
             _ = sleep_until(deadline) => None,
         };
-        let now = Instant::now();
-        match input {
-            None => ctl.handle_timeout(now),
-            Some(Input::Connect {
-                conn,
-                peer,
-                conn_tasks,
-            }) => {
-                info!(%conn, %peer, "switch connected");
-                conns.insert(conn, conn_tasks);
-                ctl.handle_connect(conn, now);
+        for _ in 0..INPUT_BATCH {
+            handle_input(&mut core, &mut conns, input, Instant::now());
+            match rx.try_recv() {
+                Ok(i) => input = Some(i),
+                Err(_) => break,
             }
-            Some(Input::Bytes { conn, data }) => {
-                ctl.handle_bytes(conn, &data, now);
-                if let Some(c) = conns.get(&conn) {
-                    c.unread.add_permits(data.len());
-                }
-            }
-            Some(Input::Disconnect { conn, error }) => {
-                if let Some(e) = error {
-                    debug!(%conn, error = %e, "read failed");
-                }
-                if let Some(c) = conns.remove(&conn) {
-                    c.retire(true, ctl.config().echo_timeout);
-                }
-                ctl.handle_disconnect(conn);
-            }
-            Some(Input::Call(call)) => call(&mut core, now),
         }
         let ctl = &mut core.ctl;
         while let Some((conn, data)) = ctl.poll_transmit() {
@@ -769,6 +751,44 @@ async fn core_task(mut core: Core, mut rx: mpsc::Receiver<Input>) {
             }
             log_event(&event);
         }
+    }
+}
+
+/// Hand one input (`None`: the core's timer) to the core.
+fn handle_input(
+    core: &mut Core,
+    conns: &mut HashMap<ConnId, Conn>,
+    input: Option<Input>,
+    now: Instant,
+) {
+    let ctl = &mut core.ctl;
+    match input {
+        None => ctl.handle_timeout(now),
+        Some(Input::Connect {
+            conn,
+            peer,
+            conn_tasks,
+        }) => {
+            info!(%conn, %peer, "switch connected");
+            conns.insert(conn, conn_tasks);
+            ctl.handle_connect(conn, now);
+        }
+        Some(Input::Bytes { conn, data }) => {
+            ctl.handle_bytes(conn, &data, now);
+            if let Some(c) = conns.get(&conn) {
+                c.unread.add_permits(data.len());
+            }
+        }
+        Some(Input::Disconnect { conn, error }) => {
+            if let Some(e) = error {
+                debug!(%conn, error = %e, "read failed");
+            }
+            if let Some(c) = conns.remove(&conn) {
+                c.retire(true, ctl.config().echo_timeout);
+            }
+            ctl.handle_disconnect(conn);
+        }
+        Some(Input::Call(call)) => call(core, now),
     }
 }
 
