@@ -1137,6 +1137,29 @@ impl Compiler {
         tables
     }
 
+    /// The compiled table of one switch (the same as [`compile`] of the current model's
+    /// entry for `dpid`; empty for a switch the model does not have), without building the
+    /// other switches' tables.
+    pub fn table(&self, dpid: Dpid) -> FlowTable {
+        let Some(base) = self.bases.get(&dpid) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<&InstanceId> = self
+            .fragments
+            .iter()
+            .filter(|(_, f)| f.switch == dpid)
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        let mut table = base.clone();
+        for id in ids {
+            if let Some(f) = self.fragments.get(id) {
+                table.extend(f.flows.iter().cloned());
+            }
+        }
+        table
+    }
+
     /// The number of flows in all tables.
     pub fn flow_count(&self) -> usize {
         self.bases.values().map(Vec::len).sum::<usize>()
@@ -1534,6 +1557,12 @@ mod tests {
             let b: HashSet<_> = inc[d].iter().map(|f| f.key()).collect();
             assert_eq!(a, b);
         }
+        // One switch's table is that switch's entry of all the tables; an unknown switch's
+        // is empty.
+        for (d, t) in &inc {
+            assert_eq!(&c.table(*d), t, "switch {d}");
+        }
+        assert!(c.table(0xdead).is_empty());
         // A change touching nothing produces nothing.
         assert!(c.update(&m, &Touched::none()).is_empty());
     }

@@ -117,8 +117,9 @@ use netrules::{Compiler, Pinholes, Update};
 use openflow_proto::error_msg::{BadRequestCode, ErrorType, HelloFailedCode};
 use openflow_proto::stats::{FlowStats, FlowStatsRequest, StatsReplyBody};
 use openflow_proto::{
-    negotiate_version, Action, ConfigFlags, DecodeError, ErrorMsg, FlowMod, Match, Message,
-    PacketOut, PortNo, PortReason, StatsRequest, StatsRequestBody, SwitchConfig, NO_BUFFER,
+    negotiate_version, Action, ConfigFlags, DecodeError, ErrorMsg, FlowMod, FlowModCommand, Match,
+    Message, PacketOut, PortNo, PortReason, StatsRequest, StatsRequestBody, SwitchConfig,
+    NO_BUFFER,
 };
 use session::{Barrier, Session, State};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -126,6 +127,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 /// The per-packet tables (keyed by connection or switch): ahash, much cheaper than SipHash
 /// on these small keys, and still keyed per process.
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+type FastSet<K> = HashSet<K, ahash::RandomState>;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -478,6 +480,80 @@ struct PendingChange {
     reannounce: Vec<(core::net::Ipv4Addr, Dpid)>,
 }
 
+/// A switch's compiled table as the `OFPFC_ADD`s that install it on a switch holding none
+/// of it, each pre-encoded with xid 0, by flow identity (priority, normalised match). Kept in
+/// step with every change the way a switch applying the change's flow_mods would be, so that
+/// reconciling a fresh switch is a copy (and an xid written into each header).
+#[derive(Default)]
+struct EncodedTable {
+    flows: FastMap<(u16, Match), Bytes>,
+    bytes: usize,
+}
+
+impl EncodedTable {
+    /// The table `desired` would leave on an empty switch (the first of flows with the same
+    /// identity, as [`reconcile_mods`] sends); `None` if a flow cannot be encoded.
+    fn build(desired: &[Flow]) -> Option<EncodedTable> {
+        let mut t = EncodedTable {
+            flows: FastMap::with_capacity_and_hasher(desired.len(), Default::default()),
+            bytes: 0,
+        };
+        // One allocation shared by all the flows' bytes.
+        let mut buf = BytesMut::with_capacity(desired.len().saturating_mul(96));
+        for f in desired {
+            let key = (f.priority, normalize(&f.r#match).0);
+            if t.flows.contains_key(&key) {
+                continue;
+            }
+            Message::FlowMod(f.to_add()).encode(0, &mut buf).ok()?;
+            let b = buf.split().freeze();
+            t.bytes += b.len();
+            t.flows.insert(key, b);
+        }
+        Some(t)
+    }
+
+    /// Follow a flow_mod the compiler sent for this switch; false if it is not one a
+    /// table can follow (then the table must be built again).
+    fn apply(&mut self, fm: &FlowMod) -> bool {
+        let key = (fm.priority, normalize(&fm.r#match).0);
+        match fm.command {
+            FlowModCommand::Add => {
+                let mut buf = BytesMut::new();
+                if Message::FlowMod(fm.clone()).encode(0, &mut buf).is_err() {
+                    return false;
+                }
+                let b = buf.freeze();
+                self.bytes += b.len();
+                if let Some(old) = self.flows.insert(key, b) {
+                    self.bytes -= old.len();
+                }
+                true
+            }
+            FlowModCommand::DeleteStrict => {
+                if let Some(old) = self.flows.remove(&key) {
+                    self.bytes -= old.len();
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Append every flow_mod to `out`, each with the xid `xid` gives; returns how many.
+    fn write_to(&self, out: &mut BytesMut, mut xid: impl FnMut() -> u32) -> usize {
+        out.reserve(self.bytes);
+        for b in self.flows.values() {
+            let at = out.len();
+            out.extend_from_slice(b);
+            if let Some(x) = out.get_mut(at + 4..at + 8) {
+                x.copy_from_slice(&xid().to_be_bytes());
+            }
+        }
+        self.flows.len()
+    }
+}
+
 /// Where gratuitous ARPs go: a switch and its uplink.
 type AnnounceKey = (Dpid, u16);
 
@@ -513,6 +589,10 @@ pub struct Controller {
     /// Flow reads in flight: (connection, stats xid) -> token.
     flow_queries: HashMap<(ConnId, u32), (u64, Dpid)>,
     next_query: u64,
+    /// Per switch, its compiled table pre-encoded for a fresh switch (see [`EncodedTable`]):
+    /// built for every switch of the model at start (before switches connect), kept in step
+    /// with changes, built again at a reconciliation that finds it missing.
+    encoded: FastMap<Dpid, EncodedTable>,
 }
 
 impl fmt::Debug for Controller {
@@ -551,8 +631,9 @@ fn to_flow(s: &FlowStats) -> Flow {
 /// the match as the switch reported it. Returns (mods, added, deleted, kept).
 fn reconcile_mods(installed: &[Flow], desired: &[Flow]) -> (Vec<FlowMod>, usize, usize, usize) {
     let key = |f: &Flow| (f.priority, normalize(&f.r#match).0);
-    let have: HashMap<(u16, Match), &Flow> = installed.iter().map(|f| (key(f), f)).collect();
-    let mut wanted: HashSet<(u16, Match)> = HashSet::with_capacity(desired.len());
+    let have: FastMap<(u16, Match), &Flow> = installed.iter().map(|f| (key(f), f)).collect();
+    let mut wanted: FastSet<(u16, Match)> =
+        FastSet::with_capacity_and_hasher(desired.len(), Default::default());
     let mut adds = Vec::new();
     let mut kept = 0;
     for f in desired {
@@ -573,7 +654,7 @@ fn reconcile_mods(installed: &[Flow], desired: &[Flow]) -> (Vec<FlowMod>, usize,
         }
     }
     let mut deletes = Vec::new();
-    let mut gone: HashSet<(u16, Match)> = HashSet::new();
+    let mut gone: FastSet<(u16, Match)> = FastSet::default();
     for f in installed {
         let k = key(f);
         if !wanted.contains(&k) && gone.insert(k) {
@@ -590,6 +671,11 @@ impl Controller {
     pub fn new(model: Model, config: Config) -> Self {
         let compiler = Compiler::new(&model, config.compile);
         let pinholes = Pinholes::new(config.compile);
+        let encoded = compiler
+            .tables()
+            .iter()
+            .filter_map(|(d, t)| Some((*d, EncodedTable::build(t)?)))
+            .collect();
         Controller {
             config,
             model,
@@ -612,6 +698,7 @@ impl Controller {
             pinned: BTreeSet::new(),
             flow_queries: HashMap::new(),
             next_query: 0,
+            encoded,
         }
     }
 
@@ -635,7 +722,7 @@ impl Controller {
     /// The flows compiled for switch `dpid` (what it is reconciled to; pinholes, which
     /// come and go with traffic, are not included).
     pub fn compiled_flows(&self, dpid: Dpid) -> Vec<Flow> {
-        self.compiler.tables().remove(&dpid).unwrap_or_default()
+        self.compiler.table(dpid)
     }
 
     /// Ask the switch `dpid` for all its flows. Returns `None` if it is not connected (or
@@ -1204,7 +1291,6 @@ impl Controller {
         let Some(dpid) = self.sessions.get(&conn).and_then(|s| s.dpid) else {
             return;
         };
-        let desired = self.compiler.tables().remove(&dpid).unwrap_or_default();
         // Connections tracked since before the flow stats request; those punted since have
         // pinholes the reply cannot show (and must neither be forgotten nor shield stale
         // flows that carry the same cookie).
@@ -1246,11 +1332,30 @@ impl Controller {
         for c in live_pinholes.difference(&present) {
             let _ = self.pinhole_removed(dpid, *c, &Match::any());
         }
-        let (mods, added, deleted, kept) = reconcile_mods(&installed, &desired);
         let queued = self.queued(conn);
-        for fm in mods {
-            self.request(conn, &Message::FlowMod(fm));
-        }
+        let (added, deleted, kept) = if installed.is_empty() {
+            // None of the table is there (a fresh switch): the pre-encoded table, copied.
+            if !self.encoded.contains_key(&dpid) {
+                if let Some(t) = EncodedTable::build(&self.compiler.table(dpid)) {
+                    self.encoded.insert(dpid, t);
+                }
+            }
+            match (self.encoded.get(&dpid), self.sessions.get_mut(&conn)) {
+                (Some(t), Some(s)) if !t.flows.is_empty() => {
+                    let buf = self.out.entry(conn).or_default();
+                    let was_empty = buf.is_empty();
+                    let n = t.write_to(buf, || s.next_xid());
+                    if was_empty {
+                        self.ready.push_back(conn);
+                    }
+                    self.counters.flow_mods += n as u64;
+                    (n, 0, 0)
+                }
+                _ => self.send_reconcile_mods(conn, dpid, &installed),
+            }
+        } else {
+            self.send_reconcile_mods(conn, dpid, &installed)
+        };
         self.note_burst(conn, queued);
         let tokens = match self.sessions.get_mut(&conn) {
             Some(s) => {
@@ -1278,6 +1383,22 @@ impl Controller {
             kept,
             foreign,
         });
+    }
+
+    /// Queue the flow_mods that turn `installed` into the compiled table of `dpid`; returns
+    /// (added, deleted, kept).
+    fn send_reconcile_mods(
+        &mut self,
+        conn: ConnId,
+        dpid: Dpid,
+        installed: &[Flow],
+    ) -> (usize, usize, usize) {
+        let desired = self.compiler.table(dpid);
+        let (mods, added, deleted, kept) = reconcile_mods(installed, &desired);
+        for fm in mods {
+            self.request(conn, &Message::FlowMod(fm));
+        }
+        (added, deleted, kept)
     }
 
     fn barrier_reply(&mut self, conn: ConnId, xid: u32) {
@@ -1486,6 +1607,13 @@ impl Controller {
     ) -> Completion {
         self.clock = Some(now);
         let mut updates = self.compiler.update(&self.model, touched);
+        for u in &updates {
+            if let Some(t) = self.encoded.get_mut(&u.switch) {
+                if !t.apply(&u.flow_mod) {
+                    self.encoded.remove(&u.switch);
+                }
+            }
+        }
         let tracked = self.pinholes.len();
         updates.extend(self.pinholes.cut(touched));
         self.tracked_stale |= self.pinholes.len() != tracked;

@@ -1657,6 +1657,8 @@ enum Op {
     Detach(u8),
     PortBack(u8),
     Reconnect(u8),
+    /// The switch is replaced by a fresh one (an empty table, the same ports).
+    Fresh(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -1674,6 +1676,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0..3u8).prop_map(Op::Detach),
         (0..3u8).prop_map(Op::PortBack),
         (0..2u8).prop_map(Op::Reconnect),
+        (0..2u8).prop_map(Op::Fresh),
     ]
 }
 
@@ -1744,6 +1747,19 @@ proptest! {
                     net.connect(c, sw);
                     conn_of.insert(d, c);
                 }
+                Op::Fresh(s) => {
+                    let d = Dpid::from(s) + 1;
+                    let old = conn_of[&d];
+                    let _ = net.disconnect(old);
+                    let _ = net.ctl.change(net.now, |m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+                    net.pump();
+                    let c = ConnId(next_conn);
+                    next_conn += 1;
+                    net.connect(c, switch(d));
+                    conn_of.insert(d, c);
+                    // Exactly the table, each flow once.
+                    prop_assert_eq!(net.switches[&c].flow_mods_seen(), net.switches[&c].table().len());
+                }
             }
             net.pump();
             for (d, c) in &conn_of {
@@ -1756,6 +1772,79 @@ proptest! {
         prop_assert!(closes(&net.events).is_empty());
         prop_assert_eq!(net.ctl.counters().switch_errors, 0);
     }
+}
+
+/// A fresh switch is reconciled from the pre-encoded table, kept in step with changes made
+/// while no switch was connected, with distinct xids, and gets exactly the compiled table.
+#[test]
+fn a_fresh_switch_gets_the_pre_encoded_table_kept_in_step_with_changes() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    assert_consistent(&net, 1, 1);
+    let first = net.sw(1).flow_mods_seen();
+    assert_eq!(first, net.sw(1).table().len());
+    let _ = net.disconnect(ConnId(1));
+    // Changes while away: a rule added, another removed, an instance gone from its port.
+    net.change(|m| m.authorize(&gid("sg-ssh"), Direction::Ingress, web()));
+    net.change(|m| m.revoke(&gid("sg-ssh"), Direction::Ingress, &ssh()));
+    net.change(|m| m.attach(&iid("i-b"), None));
+    net.take_events();
+    // A fresh switch without i-b's port.
+    let fresh = SimSwitch::new(1, &[(UPLINK, "hv1-up"), (2, "i-a")]);
+    net.connect(ConnId(2), fresh);
+    assert_consistent(&net, 2, 1);
+    let (seen, len) = {
+        let sw = &net.switches[&ConnId(2)];
+        (sw.flow_mods_seen(), sw.table().len())
+    };
+    assert_eq!(seen, len);
+    assert_ne!(len, first);
+    assert_eq!(reconciled(&net.take_events()), vec![(1, len, 0, 0, 0)]);
+    assert_eq!(net.ctl.compiled_flows(1).len(), len);
+    // A switch that has part of the table is diffed, not refilled.
+    let mut back = net.disconnect(ConnId(2));
+    let some = back.table().entries()[0].clone();
+    assert!(back.remove_flow(&some.r#match, some.priority));
+    net.connect(ConnId(3), back);
+    assert_consistent(&net, 3, 1);
+    let r = reconciled(&net.take_events());
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].1, r[0].2), (1, 0), "{r:?}");
+}
+
+/// The pre-encoded flow_mods of a reconciliation carry fresh, distinct xids in order.
+#[test]
+fn pre_encoded_flow_mods_get_fresh_xids() {
+    let mut ctl = Controller::new(base_model(), Config::default());
+    let mut sw = switch(1);
+    let now = Instant::now();
+    ctl.handle_connect(ConnId(1), now);
+    let mut sent = Vec::new();
+    let exchange = |ctl: &mut Controller, sw: &mut SimSwitch, sent: &mut Vec<u8>| {
+        while let Some((_, b)) = ctl.poll_transmit() {
+            sent.extend_from_slice(&b);
+            sw.receive(&b);
+        }
+        let out = sw.take_output();
+        ctl.handle_bytes(ConnId(1), &out, now);
+        !out.is_empty()
+    };
+    ctl.handle_bytes(ConnId(1), &sw.hello(), now);
+    while exchange(&mut ctl, &mut sw, &mut sent) {}
+    assert!(ctl.is_ready(1));
+    let mut framer = Framer::new();
+    framer.extend_from_slice(&sent);
+    let mut xids = Vec::new();
+    let mut flow_mods = 0;
+    while let Ok(Some(r)) = framer.next_message() {
+        let (h, msg) = r.unwrap();
+        xids.push(h.xid);
+        flow_mods += usize::from(matches!(msg, Message::FlowMod(_)));
+    }
+    assert_eq!(flow_mods, sw.table().len());
+    assert!(flow_mods > 10);
+    assert!(xids.iter().all(|x| *x != 0));
+    assert!(xids.windows(2).all(|w| w[0] < w[1]), "{xids:?}");
 }
 
 #[test]
