@@ -212,6 +212,9 @@ impl ActionType {
     }
 }
 
+/// The one length of each standard action type (`OFPAT_OUTPUT` to `OFPAT_ENQUEUE`).
+const STANDARD_LEN: [u16; 12] = [8, 8, 8, 8, 16, 16, 8, 8, 8, 8, 8, 16];
+
 /// Size of the common action header (`ofp_action_header` without padding: type and length).
 const ACTION_HEADER_LEN: usize = 4;
 /// The largest length an action (or action list) can have in a 16-bit length field,
@@ -424,8 +427,21 @@ impl Action {
         }
     }
 
+    /// True if `s` is a list of standard actions each of its one valid length: the list
+    /// [`Action::check_list`] accepts without going through the general decoder (which
+    /// vendor actions, and every error, need).
+    #[inline(always)]
+    pub(crate) fn all_standard(s: &[u8]) -> bool {
+        let mut s = s;
+        while let Some(len) = Self::standard_len(s) {
+            s = s.get(len..).unwrap_or_default();
+        }
+        s.is_empty()
+    }
+
     /// Check the actions until the reader is empty, with exactly the checks and errors of
     /// [`Action::read_list`], without building them ([`crate::Actions`] keeps the bytes).
+    #[inline(never)]
     pub(crate) fn check_list(r: &mut Reader<'_>, field: &'static str) -> Result<(), DecodeError> {
         loop {
             // The standard actions of their exact length, in a tight loop over the headers.
@@ -449,12 +465,10 @@ impl Action {
     #[inline(always)]
     fn standard_len(s: &[u8]) -> Option<usize> {
         let [t0, t1, l0, l1] = *s.first_chunk::<4>()?;
-        let len = match (u16::from_be_bytes([t0, t1]), u16::from_be_bytes([l0, l1])) {
-            (0..=3 | 6..=10, 8) => 8,
-            (4 | 5 | 11, 16) => 16,
-            _ => return None,
-        };
-        (s.len() >= len).then_some(len)
+        let want = *STANDARD_LEN.get(usize::from(u16::from_be_bytes([t0, t1])))?;
+        let len = u16::from_be_bytes([l0, l1]);
+        let len_usize = usize::from(len);
+        (len == want && s.len() >= len_usize).then_some(len_usize)
     }
 
     /// Read one action: the standard types of their exact length in one step, anything
@@ -698,6 +712,13 @@ mod tests {
                         }
                     };
                     assert_eq!(Action::decode_list(&b), want, "list {ty} {len} {avail}");
+                    // Checking without building: the same verdict and the same error.
+                    let mut checked = Reader::from_slice(&b, MessageType::FlowMod);
+                    assert_eq!(
+                        Action::check_list(&mut checked, "actions").err(),
+                        want.err(),
+                        "check {ty} {len} {avail}"
+                    );
                 }
             }
         }

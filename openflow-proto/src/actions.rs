@@ -85,13 +85,35 @@ impl Actions {
     /// reader reads a `Bytes`).
     #[inline]
     pub(crate) fn read(r: &mut Reader<'_>, field: &'static str) -> Result<Actions, DecodeError> {
-        let whole = r.clone();
-        Action::check_list(r, field)?;
-        if whole.is_empty() {
+        let rest = r.rest_slice();
+        if rest.is_empty() {
             return Ok(Actions::new());
         }
-        let mut whole = whole;
-        Ok(Actions(Repr::Wire(whole.rest(field)?)))
+        if !Action::all_standard(rest) {
+            Action::check_list(&mut r.clone(), field)?;
+        }
+        Ok(Actions(Repr::Wire(r.rest(field)?)))
+    }
+
+    /// [`Actions::read`] of the bytes of `frame` (a whole message) from `start` on, for the
+    /// decoder's fast path; error offsets count from the start of the message.
+    #[inline]
+    pub(crate) fn read_frame_tail(
+        frame: &Bytes,
+        start: usize,
+        msg: MessageType,
+        field: &'static str,
+    ) -> Result<Actions, DecodeError> {
+        let rest = frame.get(start..).unwrap_or_default();
+        if rest.is_empty() {
+            return Ok(Actions::new());
+        }
+        if !Action::all_standard(rest) {
+            let mut r = Reader::from_bytes(frame, msg);
+            r.consume(start);
+            Action::check_list(&mut r, field)?;
+        }
+        Ok(Actions(Repr::Wire(frame.slice(start..))))
     }
 
     /// Decode a whole action list from `bytes`, as [`Action::decode_list`] checks it, and

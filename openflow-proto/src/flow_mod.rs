@@ -8,7 +8,7 @@ use crate::header::{Header, MessageType};
 use crate::port::PortNo;
 use crate::stats::MAX_MESSAGE_LEN;
 use crate::OFP_VERSION;
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// The buffer id meaning "no buffered packet" (`0xffffffff`).
 pub const NO_BUFFER: u32 = 0xffff_ffff;
@@ -147,6 +147,28 @@ impl FlowMod {
         Ok((
             header,
             crate::Message::FlowMod(FlowMod::from_wire(&f.0, actions)),
+        ))
+    }
+
+    /// [`FlowMod::read_message`] for the decoder's fast path: `frame` is a whole version 1
+    /// `OFPT_FLOW_MOD` whose length (the header's, and at least [`FlowMod::FIXED_LEN`]) has
+    /// been checked, `fixed` its first 72 bytes. Decodes exactly as the general path does.
+    #[inline(never)]
+    pub(crate) fn decode_frame(
+        frame: &Bytes,
+        header: crate::Header,
+        fixed: &[u8; FlowMod::FIXED_LEN],
+    ) -> Result<(crate::Header, crate::Message), DecodeError> {
+        let actions = Actions::read_frame_tail(
+            frame,
+            FlowMod::FIXED_LEN,
+            MessageType::FlowMod,
+            "flow_mod.actions",
+        )?;
+        let body = Fixed(*fixed).bytes::<{ Header::LEN }, { FlowMod::FIXED_LEN - Header::LEN }>();
+        Ok((
+            header,
+            crate::Message::FlowMod(FlowMod::from_wire(&body, actions)),
         ))
     }
 

@@ -167,16 +167,17 @@ impl Message {
         // reading its body the same way.
         if let [OFP_VERSION, 14, l0, l1, x0, x1, x2, x3, ..] = frame[..] {
             let length = u16::from_be_bytes([l0, l1]);
-            if usize::from(length) == frame.len() && frame.len() >= FlowMod::FIXED_LEN {
+            if let (true, Some(fixed)) = (
+                usize::from(length) == frame.len(),
+                frame.first_chunk::<{ FlowMod::FIXED_LEN }>(),
+            ) {
                 let header = Header {
                     version: OFP_VERSION,
                     msg_type: MessageType::FlowMod,
                     length,
                     xid: u32::from_be_bytes([x0, x1, x2, x3]),
                 };
-                let mut r = Reader::from_bytes(frame, MessageType::FlowMod);
-                r.consume(Header::LEN);
-                return FlowMod::read_message(&mut r, header);
+                return FlowMod::decode_frame(frame, header, fixed);
             }
         }
         let header = Header::parse(frame)?;
