@@ -212,26 +212,49 @@ impl FlowMod {
         dst: &mut BytesMut,
         len: usize,
     ) -> Result<(), EncodeError> {
-        let Ok(len16) = u16::try_from(len) else {
-            return Err(EncodeError::TooLong {
-                what: MessageType::FlowMod.name(),
-                len,
-                max: MAX_MESSAGE_LEN,
-            });
-        };
+        let len16 = Self::len16(len)?;
         let start = dst.len();
         dst.reserve(len);
+        if let Err(e) = self.put_message(xid, len16, dst) {
+            dst.truncate(start);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// [`crate::Message::to_bytes`] of this flow_mod: into a `Vec` of exactly the message's
+    /// length, which becomes the `Bytes` without a copy.
+    #[inline]
+    pub(crate) fn to_bytes(&self, xid: u32) -> Result<Bytes, EncodeError> {
+        let len = self.message_len();
+        let len16 = Self::len16(len)?;
+        let mut v = Vec::with_capacity(len);
+        self.put_message(xid, len16, &mut v)?;
+        Ok(Bytes::from(v))
+    }
+
+    /// The message length as the header's 16-bit field, or the error of a message too long.
+    #[inline]
+    fn len16(len: usize) -> Result<u16, EncodeError> {
+        u16::try_from(len).map_err(|_| EncodeError::TooLong {
+            what: MessageType::FlowMod.name(),
+            len,
+            max: MAX_MESSAGE_LEN,
+        })
+    }
+
+    /// Write the whole message, header included: header, match and fixed fields built on
+    /// the stack and written in one piece, then the actions. On error, part of it may have
+    /// been written: the caller discards it.
+    #[inline(always)]
+    fn put_message(&self, xid: u32, len16: u16, dst: &mut impl BufMut) -> Result<(), EncodeError> {
         let mut f = Fixed::<{ FlowMod::FIXED_LEN }>::zeroed();
         f.set_bytes::<0, 8>([OFP_VERSION, MessageType::FlowMod.to_u8(), 0, 0, 0, 0, 0, 0]);
         f.set_u16::<2>(len16);
         f.set_u32::<4>(xid);
         f.set_bytes::<8, { FlowMod::FIXED_LEN - Header::LEN }>(self.fixed_wire());
         dst.put_slice(&f.0);
-        if let Err(e) = self.actions.put(dst) {
-            dst.truncate(start);
-            return Err(e);
-        }
-        Ok(())
+        self.actions.put(dst)
     }
 
     /// The 64 bytes after the header: the match, then cookie to flags.

@@ -417,10 +417,7 @@ impl Message {
     /// Encode into a new buffer.
     pub fn to_bytes(&self, xid: u32) -> Result<Bytes, EncodeError> {
         if let Message::FlowMod(f) = self {
-            let len = f.message_len();
-            let mut b = BytesMut::with_capacity(len.min(MAX_MESSAGE_LEN));
-            f.encode_message_sized(xid, &mut b, len)?;
-            return Ok(b.freeze());
+            return f.to_bytes(xid);
         }
         let expected = self.encoded_len();
         let mut b = BytesMut::with_capacity(expected.min(MAX_MESSAGE_LEN));
