@@ -708,8 +708,14 @@ async fn core_task(mut core: Core, mut rx: mpsc::Receiver<Input>) {
             },
             _ = sleep_until(deadline) => None,
         };
-        for _ in 0..INPUT_BATCH {
+        let mut handled = 0;
+        loop {
             handle_input(&mut core, &mut conns, input, Instant::now());
+            handled += 1;
+            // Nothing taken from the queue is left unhandled.
+            if handled == INPUT_BATCH {
+                break;
+            }
             match rx.try_recv() {
                 Ok(i) => input = Some(i),
                 Err(_) => break,
