@@ -252,7 +252,7 @@ fn packet_in(c: &mut Criterion) {
                 Message::PacketOut(openflow_proto::PacketOut {
                     buffer_id: NO_BUFFER,
                     in_port: po.in_port,
-                    actions: po.actions.into(),
+                    actions: po.actions,
                     data: frame::synthesize(&po.packet).into(),
                 })
                 .encode(1, &mut buf)

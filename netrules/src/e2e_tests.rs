@@ -206,7 +206,7 @@ impl Controller for Ctl {
             msgs.push(ControllerMessage::PacketOut {
                 switch: po.switch,
                 in_port: po.in_port,
-                actions: po.actions,
+                actions: po.actions.into_vec(),
                 packet: po.packet,
             });
         }

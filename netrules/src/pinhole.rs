@@ -26,8 +26,8 @@ use crate::reference::{
 };
 use openflow_proto::flow_match::{ETH_TYPE_IPV4, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP};
 use openflow_proto::{
-    Action, FlowMod, FlowModCommand, FlowModFlags, Ipv4Match, MacAddr, Match, PortNo, VlanMatch,
-    NO_BUFFER,
+    Action, Actions, FlowMod, FlowModCommand, FlowModFlags, Ipv4Match, MacAddr, Match, PortNo,
+    VlanMatch, NO_BUFFER,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -46,7 +46,7 @@ pub struct PacketOut {
     /// The packet's notional input port.
     pub in_port: PortNo,
     /// The actions.
-    pub actions: Vec<Action>,
+    pub actions: Actions,
     /// The packet.
     pub packet: Packet,
 }
@@ -107,8 +107,8 @@ struct TransitPlan {
     tuple: FiveTuple,
     /// [`Transit::allowed_by_rules`].
     allowed: bool,
-    /// [`Transit::actions`].
-    actions: Vec<Action>,
+    /// [`Transit::actions`] (in wire form: cheap to clone and to encode).
+    actions: Actions,
     /// [`Transit::involved`].
     involved: Arc<[InstanceId]>,
     /// The switch's uplink (`None` for a switch the model does not have, which no transit
@@ -116,7 +116,18 @@ struct TransitPlan {
     uplink: Option<PortNo>,
     /// [`reply_transit`]: the port the reply arrives on, its frame (whose TCP/UDP
     /// destination port is the packet's source port) and its actions.
-    reply: Option<(PortNo, Packet, Vec<Action>)>,
+    reply: Option<(PortNo, Packet, Actions)>,
+}
+
+/// `actions` kept as their wire form (cloning shares the bytes; encoding copies them), or as
+/// they are if they cannot be encoded (no action the semantics produce is such).
+fn wire(actions: Vec<Action>) -> Actions {
+    let actions = Actions::from(actions);
+    let mut buf = bytes::BytesMut::with_capacity(actions.wire_len());
+    if actions.encode(&mut buf).is_err() {
+        return actions;
+    }
+    Actions::decode(&buf.freeze()).unwrap_or(actions)
 }
 
 /// The key a packet's plan is memoised under, or `None` if it is not memoised: an IPv4 TCP
@@ -145,7 +156,7 @@ fn plan(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet) -> Plan {
             let uplink = model.switch(t.switch).map(|s| s.uplink);
             // The reply is only needed for a connection that can be tracked.
             let reply = if allowed && uplink.is_some() && t.tuple.reply().is_some() {
-                reply_transit(model, &t).map(|(rin, rp, rt)| (rin, rp, rt.actions))
+                reply_transit(model, &t).map(|(rin, rp, rt)| (rin, rp, wire(rt.actions)))
             } else {
                 None
             };
@@ -154,7 +165,7 @@ fn plan(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet) -> Plan {
                 path: t.path,
                 tuple: t.tuple,
                 allowed,
-                actions: t.actions,
+                actions: wire(t.actions),
                 involved: t.involved.into(),
                 uplink,
                 reply,
@@ -270,7 +281,7 @@ pub fn gratuitous_arp(model: &Model, ip: core::net::Ipv4Addr) -> Option<PacketOu
     Some(PacketOut {
         switch: at.switch,
         in_port: PortNo::NONE,
-        actions: vec![Action::output(uplink)],
+        actions: vec![Action::output(uplink)].into(),
         packet: Packet::arp(crate::packet::ARP_REQUEST, mac, MacAddr::BROADCAST, ip, ip),
     })
 }
@@ -330,7 +341,7 @@ impl Pinholes {
         self.records.contains_key(&rev).then_some((rev, Way::Reply))
     }
 
-    fn pinhole(&self, switch: Dpid, cookie: u64, m: Match, actions: Vec<Action>) -> Update {
+    fn pinhole(&self, switch: Dpid, cookie: u64, m: Match, actions: Actions) -> Update {
         let flow_mod = FlowMod {
             r#match: m,
             cookie,
@@ -341,7 +352,7 @@ impl Pinholes {
             buffer_id: NO_BUFFER,
             out_port: PortNo::NONE,
             flags: FlowModFlags::SEND_FLOW_REM,
-            actions: actions.into(),
+            actions,
         };
         Update { switch, flow_mod }
     }
@@ -404,7 +415,7 @@ impl Pinholes {
                     packet_out: reply.map(|r| PacketOut {
                         switch,
                         in_port: PortNo::NONE,
-                        actions: vec![Action::output(in_port)],
+                        actions: vec![Action::output(in_port)].into(),
                         packet: r,
                     }),
                 }

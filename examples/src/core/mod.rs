@@ -1889,6 +1889,75 @@ impl Controller {
         }
     }
 
+    /// Send a packet_in's decision, made at `dpid`: its flow_mods (as [`Self::send_updates`]
+    /// does), then its packet_out (as [`Self::request`] does), each with a fresh xid. The
+    /// common case (everything for `dpid`, pinholes only) looks the connection up once and
+    /// encodes straight into its transmit buffer.
+    fn send_decision(
+        &mut self,
+        dpid: Dpid,
+        flow_mods: Vec<Update>,
+        packet_out: Option<(netrules::pinhole::PacketOut, Bytes)>,
+    ) {
+        let direct = flow_mods
+            .iter()
+            .all(|u| u.switch == dpid && u.flow_mod.cookie & cookie::KIND_MASK == cookie::PINHOLE)
+            && packet_out.as_ref().is_none_or(|(po, _)| po.switch == dpid);
+        let conn = self.by_dpid.get(&dpid).copied();
+        let session = conn.and_then(|c| Some((c, self.sessions.get_mut(&c)?)));
+        let (Some((conn, s)), true) = (session, direct) else {
+            // Elsewhere, or no session: the general path.
+            self.send_updates(flow_mods);
+            if let Some((po, data)) = packet_out {
+                if let Some(conn) = self.by_dpid.get(&po.switch).copied() {
+                    let msg = Message::PacketOut(PacketOut {
+                        buffer_id: NO_BUFFER,
+                        in_port: po.in_port,
+                        actions: po.actions,
+                        data,
+                    });
+                    self.request(conn, &msg);
+                }
+            }
+            return;
+        };
+        // Pinholes go to ready and reconciling sessions (see `send_updates`).
+        let send_mods = matches!(s.state, State::Ready | State::Reconciling { .. });
+        let buf = self.out.entry(conn).or_default();
+        let was_empty = buf.is_empty();
+        let mut fail = |what: &'static str, e: openflow_proto::EncodeError| {
+            self.events.push_back(Event::ModelRefused {
+                what: format!("encoding {what} for {conn}"),
+                error: e.to_string(),
+            });
+        };
+        if send_mods {
+            for u in flow_mods {
+                let xid = s.next_xid();
+                match Message::FlowMod(u.flow_mod).encode(xid, buf) {
+                    Ok(()) => self.counters.flow_mods += 1,
+                    Err(e) => fail(openflow_proto::MessageType::FlowMod.name(), e),
+                }
+            }
+        }
+        if let Some((po, data)) = packet_out {
+            let xid = s.next_xid();
+            let msg = Message::PacketOut(PacketOut {
+                buffer_id: NO_BUFFER,
+                in_port: po.in_port,
+                actions: po.actions,
+                data,
+            });
+            match msg.encode(xid, buf) {
+                Ok(()) => self.counters.packet_outs += 1,
+                Err(e) => fail(openflow_proto::MessageType::PacketOut.name(), e),
+            }
+        }
+        if was_empty && !buf.is_empty() {
+            self.ready.push_back(conn);
+        }
+    }
+
     fn packet_in(&mut self, dpid: Dpid, pi: openflow_proto::PacketIn) {
         self.counters.packet_ins += 1;
         let Some(packet) = frame::extract(&pi.data) else {
@@ -1903,32 +1972,31 @@ impl Controller {
                 self.opened(dpid, u.flow_mod.cookie);
             }
         }
-        self.send_updates(decision.flow_mods);
-        if let Some(po) = decision.packet_out {
-            let data = match decision.outcome {
-                Outcome::Arp(_) => {
-                    let Ok(request) = ArpFrame::parse(&pi.data) else {
-                        return;
-                    };
-                    let reply = request.reply(arp_responder::MacAddr(po.packet.dl_src.0));
-                    let mut buf = [0u8; arp_responder::MAX_FRAME_LEN];
-                    match reply.write(&mut buf) {
-                        Ok(len) => Bytes::copy_from_slice(buf.get(..len).unwrap_or_default()),
-                        Err(_) => return,
+        let packet_out = match decision.packet_out {
+            Some(po) => {
+                let data = match decision.outcome {
+                    Outcome::Arp(_) => {
+                        let Ok(request) = ArpFrame::parse(&pi.data) else {
+                            self.send_updates(decision.flow_mods);
+                            return;
+                        };
+                        let reply = request.reply(arp_responder::MacAddr(po.packet.dl_src.0));
+                        let mut buf = [0u8; arp_responder::MAX_FRAME_LEN];
+                        match reply.write(&mut buf) {
+                            Ok(len) => Bytes::copy_from_slice(buf.get(..len).unwrap_or_default()),
+                            Err(_) => {
+                                self.send_updates(decision.flow_mods);
+                                return;
+                            }
+                        }
                     }
-                }
-                _ => pi.data.clone(),
-            };
-            if let Some(conn) = self.by_dpid.get(&po.switch).copied() {
-                let msg = Message::PacketOut(PacketOut {
-                    buffer_id: NO_BUFFER,
-                    in_port: po.in_port,
-                    actions: po.actions.into(),
-                    data,
-                });
-                self.request(conn, &msg);
+                    _ => pi.data.clone(),
+                };
+                Some((po, data))
             }
-        }
+            None => None,
+        };
+        self.send_decision(dpid, decision.flow_mods, packet_out);
         self.events.push_back(Event::PacketIn {
             dpid,
             in_port: pi.in_port,

@@ -80,7 +80,7 @@ impl Controller for ModelController {
             out.push(ControllerMessage::PacketOut {
                 switch: po.switch,
                 in_port: po.in_port,
-                actions: po.actions,
+                actions: po.actions.into_vec(),
                 packet: po.packet,
             });
         }
@@ -242,7 +242,7 @@ impl ModelNetwork {
                     msgs.push(ControllerMessage::PacketOut {
                         switch: po.switch,
                         in_port: po.in_port,
-                        actions: po.actions,
+                        actions: po.actions.into_vec(),
                         packet: po.packet,
                     });
                 }
