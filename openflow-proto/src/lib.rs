@@ -8,6 +8,10 @@
 //! - [`Message`] has a variant for each of OpenFlow 1.0's 22 message types;
 //!   [`Message::decode`] reads a whole frame, [`Message::encode`] writes one with the
 //!   exact length in its header.
+//! - [`Actions`], the action list of a flow_mod, packet_out or flow stats entry: as decoded,
+//!   the message's bytes (checked as strictly as every action is decoded), so that decoding
+//!   allocates nothing for it and encoding again gives the same bytes; as built, a
+//!   `Vec<Action>` (`FlowMod::add(m, 100, vec![...])`). The two compare by their actions.
 //! - [`Framer`] splits a byte stream into frames; one bad message never poisons the stream.
 //! - [`DecodeError`] says which message, which field, where, what was expected and what
 //!   was found, and which OpenFlow error the peer should get ([`DecodeError::ofp_error`],
@@ -59,7 +63,8 @@
 //!   encodes `(xid, Message)`.
 //! - `serde` (off by default): `Serialize`/`Deserialize` for the value types [`MacAddr`]
 //!   (as `"aa:bb:cc:dd:ee:ff"`), [`PortNo`] (as a number), [`Match`], [`Ipv4Match`],
-//!   [`VlanMatch`], [`Action`], [`FlowMod`], [`FlowModCommand`] and [`FlowModFlags`].
+//!   [`VlanMatch`], [`Action`], [`Actions`] (as a sequence of actions), [`FlowMod`],
+//!   [`FlowModCommand`] and [`FlowModFlags`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -131,9 +131,11 @@ impl Message {
     /// Payloads are zero-copy slices of `frame`. Nothing is normalised: values outside the
     /// specification are kept.
     ///
-    /// Messages without lists (packet_in, echo, error, vendor...) decode without touching
-    /// the heap when `frame` is shared `Bytes` (as [`crate::Framer`] yields, or static);
-    /// a `Bytes` made from a `Vec` allocates its shared header once, on its first slice.
+    /// Messages without lists of ports, flows or queues (packet_in, echo, error, vendor,
+    /// flow_mod and packet_out, whose [`crate::Actions`] are slices of the frame...) decode
+    /// without touching the heap when `frame` is shared `Bytes` (as [`crate::Framer`]
+    /// yields, or static); a `Bytes` made from a `Vec` allocates its shared header once, on
+    /// its first slice.
     #[inline]
     pub fn decode(frame: &Bytes) -> Result<(Header, Message), DecodeError> {
         // The message a controller receives most, checked and decoded in one step: a valid

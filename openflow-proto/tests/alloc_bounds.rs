@@ -6,6 +6,8 @@
 //!   elements per byte: empty queues, 8-byte actions, minimal flow stats entries).
 //! - Decoding a packet_in frame taken from the framer allocates nothing (the frame data is a
 //!   slice of the received buffer), and neither does encoding one into a buffer with room.
+//! - Nor does decoding a flow_mod (its actions are kept as a slice of the frame), and
+//!   encoding it again into a buffer with room gives the frame's bytes without allocating.
 //!
 //! Everything runs in one `#[test]` so that no other test thread allocates meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -13,7 +15,9 @@
 mod strategies;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use openflow_proto::{Framer, Message, PacketIn, PacketInReason, PortNo, NO_BUFFER};
+use openflow_proto::{
+    Action, FlowMod, Framer, Match, Message, PacketIn, PacketInReason, PortNo, NO_BUFFER,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -216,8 +220,52 @@ fn packet_in_decode_and_encode_allocate_nothing() {
     }
 }
 
+fn flow_mod_decode_and_encode_allocate_nothing() {
+    let fm = FlowMod::add(
+        Match::any(),
+        7,
+        vec![
+            Action::SetVlanVid(20),
+            Action::Vendor {
+                vendor: 0x2320,
+                data: Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7]),
+            },
+            Action::output(PortNo(1)),
+        ],
+    );
+    let wire = Message::FlowMod(fm.clone()).to_bytes(9).unwrap();
+    let mut framer = Framer::new();
+    framer.extend_from_slice(&wire);
+    let frame = framer.next_frame().unwrap().unwrap();
+
+    let region = Region::new(GLOBAL);
+    let (header, decoded) = Message::decode(&frame).unwrap();
+    let change = region.change();
+    assert_eq!(
+        (change.allocations, change.reallocations),
+        (0, 0),
+        "decoding a flow_mod from the framer allocated"
+    );
+    let Message::FlowMod(back) = &decoded else {
+        panic!("not a flow_mod")
+    };
+    assert_eq!(back, &fm);
+    assert_eq!(
+        back.actions.as_wire().map(|b| b.as_ptr()),
+        Some(frame[FlowMod::FIXED_LEN..].as_ptr())
+    );
+
+    let mut out = BytesMut::with_capacity(4096);
+    let region = Region::new(GLOBAL);
+    decoded.encode(header.xid, &mut out).unwrap();
+    let change = region.change();
+    assert_eq!((change.allocations, change.reallocations), (0, 0));
+    assert_eq!(&out[..], &wire[..]);
+}
+
 #[test]
 fn allocation_bounds() {
     packet_in_decode_and_encode_allocate_nothing();
+    flow_mod_decode_and_encode_allocate_nothing();
     bounded_allocation_on_any_input();
 }
