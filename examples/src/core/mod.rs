@@ -839,10 +839,32 @@ impl Controller {
 
     /// When [`Controller::handle_timeout`] should be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sessions = self
-            .sessions
-            .values()
-            .filter_map(|s| s.deadline(&self.config));
+        // The earliest of every session's `Session::deadline`, found without one addition
+        // per session (the shell asks after every batch of inputs): a ready session's
+        // deadline is its liveness, `last_rx + echo_idle` (`+ echo_timeout` once an echo is
+        // out), so the earliest is the earliest `last_rx` of each kind plus the same
+        // durations; sessions still in their handshake give their own.
+        let mut quiet: Option<Instant> = None;
+        let mut echoing: Option<Instant> = None;
+        let mut handshakes: Option<Instant> = None;
+        for s in self.sessions.values() {
+            if s.state == State::Ready {
+                let earliest = if s.echo_sent {
+                    &mut echoing
+                } else {
+                    &mut quiet
+                };
+                *earliest = Some(earliest.map_or(s.last_rx, |t| t.min(s.last_rx)));
+            } else if let Some(d) = s.deadline(&self.config) {
+                handshakes = Some(handshakes.map_or(d, |h| h.min(d)));
+            }
+        }
+        let idle = self.config.echo_idle;
+        let sessions = quiet
+            .map(|t| t + idle)
+            .into_iter()
+            .chain(echoing.map(|t| t + idle + self.config.echo_timeout))
+            .chain(handshakes);
         let changes = self.changes.values().map(|c| c.deadline);
         sessions
             .chain(changes)

@@ -716,6 +716,41 @@ fn echo_on_idle_keeps_a_live_switch_and_drops_a_silent_one() {
     assert!(net.ctl.is_ready(1));
 }
 
+/// The earliest of every session's own deadline, the change deadlines and the announcer's:
+/// what `Controller::poll_timeout` must say.
+fn earliest_deadline(ctl: &Controller) -> Option<Instant> {
+    ctl.sessions
+        .values()
+        .filter_map(|s| s.deadline(&ctl.config))
+        .chain(ctl.changes.values().map(|c| c.deadline))
+        .chain(ctl.announcer.next_deadline())
+        .min()
+}
+
+#[test]
+fn poll_timeout_is_the_earliest_deadline_of_every_kind() {
+    let mut net = Net::new(base_model());
+    assert_eq!(net.ctl.poll_timeout(), None);
+    net.connect(ConnId(1), switch(1));
+    assert_eq!(net.ctl.poll_timeout(), earliest_deadline(&net.ctl));
+    net.advance(Duration::from_secs(2));
+    net.connect(ConnId(2), switch(2));
+    assert_eq!(net.ctl.poll_timeout(), earliest_deadline(&net.ctl));
+    // Switch 2 goes silent: an echo goes out to it, not to switch 1.
+    net.sw(2).set_mute(true);
+    net.advance(Duration::from_secs(6));
+    assert!(net.ctl.sessions.values().any(|s| s.echo_sent));
+    assert!(net.ctl.sessions.values().any(|s| !s.echo_sent));
+    assert_eq!(net.ctl.poll_timeout(), earliest_deadline(&net.ctl));
+    // A connection in its handshake.
+    net.ctl.handle_connect(ConnId(3), net.now);
+    assert_eq!(net.ctl.poll_timeout(), earliest_deadline(&net.ctl));
+    for _ in 0..6 {
+        net.advance(Duration::from_millis(1700));
+        assert_eq!(net.ctl.poll_timeout(), earliest_deadline(&net.ctl));
+    }
+}
+
 #[test]
 fn echo_requests_are_answered() {
     let mut net = Net::new(base_model());
