@@ -96,17 +96,24 @@ fn a_bridge_on_the_controllers_unix_socket_gets_its_flows_and_changes() {
     wait(&rt, &h, "the bridge back", |c| c.is_ready(1));
     let after = rt.block_on(h.inspect(|c| c.counters())).unwrap();
     assert_eq!(after.reconciliations, before.reconciliations + 1);
-    let session = rt
-        .block_on(h.inspect(|c| c.switch_session(1)))
-        .unwrap()
-        .unwrap();
-    assert!(session.features_at.is_some() && session.reconciled_at.is_some());
     let web = GroupId::new("sg-web").unwrap();
     let https = Permission::new(Protocol::Tcp(PortRange::single(443)), Peer::anywhere()).unwrap();
     let applied = rt
         .block_on(h.change(move |m| m.revoke(&web, Direction::Ingress, &https)))
         .unwrap();
     assert_eq!(applied.acknowledged, vec![1], "{applied:?}");
+    // The session records the steps of the switch's start, in order; the reconciliation's
+    // barrier was answered before the change's.
+    let s = rt
+        .block_on(h.inspect(|c| c.switch_session(1)))
+        .unwrap()
+        .unwrap();
+    let (features, reconciled, synced) = (
+        s.features_at.unwrap(),
+        s.reconciled_at.unwrap(),
+        s.synced_at.unwrap(),
+    );
+    assert!(s.connected_at <= features && features <= reconciled && reconciled <= synced);
     let m = rt.block_on(h.inspect(|c| c.model().clone())).unwrap();
     let (installed, compiled) = tables(&ovs, bridge, &m);
     assert_eq!(installed, compiled);

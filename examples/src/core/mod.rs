@@ -467,6 +467,9 @@ pub struct SwitchSession {
     /// When the flow stats reply came whose handling diffed it against the compiled table
     /// and queued the reconciliation's flow_mods and barrier.
     pub reconciled_at: Option<Instant>,
+    /// When the reconciliation's barrier reply came: the switch had handled every flow_mod
+    /// of the reconciliation (its table is the compiled one, give or take later changes).
+    pub synced_at: Option<Instant>,
 }
 
 struct PendingChange {
@@ -481,12 +484,17 @@ struct PendingChange {
 }
 
 /// A switch's compiled table as the `OFPFC_ADD`s that install it on a switch holding none
-/// of it, each pre-encoded with xid 0, by flow identity (priority, normalised match). Kept in
-/// step with every change the way a switch applying the change's flow_mods would be, so that
-/// reconciling a fresh switch is a copy (and an xid written into each header).
+/// of it, each pre-encoded with xid 0, in the compiled order (flows added later at the end),
+/// indexed by flow identity (priority, normalised match). Kept in step with every change the
+/// way a switch applying the change's flow_mods would be, so that reconciling a fresh switch
+/// is a copy (and an xid written into each header).
 #[derive(Default)]
 struct EncodedTable {
-    flows: FastMap<(u16, Match), Bytes>,
+    /// The flow_mods in order; `None` where a flow was deleted.
+    order: Vec<Option<Bytes>>,
+    /// Where each flow is in `order`.
+    index: FastMap<(u16, Match), usize>,
+    /// Bytes of the flow_mods in `order`.
     bytes: usize,
 }
 
@@ -495,22 +503,29 @@ impl EncodedTable {
     /// identity, as [`reconcile_mods`] sends); `None` if a flow cannot be encoded.
     fn build(desired: &[Flow]) -> Option<EncodedTable> {
         let mut t = EncodedTable {
-            flows: FastMap::with_capacity_and_hasher(desired.len(), Default::default()),
+            order: Vec::with_capacity(desired.len()),
+            index: FastMap::with_capacity_and_hasher(desired.len(), Default::default()),
             bytes: 0,
         };
         // One allocation shared by all the flows' bytes.
         let mut buf = BytesMut::with_capacity(desired.len().saturating_mul(96));
         for f in desired {
             let key = (f.priority, normalize(&f.r#match).0);
-            if t.flows.contains_key(&key) {
+            if t.index.contains_key(&key) {
                 continue;
             }
             Message::FlowMod(f.to_add()).encode(0, &mut buf).ok()?;
             let b = buf.split().freeze();
             t.bytes += b.len();
-            t.flows.insert(key, b);
+            t.index.insert(key, t.order.len());
+            t.order.push(Some(b));
         }
         Some(t)
+    }
+
+    /// How many flows the table has.
+    fn len(&self) -> usize {
+        self.index.len()
     }
 
     /// Follow a flow_mod the compiler sent for this switch; false if it is not one a
@@ -525,14 +540,33 @@ impl EncodedTable {
                 }
                 let b = buf.freeze();
                 self.bytes += b.len();
-                if let Some(old) = self.flows.insert(key, b) {
-                    self.bytes -= old.len();
+                let slot = match self.index.get(&key) {
+                    Some(at) => self.order.get_mut(*at),
+                    None => {
+                        self.index.insert(key, self.order.len());
+                        self.order.push(None);
+                        self.order.last_mut()
+                    }
+                };
+                match slot {
+                    Some(slot) => {
+                        if let Some(old) = slot.replace(b) {
+                            self.bytes -= old.len();
+                        }
+                        true
+                    }
+                    None => false,
                 }
-                true
             }
             FlowModCommand::DeleteStrict => {
-                if let Some(old) = self.flows.remove(&key) {
-                    self.bytes -= old.len();
+                if let Some(at) = self.index.remove(&key) {
+                    if let Some(old) = self.order.get_mut(at).and_then(Option::take) {
+                        self.bytes -= old.len();
+                    }
+                }
+                // Mostly holes: close them up.
+                if self.order.len() > 64 && self.order.len() > 2 * self.index.len() {
+                    self.compact();
                 }
                 true
             }
@@ -540,17 +574,37 @@ impl EncodedTable {
         }
     }
 
-    /// Append every flow_mod to `out`, each with the xid `xid` gives; returns how many.
+    fn compact(&mut self) {
+        let mut at_new = vec![usize::MAX; self.order.len()];
+        let mut order = Vec::with_capacity(self.index.len());
+        for (i, b) in self.order.drain(..).enumerate() {
+            if let Some(b) = b {
+                if let Some(slot) = at_new.get_mut(i) {
+                    *slot = order.len();
+                }
+                order.push(Some(b));
+            }
+        }
+        for at in self.index.values_mut() {
+            *at = at_new.get(*at).copied().unwrap_or(usize::MAX);
+        }
+        self.order = order;
+    }
+
+    /// Append every flow_mod to `out` in order, each with the xid `xid` gives; returns how
+    /// many.
     fn write_to(&self, out: &mut BytesMut, mut xid: impl FnMut() -> u32) -> usize {
         out.reserve(self.bytes);
-        for b in self.flows.values() {
+        let mut n = 0;
+        for b in self.order.iter().flatten() {
             let at = out.len();
             out.extend_from_slice(b);
             if let Some(x) = out.get_mut(at + 4..at + 8) {
                 x.copy_from_slice(&xid().to_be_bytes());
             }
+            n += 1;
         }
-        self.flows.len()
+        n
     }
 }
 
@@ -799,6 +853,7 @@ impl Controller {
             connected_at: s.connected_at,
             features_at: s.features_at,
             reconciled_at: s.reconciled_at,
+            synced_at: s.synced_at,
         })
     }
 
@@ -1133,7 +1188,7 @@ impl Controller {
             | (_, Message::FeaturesReply(_))
             | (_, Message::GetConfigReply(_))
             | (_, Message::QueueGetConfigReply(_)) => {}
-            (_, Message::BarrierReply) => self.barrier_reply(conn, xid),
+            (_, Message::BarrierReply) => self.barrier_reply(conn, xid, now),
             (_, Message::StatsReply(part)) => {
                 if !self.solicited_stats(conn, xid) {
                     // Nobody asked for it: dropped, not held (a switch sending multi-part
@@ -1363,7 +1418,7 @@ impl Controller {
                 }
             }
             match (self.encoded.get(&dpid), self.sessions.get_mut(&conn)) {
-                (Some(t), Some(s)) if !t.flows.is_empty() => {
+                (Some(t), Some(s)) if t.len() > 0 => {
                     let buf = self.out.entry(conn).or_default();
                     let was_empty = buf.is_empty();
                     let n = t.write_to(buf, || s.next_xid());
@@ -1388,6 +1443,9 @@ impl Controller {
             None => Vec::new(),
         };
         self.barrier(conn, tokens);
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.reconcile_barrier = s.barriers.back().map(|b| b.xid);
+        }
         self.counters.reconciliations += 1;
         // The outside segment may have forgotten (or never learnt) where the elastic IPs
         // hosted here are: announce them again.
@@ -1423,7 +1481,7 @@ impl Controller {
         (added, deleted, kept)
     }
 
-    fn barrier_reply(&mut self, conn: ConnId, xid: u32) {
+    fn barrier_reply(&mut self, conn: ConnId, xid: u32, now: Instant) {
         let Some(s) = self.sessions.get_mut(&conn) else {
             return;
         };
@@ -1437,6 +1495,10 @@ impl Controller {
         let mut done = Vec::new();
         while let Some(b) = s.barriers.pop_front() {
             let last = b.xid == xid;
+            if s.reconcile_barrier == Some(b.xid) {
+                s.reconcile_barrier = None;
+                s.synced_at = Some(now);
+            }
             done.extend(b.tokens);
             if last {
                 break;

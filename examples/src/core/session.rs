@@ -36,6 +36,10 @@ pub(super) struct Session {
     pub(super) features_at: Option<Instant>,
     /// When the reconciliation's flow_mods and barrier were queued.
     pub(super) reconciled_at: Option<Instant>,
+    /// The xid of the reconciliation's barrier, until its reply comes.
+    pub(super) reconcile_barrier: Option<u32>,
+    /// When the reconciliation's barrier reply came.
+    pub(super) synced_at: Option<Instant>,
     pub(super) reconcile_started: Instant,
     pub(super) last_rx: Instant,
     pub(super) echo_sent: bool,
@@ -66,6 +70,8 @@ impl Session {
             connected_at: now,
             features_at: None,
             reconciled_at: None,
+            reconcile_barrier: None,
+            synced_at: None,
             reconcile_started: now,
             last_rx: now,
             echo_sent: false,

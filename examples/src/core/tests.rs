@@ -1847,6 +1847,62 @@ fn a_fresh_switch_gets_the_pre_encoded_table_kept_in_step_with_changes() {
     assert_eq!((r[0].1, r[0].2), (1, 0), "{r:?}");
 }
 
+/// The pre-encoded table follows adds, replacements and deletes as a switch would, keeps
+/// the compiled order (new flows at the end), and closes up its holes.
+#[test]
+fn the_pre_encoded_table_follows_changes_in_order() {
+    // 20 instances on switch 1: more than enough flows for the holes to be closed up.
+    let model = crate::speed::startup::model(20).unwrap();
+    let flows = compile(&model, &CompileOptions::default())
+        .remove(&1)
+        .unwrap();
+    assert!(flows.len() > 100);
+    let mut t = EncodedTable::build(&flows).unwrap();
+    let decode = |t: &EncodedTable| -> Vec<FlowMod> {
+        let mut out = BytesMut::new();
+        let mut xid = 0;
+        let n = t.write_to(&mut out, || {
+            xid += 1;
+            xid
+        });
+        let mut framer = Framer::new();
+        framer.extend_from_slice(&out);
+        let mut mods = Vec::new();
+        let mut xids = Vec::new();
+        while let Ok(Some(r)) = framer.next_message() {
+            let (h, msg) = r.unwrap();
+            xids.push(h.xid);
+            if let Message::FlowMod(fm) = msg {
+                mods.push(fm);
+            }
+        }
+        assert_eq!(n, mods.len());
+        assert_eq!(xids, (1..=n as u32).collect::<Vec<_>>());
+        mods
+    };
+    let adds: Vec<FlowMod> = flows.iter().map(Flow::to_add).collect();
+    assert_eq!(decode(&t), adds);
+    // Replace the first flow's actions, delete all but the first two, add one more.
+    let mut first = flows[0].to_add();
+    first.actions = Vec::<Action>::new().into();
+    assert!(t.apply(&first));
+    for f in &flows[2..] {
+        assert!(t.apply(&f.to_delete()));
+    }
+    let mut extra = flows[5].to_add();
+    extra.priority = extra.priority.wrapping_add(1);
+    assert!(t.apply(&extra));
+    assert_eq!(t.len(), 3);
+    assert_eq!(decode(&t), vec![first, flows[1].to_add(), extra.clone()]);
+    // Deleting what is not there changes nothing; a command the compiler never sends is
+    // refused (the table is then built again).
+    assert!(t.apply(&flows[3].to_delete()));
+    assert_eq!(t.len(), 3);
+    let mut modify = extra;
+    modify.command = openflow_proto::FlowModCommand::Modify;
+    assert!(!t.apply(&modify));
+}
+
 /// The pre-encoded flow_mods of a reconciliation carry fresh, distinct xids in order.
 #[test]
 fn pre_encoded_flow_mods_get_fresh_xids() {

@@ -9,8 +9,9 @@
 //! - [`dataplane::rules`]: authorize to the port open, revoke to the port closed, the same three
 //!   ways.
 //! - [`startup::startup`]: a fresh bridge filled with the compiled flows of many instances by the
-//!   controller on connect (to its barrier reply), next to `ovs-ofctl add-flows` of the same
-//!   flows into another fresh bridge.
+//!   controller on connect (to its barrier reply), next to the same flow_mods pre-encoded and
+//!   written at once to another fresh bridge (Open vSwitch's own pace) and `ovs-ofctl
+//!   add-flows` of the same flows.
 //! - [`api::api`]: EC2 API requests per second with signature verification, next to moto's
 //!   server (`moto_server`) on the same machine, driven by the same client with the same
 //!   signed requests.
