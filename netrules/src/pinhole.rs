@@ -79,11 +79,40 @@ pub struct Decision {
 #[derive(Clone, Debug)]
 struct Record {
     cookie: u64,
-    /// Shared with the [`Plan`] the connection was opened by.
+    /// What the connection shares with the others its plan opened (one allocation per plan,
+    /// not per connection: the table of a busy switch holds many).
+    shape: Arc<Shape>,
+    /// The opening packet's source port.
+    sport: u16,
+}
+
+/// The pinholes of the connections a plan opens, and whom they involve.
+#[derive(Debug)]
+struct Shape {
+    /// [`Transit::involved`].
     involved: Arc<[InstanceId]>,
+    /// The pinhole match of the opening direction, and of the reply's if it has one.
+    fwd: Match,
+    rev: Option<Match>,
+    /// The matches are those of any source port (a memoised TCP/UDP plan's): the record's
+    /// goes in the opening direction's `tp_src` and the reply's `tp_dst`. Otherwise they are
+    /// the record's own.
+    templated: bool,
+}
+
+impl Record {
     /// The installed pinholes (match) at the record's switch: the opening direction's, and
     /// the reply's if it has one.
-    flows: (Match, Option<Match>),
+    fn flows(&self) -> (Match, Option<Match>) {
+        let (mut fwd, mut rev) = (self.shape.fwd, self.shape.rev);
+        if self.shape.templated {
+            fwd.tp_src = Some(self.sport);
+            if let Some(r) = rev.as_mut() {
+                r.tp_dst = Some(self.sport);
+            }
+        }
+        (fwd, rev)
+    }
 }
 
 /// The most memoised plans kept; past it the memo starts afresh (instances choose the
@@ -109,14 +138,11 @@ struct TransitPlan {
     allowed: bool,
     /// [`Transit::actions`] (in wire form: cheap to clone and to encode).
     actions: Actions,
-    /// [`Transit::involved`].
-    involved: Arc<[InstanceId]>,
-    /// The switch's uplink (`None` for a switch the model does not have, which no transit
-    /// is at: then nothing is tracked, as before).
-    uplink: Option<PortNo>,
-    /// [`reply_transit`]: the port the reply arrives on, its frame (whose TCP/UDP
-    /// destination port is the packet's source port) and its actions.
-    reply: Option<(PortNo, Packet, Actions)>,
+    /// The pinholes of a connection this opens: `None` if none is tracked (not allowed, no
+    /// reply, or a switch the model does not have, which no transit is at).
+    shape: Option<Arc<Shape>>,
+    /// The reply's actions ([`reply_transit`]), if it has a transit.
+    reply_actions: Option<Actions>,
 }
 
 /// `actions` kept as their wire form (cloning shares the bytes; encoding copies them), or as
@@ -146,19 +172,33 @@ fn plan_key(switch: Dpid, in_port: PortNo, p: &Packet) -> Option<(Dpid, PortNo, 
     Some((switch, in_port, k))
 }
 
-/// Work out the plan of `packet` arriving at `switch` on `in_port`.
-fn plan(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet) -> Plan {
+/// Work out the plan of `packet` arriving at `switch` on `in_port`; `template`: for any
+/// source port (a TCP/UDP packet whose plan is memoised).
+fn plan(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet, template: bool) -> Plan {
     match hop(model, switch, in_port, packet) {
         Hop::Drop(reason) => Plan::Drop(reason),
         Hop::Controller { duty, reply } => Plan::Controller { duty, reply },
-        Hop::Transit(t) => {
+        Hop::Transit(mut t) => {
             let allowed = t.allowed_by_rules(model);
             let uplink = model.switch(t.switch).map(|s| s.uplink);
             // The reply is only needed for a connection that can be tracked.
-            let reply = if allowed && uplink.is_some() && t.tuple.reply().is_some() {
-                reply_transit(model, &t).map(|(rin, rp, rt)| (rin, rp, wire(rt.actions)))
-            } else {
-                None
+            let (shape, reply_actions) = match uplink {
+                Some(uplink) if allowed && t.tuple.reply().is_some() => {
+                    let reply = reply_transit(model, &t);
+                    let shape = Shape {
+                        involved: core::mem::take(&mut t.involved).into(),
+                        fwd: pinhole_match(in_port, uplink, packet),
+                        rev: reply
+                            .as_ref()
+                            .map(|(rin, rp, _)| pinhole_match(*rin, uplink, rp)),
+                        templated: template,
+                    };
+                    (
+                        Some(Arc::new(shape)),
+                        reply.map(|(_, _, rt)| wire(rt.actions)),
+                    )
+                }
+                _ => (None, None),
             };
             let t = *t;
             Plan::Transit(TransitPlan {
@@ -166,9 +206,8 @@ fn plan(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet) -> Plan {
                 tuple: t.tuple,
                 allowed,
                 actions: wire(t.actions),
-                involved: t.involved.into(),
-                uplink,
-                reply,
+                shape,
+                reply_actions,
             })
         }
     }
@@ -371,7 +410,7 @@ impl Pinholes {
             None
         };
         let Some(key) = key else {
-            let p = plan(model, switch, in_port, packet);
+            let p = plan(model, switch, in_port, packet, false);
             return self.apply(&p, false, switch, in_port, packet);
         };
         if self.plans_of != model.stamp() {
@@ -385,7 +424,7 @@ impl Pinholes {
         if self.plans.len() >= MAX_PLANS {
             self.plans.clear();
         }
-        let p = Arc::new(plan(model, switch, in_port, packet));
+        let p = Arc::new(plan(model, switch, in_port, packet, true));
         self.plans.insert(key, Arc::clone(&p));
         self.apply(&p, false, switch, in_port, packet)
     }
@@ -442,35 +481,27 @@ impl Pinholes {
         if !t.allowed {
             return nothing(Outcome::Dropped(DropReason::Denied));
         }
-        let flow_mods = match t.uplink {
-            Some(uplink) if tuple.reply().is_some() => {
+        let flow_mods = match &t.shape {
+            Some(shape) if tuple.reply().is_some() => {
                 self.serial = (self.serial + 1) & !cookie::KIND_MASK;
                 let ck = cookie::PINHOLE | self.serial;
+                let rec = Record {
+                    cookie: ck,
+                    shape: Arc::clone(shape),
+                    sport: packet.tp_src,
+                };
+                let (fwd, rev) = rec.flows();
                 let mut mods = Vec::with_capacity(2);
-                let fwd = pinhole_match(in_port, uplink, packet);
                 mods.push(self.pinhole(switch, ck, fwd, t.actions.clone()));
-                let rev = t.reply.as_ref().map(|(rin, rp, ra)| {
-                    let mut rp = *rp;
-                    if memoised {
-                        rp.tp_dst = packet.tp_src;
-                    }
-                    let m = pinhole_match(*rin, uplink, &rp);
+                if let (Some(m), Some(ra)) = (rev, &t.reply_actions) {
                     mods.push(self.pinhole(switch, ck, m, ra.clone()));
-                    m
-                });
+                }
                 let key = ConnKey {
                     switch,
                     path: t.path,
                     opening: tuple,
                 };
-                self.records.insert(
-                    key,
-                    Record {
-                        cookie: ck,
-                        involved: t.involved.clone(),
-                        flows: (fwd, rev),
-                    },
-                );
+                self.records.insert(key, rec);
                 self.by_cookie.insert((switch, ck), key);
                 mods
             }
@@ -484,10 +515,11 @@ impl Pinholes {
     }
 
     fn deletes(&self, key: &ConnKey, rec: &Record) -> Vec<Update> {
-        core::iter::once(&rec.flows.0)
-            .chain(&rec.flows.1)
+        let (fwd, rev) = rec.flows();
+        core::iter::once(fwd)
+            .chain(rev)
             .map(|m| {
-                let mut fm = FlowMod::delete_strict(*m, priority::PINHOLE);
+                let mut fm = FlowMod::delete_strict(m, priority::PINHOLE);
                 fm.cookie = rec.cookie;
                 Update {
                     switch: key.switch,
@@ -520,7 +552,10 @@ impl Pinholes {
             .filter(|(k, r)| {
                 touched.all
                     || touched.switches.contains(&k.switch)
-                    || r.involved.iter().any(|i| touched.instances.contains(i))
+                    || r.shape
+                        .involved
+                        .iter()
+                        .any(|i| touched.instances.contains(i))
                     || touched.addresses.contains(&k.opening.src)
                     || touched.addresses.contains(&k.opening.dst)
             })
