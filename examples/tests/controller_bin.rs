@@ -106,9 +106,15 @@ impl Running {
 }
 
 /// Connect a simulated switch and shuttle bytes until the controller says it reconciled it.
-fn connect_switch(r: &mut Running, mut sw: SimSwitch) -> SimSwitch {
-    let mut s = TcpStream::connect(r.addr).unwrap();
+fn connect_switch(r: &mut Running, sw: SimSwitch) -> SimSwitch {
+    let s = TcpStream::connect(r.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    run_switch(r, sw, s)
+}
+
+/// Shuttle bytes between a simulated switch and `s` (with a short read timeout) until the
+/// controller says it reconciled it.
+fn run_switch(r: &mut Running, mut sw: SimSwitch, mut s: impl Read + Write) -> SimSwitch {
     s.write_all(&sw.hello()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut buf = vec![0u8; 65536];
@@ -219,5 +225,51 @@ fn configured_model_is_installed_and_restored_from_the_state_file() {
     let sw = connect_switch(&mut second, SimSwitch::new(7, &ports));
     assert_eq!(sw.table().len(), want);
     drop(second);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_switch_on_the_unix_socket_listener_gets_its_table() {
+    let dir = std::env::temp_dir().join(format!("ovs-ec2-bin-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("controller.toml");
+    let state = dir.join("state.sqlite3");
+    let socket = dir.join("ctl.sock");
+    let _ = std::fs::remove_file(&state);
+    std::fs::write(&config, CONFIG).unwrap();
+    let listen = format!("unix:{}", socket.display());
+    let mut r = Running::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--state-file",
+        state.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ]);
+    // The TCP listener first (Running::start read it), then the unix one.
+    let line = r.wait_line("listening for OpenFlow switches");
+    assert!(line.contains(socket.to_str().unwrap()), "{line}");
+    let s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let sw = run_switch(
+        &mut r,
+        SimSwitch::new(7, &[(1, "uplink"), (3, "i-0a1b2c3d")]),
+        s,
+    );
+    let mut bound = FileConfig::parse(CONFIG).unwrap().model.unwrap();
+    bound
+        .attach(
+            &netrules::model::InstanceId::new("i-0a1b2c3d").unwrap(),
+            Some(netrules::model::Attachment {
+                switch: 7,
+                port: openflow_proto::PortNo(3),
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        sw.table().len(),
+        compile(&bound, &CompileOptions::default())[&7].len()
+    );
+    drop(r);
     std::fs::remove_dir_all(&dir).unwrap();
 }
