@@ -74,7 +74,134 @@ pub struct Decision {
     pub flow_mods: Vec<Update>,
     /// The packet_out to send after them.
     pub packet_out: Option<PacketOut>,
+    /// [`Self::flow_mods`] in wire form, when they are a connection's pinholes (all at the
+    /// deciding switch): what a controller can copy into its transmit buffer instead of
+    /// encoding them.
+    pub wire: Option<PinholeWire>,
 }
+
+/// A connection's pinhole flow_mods in wire form: the encoding of its plan's (shared by
+/// every connection the plan opens), into which [`PinholeWire::encode`] puts the
+/// connection's cookie, its source port (for a memoised TCP/UDP plan, whose matches are
+/// those of any source port) and the xids. It encodes exactly what [`Decision::flow_mods`]
+/// does, byte for byte. Two are equal when they encode the same bytes.
+#[derive(Clone, Debug)]
+pub struct PinholeWire {
+    template: Arc<WireTemplate>,
+    cookie: u64,
+    sport: u16,
+}
+
+/// The pinhole flow_mods of a plan, encoded one after the other with xid 0 and cookie 0
+/// (and, if `templated`, source port 0).
+#[derive(Debug)]
+struct WireTemplate {
+    bytes: Vec<u8>,
+    /// Where each flow_mod starts in `bytes` (the opening direction's first).
+    starts: Vec<usize>,
+    /// Put the connection's source port in: the opening direction's `tp_src`, the reply's
+    /// `tp_dst` (as [`Record::flows`] does).
+    templated: bool,
+}
+
+/// Offsets in an OpenFlow 1.0 `ofp_flow_mod`: the header's xid, the match's `tp_src` and
+/// `tp_dst` (the 8-byte header, then the 40-byte `ofp_match` whose last four bytes they are),
+/// and the cookie right after the match.
+const XID_AT: usize = 4;
+const TP_SRC_AT: usize = 8 + 36;
+const TP_DST_AT: usize = 8 + 38;
+const COOKIE_AT: usize = 8 + 40;
+
+/// Write `v` at `at` in `out` (nothing if out of range, which the templates never are).
+fn put<const N: usize>(out: &mut [u8], at: usize, v: [u8; N]) {
+    if let Some(d) = out.get_mut(at..at.saturating_add(N)) {
+        d.copy_from_slice(&v);
+    }
+}
+
+impl WireTemplate {
+    /// The template of `mods` (a plan's pinholes, with cookie 0), or `None` if one cannot be
+    /// encoded (then the flow_mods are, one by one, and the encoder's error reported) or,
+    /// `templated`, its port to fill in is not matched exactly.
+    fn new(mods: &[FlowMod], templated: bool) -> Option<WireTemplate> {
+        let mut buf = bytes::BytesMut::new();
+        let mut starts = Vec::with_capacity(mods.len());
+        for (i, fm) in mods.iter().enumerate() {
+            let port = if i == 0 {
+                fm.r#match.tp_src
+            } else {
+                fm.r#match.tp_dst
+            };
+            if templated && port.is_none() {
+                return None;
+            }
+            starts.push(buf.len());
+            openflow_proto::Message::FlowMod(fm.clone())
+                .encode(0, &mut buf)
+                .ok()?;
+        }
+        Some(WireTemplate {
+            bytes: buf.to_vec(),
+            starts,
+            templated,
+        })
+    }
+}
+
+impl PinholeWire {
+    /// The number of flow_mods.
+    pub fn len(&self) -> usize {
+        self.template.starts.len()
+    }
+
+    /// True if none (never, for a decision's).
+    pub fn is_empty(&self) -> bool {
+        self.template.starts.is_empty()
+    }
+
+    /// The encoded length, in bytes.
+    pub fn wire_len(&self) -> usize {
+        self.template.bytes.len()
+    }
+
+    /// Append the flow_mods to `dst`, each with the xid `xid` gives next (in order, as
+    /// encoding [`Decision::flow_mods`] one by one would); returns how many.
+    pub fn encode(&self, mut xid: impl FnMut() -> u32, dst: &mut bytes::BytesMut) -> usize {
+        let t = &*self.template;
+        let at = dst.len();
+        dst.extend_from_slice(&t.bytes);
+        let out = dst.get_mut(at..).unwrap_or_default();
+        for (i, &s) in t.starts.iter().enumerate() {
+            put(out, s + XID_AT, xid().to_be_bytes());
+            put(out, s + COOKIE_AT, self.cookie.to_be_bytes());
+            if t.templated {
+                let port_at = if i == 0 { TP_SRC_AT } else { TP_DST_AT };
+                put(out, s + port_at, self.sport.to_be_bytes());
+            }
+        }
+        t.starts.len()
+    }
+}
+
+impl PartialEq for PinholeWire {
+    fn eq(&self, other: &Self) -> bool {
+        let mut encoded = [bytes::BytesMut::new(), bytes::BytesMut::new()];
+        for (w, buf) in [self, other].into_iter().zip(&mut encoded) {
+            let mut n = 0;
+            w.encode(
+                || {
+                    n += 1;
+                    n
+                },
+                buf,
+            );
+        }
+        let [a, b] = encoded;
+        a == b
+    }
+}
+
+impl Eq for PinholeWire {}
 
 #[derive(Clone, Debug)]
 struct Record {
@@ -143,6 +270,8 @@ struct TransitPlan {
     shape: Option<Arc<Shape>>,
     /// The reply's actions ([`reply_transit`]), if it has a transit.
     reply_actions: Option<Actions>,
+    /// The pinholes of a connection this opens in wire form (with `shape`).
+    wire: Option<Arc<WireTemplate>>,
 }
 
 /// `actions` kept as their wire form (cloning shares the bytes; encoding copies them), or as
@@ -174,7 +303,14 @@ fn plan_key(switch: Dpid, in_port: PortNo, p: &Packet) -> Option<(Dpid, PortNo, 
 
 /// Work out the plan of `packet` arriving at `switch` on `in_port`; `template`: for any
 /// source port (a TCP/UDP packet whose plan is memoised).
-fn plan(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet, template: bool) -> Plan {
+fn plan(
+    model: &Model,
+    options: &CompileOptions,
+    switch: Dpid,
+    in_port: PortNo,
+    packet: &Packet,
+    template: bool,
+) -> Plan {
     match hop(model, switch, in_port, packet) {
         Hop::Drop(reason) => Plan::Drop(reason),
         Hop::Controller { duty, reply } => Plan::Controller { duty, reply },
@@ -201,16 +337,56 @@ fn plan(model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet, template:
                 _ => (None, None),
             };
             let t = *t;
+            let actions = wire(t.actions);
+            let wire = shape.as_ref().and_then(|sh| {
+                let mods = pinhole_mods(options, 0, sh.fwd, sh.rev, &actions, &reply_actions);
+                WireTemplate::new(&mods, sh.templated).map(Arc::new)
+            });
             Plan::Transit(TransitPlan {
                 path: t.path,
                 tuple: t.tuple,
                 allowed,
-                actions: wire(t.actions),
+                actions,
                 shape,
                 reply_actions,
+                wire,
             })
         }
     }
+}
+
+/// A pinhole flow (an add of match `m` with `actions`, cookie `cookie`).
+fn pinhole(options: &CompileOptions, cookie: u64, m: Match, actions: Actions) -> FlowMod {
+    FlowMod {
+        r#match: m,
+        cookie,
+        command: FlowModCommand::Add,
+        idle_timeout: options.pinhole_idle_timeout,
+        hard_timeout: 0,
+        priority: priority::PINHOLE,
+        buffer_id: NO_BUFFER,
+        out_port: PortNo::NONE,
+        flags: FlowModFlags::SEND_FLOW_REM,
+        actions,
+    }
+}
+
+/// The pinholes of a connection of `shape` (its matches `fwd` and `rev`): the opening
+/// direction's with `actions`, then the reply's, if it has a match and `reply_actions`.
+fn pinhole_mods(
+    options: &CompileOptions,
+    cookie: u64,
+    fwd: Match,
+    rev: Option<Match>,
+    actions: &Actions,
+    reply_actions: &Option<Actions>,
+) -> Vec<FlowMod> {
+    let mut mods = Vec::with_capacity(2);
+    mods.push(pinhole(options, cookie, fwd, actions.clone()));
+    if let (Some(m), Some(ra)) = (rev, reply_actions) {
+        mods.push(pinhole(options, cookie, m, ra.clone()));
+    }
+    mods
 }
 
 /// The controller's tracked connections and their pinholes.
@@ -380,22 +556,6 @@ impl Pinholes {
         self.records.contains_key(&rev).then_some((rev, Way::Reply))
     }
 
-    fn pinhole(&self, switch: Dpid, cookie: u64, m: Match, actions: Actions) -> Update {
-        let flow_mod = FlowMod {
-            r#match: m,
-            cookie,
-            command: FlowModCommand::Add,
-            idle_timeout: self.options.pinhole_idle_timeout,
-            hard_timeout: 0,
-            priority: priority::PINHOLE,
-            buffer_id: NO_BUFFER,
-            out_port: PortNo::NONE,
-            flags: FlowModFlags::SEND_FLOW_REM,
-            actions,
-        };
-        Update { switch, flow_mod }
-    }
-
     /// Decide a packet `switch` sent to the controller from `in_port`.
     pub fn packet_in(
         &mut self,
@@ -410,7 +570,7 @@ impl Pinholes {
             None
         };
         let Some(key) = key else {
-            let p = plan(model, switch, in_port, packet, false);
+            let p = plan(model, &self.options, switch, in_port, packet, false);
             return self.apply(&p, false, switch, in_port, packet);
         };
         if self.plans_of != model.stamp() {
@@ -424,7 +584,7 @@ impl Pinholes {
         if self.plans.len() >= MAX_PLANS {
             self.plans.clear();
         }
-        let p = Arc::new(plan(model, switch, in_port, packet, true));
+        let p = Arc::new(plan(model, &self.options, switch, in_port, packet, true));
         self.plans.insert(key, Arc::clone(&p));
         self.apply(&p, false, switch, in_port, packet)
     }
@@ -444,6 +604,7 @@ impl Pinholes {
             outcome,
             flow_mods: Vec::new(),
             packet_out: None,
+            wire: None,
         };
         let t = match plan {
             Plan::Drop(reason) => return nothing(Outcome::Dropped(*reason)),
@@ -457,6 +618,7 @@ impl Pinholes {
                         actions: vec![Action::output(in_port)].into(),
                         packet: r,
                     }),
+                    wire: None,
                 }
             }
             Plan::Transit(t) => t,
@@ -476,11 +638,13 @@ impl Pinholes {
                 outcome: Outcome::Tracked,
                 flow_mods: Vec::new(),
                 packet_out: Some(out(t.actions.clone())),
+                wire: None,
             };
         }
         if !t.allowed {
             return nothing(Outcome::Dropped(DropReason::Denied));
         }
+        let mut wire = None;
         let flow_mods = match &t.shape {
             Some(shape) if tuple.reply().is_some() => {
                 self.serial = (self.serial + 1) & !cookie::KIND_MASK;
@@ -492,10 +656,21 @@ impl Pinholes {
                 };
                 let (fwd, rev) = rec.flows();
                 let mut mods = Vec::with_capacity(2);
-                mods.push(self.pinhole(switch, ck, fwd, t.actions.clone()));
+                let mut add = |m, actions| {
+                    mods.push(Update {
+                        switch,
+                        flow_mod: pinhole(&self.options, ck, m, actions),
+                    })
+                };
+                add(fwd, t.actions.clone());
                 if let (Some(m), Some(ra)) = (rev, &t.reply_actions) {
-                    mods.push(self.pinhole(switch, ck, m, ra.clone()));
+                    add(m, ra.clone());
                 }
+                wire = t.wire.as_ref().map(|template| PinholeWire {
+                    template: Arc::clone(template),
+                    cookie: ck,
+                    sport: packet.tp_src,
+                });
                 let key = ConnKey {
                     switch,
                     path: t.path,
@@ -511,6 +686,7 @@ impl Pinholes {
             outcome: Outcome::Allowed,
             flow_mods,
             packet_out: Some(out(t.actions.clone())),
+            wire,
         }
     }
 
@@ -634,6 +810,91 @@ mod tests {
         assert_eq!(dels[0].flow_mod.r#match, rev.r#match);
         assert!(p.is_empty());
         assert!(p.flow_removed(1, fwd.cookie, &rev.r#match).is_empty());
+    }
+
+    /// `d`'s flow_mods encoded one by one (xids from `xid`), and its wire form (the same
+    /// xids).
+    fn encodings(d: &Decision, xid: u32) -> (Vec<u8>, Vec<u8>) {
+        let mut fresh = bytes::BytesMut::new();
+        for (i, u) in d.flow_mods.iter().enumerate() {
+            openflow_proto::Message::FlowMod(u.flow_mod.clone())
+                .encode(xid.wrapping_add(i as u32), &mut fresh)
+                .unwrap();
+        }
+        let mut wire = bytes::BytesMut::from(&b"before"[..]);
+        let mut next = xid;
+        let n = d.wire.as_ref().unwrap().encode(
+            || {
+                next = next.wrapping_add(1);
+                next.wrapping_sub(1)
+            },
+            &mut wire,
+        );
+        assert_eq!(n, d.flow_mods.len());
+        assert_eq!(&wire[..6], b"before");
+        (fresh.to_vec(), wire[6..].to_vec())
+    }
+
+    #[test]
+    fn wire_pinholes_are_the_flow_mods_encoded() {
+        let m = fixture();
+        let (a, b) = (inst(&m, "a").clone(), inst(&m, "b").clone());
+        for memo in [true, false] {
+            let mut p = if memo {
+                Pinholes::new(CompileOptions::default())
+            } else {
+                Pinholes::without_memo(CompileOptions::default())
+            };
+            // TCP (memoised plans patch the port in), ICMP echo (never patched: the
+            // reply's type differs), and a tracked packet (no flow_mods, no wire form).
+            for (proto, sport, dport) in [(6, 40000, 22), (6, 40001, 22), (1, 8, 0)] {
+                let pkt = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, proto, sport, dport);
+                let d = p.packet_in(&m, 1, PortNo(1), &pkt);
+                assert_eq!(d.outcome, Outcome::Allowed, "{proto}/{sport}");
+                assert_eq!(d.flow_mods.len(), 2);
+                let w = d.wire.as_ref().unwrap();
+                assert_eq!((w.len(), w.is_empty()), (2, false));
+                let (fresh, wire) = encodings(&d, 7);
+                assert_eq!(w.wire_len(), fresh.len());
+                assert_eq!(fresh, wire, "memo {memo}, {proto}/{sport}");
+                let again = p.packet_in(&m, 1, PortNo(1), &pkt);
+                assert_eq!((again.outcome, again.wire), (Outcome::Tracked, None));
+            }
+        }
+        // Denied: nothing.
+        let mut p = Pinholes::new(CompileOptions::default());
+        let pkt = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 23);
+        assert_eq!(p.packet_in(&m, 1, PortNo(1), &pkt).wire, None);
+    }
+
+    proptest::proptest! {
+        /// Whatever the source ports, their order, the cookies and the xids: the patched
+        /// template is the freshly encoded flow_mods byte for byte, memoised or not.
+        #[test]
+        fn patched_templates_encode_as_the_flow_mods(
+            conns in proptest::collection::vec((proptest::bool::ANY, 0u16..=u16::MAX), 1..40),
+            xid in proptest::num::u32::ANY,
+        ) {
+            let m = fixture();
+            let (a, b) = (inst(&m, "a").clone(), inst(&m, "b").clone());
+            let mut p = Pinholes::new(CompileOptions::default());
+            let mut fresh = Pinholes::without_memo(CompileOptions::default());
+            for (ssh, sport) in conns {
+                let (proto, dport) = if ssh { (6, 22) } else { (6, 80) };
+                let pkt = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, proto, sport, dport);
+                let d = p.packet_in(&m, 1, PortNo(1), &pkt);
+                let f = fresh.packet_in(&m, 1, PortNo(1), &pkt);
+                proptest::prop_assert_eq!(&d, &f);
+                if d.flow_mods.is_empty() {
+                    proptest::prop_assert!(d.wire.is_none());
+                    continue;
+                }
+                let (one_by_one, wire) = encodings(&d, xid);
+                proptest::prop_assert_eq!(one_by_one, wire);
+                let (one_by_one, wire) = encodings(&f, xid);
+                proptest::prop_assert_eq!(one_by_one, wire);
+            }
+        }
     }
 
     /// The decision a pinhole table that never memoises makes, next to `p`'s.

@@ -1981,6 +1981,7 @@ impl Controller {
         &mut self,
         dpid: Dpid,
         flow_mods: Vec<Update>,
+        wire: Option<netrules::pinhole::PinholeWire>,
         packet_out: Option<(netrules::pinhole::PacketOut, Bytes)>,
     ) {
         let direct = flow_mods
@@ -2015,7 +2016,12 @@ impl Controller {
                 error: e.to_string(),
             });
         };
-        if send_mods {
+        if let (true, Some(w)) = (send_mods, wire) {
+            // The connection's pinholes in wire form: the same bytes, copied and patched.
+            buf.reserve(w.wire_len());
+            let n = w.encode(|| s.next_xid(), buf);
+            self.counters.flow_mods += n as u64;
+        } else if send_mods {
             for u in flow_mods {
                 let xid = s.next_xid();
                 match Message::FlowMod(u.flow_mod).encode(xid, buf) {
@@ -2080,7 +2086,7 @@ impl Controller {
             }
             None => None,
         };
-        self.send_decision(dpid, decision.flow_mods, packet_out);
+        self.send_decision(dpid, decision.flow_mods, decision.wire, packet_out);
         self.events.push_back(Event::PacketIn {
             dpid,
             in_port: pi.in_port,
