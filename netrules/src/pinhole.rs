@@ -274,7 +274,8 @@ struct TransitPlan {
     wire: Option<Arc<WireTemplate>>,
 }
 
-/// `actions` kept as their wire form (cloning shares the bytes; encoding copies them), or as
+/// `actions` kept as their wire form (cloning copies a short list held in place, or shares a
+/// long one's bytes; encoding copies them), or as
 /// they are if they cannot be encoded (no action the semantics produce is such).
 fn wire(actions: Vec<Action>) -> Actions {
     let actions = Actions::from(actions);

@@ -11,18 +11,26 @@ use core::iter::FusedIterator;
 
 /// An OpenFlow 1.0 action list, as decoded from the wire or as built.
 ///
-/// A list comes in one of two forms, which behave the same through this type's API:
+/// A list comes in one of three forms, which behave the same through this type's API:
 ///
-/// - **As decoded**: [`crate::Message::decode`] keeps a flow_mod's, packet_out's or flow
-///   stats entry's actions as the bytes they arrived in (a zero-copy slice of the frame),
-///   after checking every action as strictly as [`Action::decode_list`] does, with the same
-///   errors. Decoding a flow_mod therefore allocates nothing for its actions, and encoding
-///   it again copies those bytes as they are: the output is byte-for-byte the input,
-///   including padding a peer left non-zero. Each action is decoded when iterated.
+/// - **As decoded, short**: [`crate::Message::decode`] checks a flow_mod's, packet_out's or
+///   flow stats entry's actions as strictly as [`Action::decode_list`] does (with the same
+///   errors) and keeps the bytes they arrived in. A list of at most 32 bytes of standard
+///   actions (up to four 8-byte actions: the common case) is copied into the value itself:
+///   no allocation, and no shared reference whose count every decode and drop would
+///   update atomically.
+/// - **As decoded, long**: a longer list, or one with a vendor action, is kept as a
+///   zero-copy slice of the frame (a [`Bytes`]): its bytes are not copied, and a vendor
+///   action's data is a slice of them too.
 /// - **As built**: from a `Vec<Action>`, an array or an iterator of [`Action`]
 ///   (infallibly, without encoding anything). It is encoded action by action, and
 ///   [`crate::Message::encode`] fails with the same [`EncodeError`]s as
 ///   [`Action::encode_list`] for a vendor action that cannot be encoded.
+///
+/// A decoded list, short or long, decodes each action when iterated, and is encoded again
+/// by copying its bytes as they are: the output is byte-for-byte the input, including
+/// padding a peer left non-zero. Decoding a flow_mod therefore allocates nothing for its
+/// actions. [`Actions::as_wire`] gives those bytes.
 ///
 /// Equality and hashing are by the action sequence, whatever the form: a built list equals
 /// the decoded list of its own encoding. Changing a decoded list ([`Actions::push`],
@@ -45,7 +53,7 @@ use core::iter::FusedIterator;
 /// let frame = Message::FlowMod(flow).to_bytes(7)?;
 /// let (_, msg) = Message::decode(&frame)?;
 /// let Message::FlowMod(decoded) = msg else { unreachable!() };
-/// assert_eq!(decoded.actions.as_wire().map(|b| b.len()), Some(16));
+/// assert_eq!(decoded.actions.as_wire(), Some(&frame[FlowMod::FIXED_LEN..]));
 /// assert_eq!(decoded.actions, actions);
 /// assert_eq!(decoded.actions, vec![Action::SetVlanVid(20), Action::output(PortNo(1))]);
 /// let ports: Vec<PortNo> = decoded
@@ -68,10 +76,57 @@ pub struct Actions(Repr);
 
 #[derive(Clone)]
 enum Repr {
+    /// A short wire form held in place, every action standard and checked.
+    Inline(Inline),
     /// The actions' wire form, every action checked by [`Action::check_list`].
     Wire(Bytes),
     /// Built by the user.
     Built(Vec<Action>),
+}
+
+/// The longest decoded list kept in place (four 8-byte actions, or two 16-byte ones):
+/// `Actions` is then 40 bytes (32 with only the other two forms), and a `Message` stays
+/// 128 bytes, which the compiler still moves without calling `memcpy`.
+const INLINE_CAP: usize = 32;
+
+/// A decoded list of at most [`INLINE_CAP`] bytes, all standard actions, checked: the
+/// last `len` bytes of `bytes` (what comes before them is whatever preceded the list in
+/// the message, copied along to make the copy one fixed-size move, and never read).
+#[derive(Clone, Copy)]
+struct Inline {
+    /// At most [`INLINE_CAP`].
+    len: u8,
+    bytes: [u8; INLINE_CAP],
+}
+
+impl Inline {
+    /// The list made of the last `len` bytes of `input`, if it fits.
+    #[inline(always)]
+    fn from_tail(input: &[u8], len: usize) -> Option<Inline> {
+        if len > INLINE_CAP {
+            return None;
+        }
+        let bytes = match input.last_chunk::<INLINE_CAP>() {
+            Some(tail) => *tail,
+            None => {
+                let mut bytes = [0; INLINE_CAP];
+                let list = input.get(input.len().checked_sub(len)?..)?;
+                bytes.get_mut(INLINE_CAP - len..)?.copy_from_slice(list);
+                bytes
+            }
+        };
+        Some(Inline {
+            len: u8::try_from(len).ok()?,
+            bytes,
+        })
+    }
+
+    #[inline(always)]
+    fn as_slice(&self) -> &[u8] {
+        self.bytes
+            .get(INLINE_CAP.saturating_sub(usize::from(self.len))..)
+            .unwrap_or_default()
+    }
 }
 
 impl Actions {
@@ -81,15 +136,20 @@ impl Actions {
     }
 
     /// Decode the action list filling what is left of `r`: checked completely, with the
-    /// errors of [`Action::decode_list`], and kept as its bytes (a zero-copy slice when the
-    /// reader reads a `Bytes`).
+    /// errors of [`Action::decode_list`], and kept as its bytes (in place when short and
+    /// standard, else a zero-copy slice when the reader reads a `Bytes`).
     #[inline]
     pub(crate) fn read(r: &mut Reader<'_>, field: &'static str) -> Result<Actions, DecodeError> {
         let rest = r.rest_slice();
         if rest.is_empty() {
             return Ok(Actions::new());
         }
-        if !Action::all_standard(rest) {
+        if Action::all_standard(rest) {
+            if let Some(inline) = Inline::from_tail(r.through_end(), rest.len()) {
+                r.consume(rest.len());
+                return Ok(Actions(Repr::Inline(inline)));
+            }
+        } else {
             Action::check_list(&mut r.clone(), field)?;
         }
         Ok(Actions(Repr::Wire(r.rest(field)?)))
@@ -108,7 +168,11 @@ impl Actions {
         if rest.is_empty() {
             return Ok(Actions::new());
         }
-        if !Action::all_standard(rest) {
+        if Action::all_standard(rest) {
+            if let Some(inline) = Inline::from_tail(frame, rest.len()) {
+                return Ok(Actions(Repr::Inline(inline)));
+            }
+        } else {
             let mut r = Reader::from_bytes(frame, msg);
             r.consume(start);
             Action::check_list(&mut r, field)?;
@@ -117,7 +181,8 @@ impl Actions {
     }
 
     /// Decode a whole action list from `bytes`, as [`Action::decode_list`] checks it, and
-    /// keep it as those bytes (the result holds a reference to them, not a copy).
+    /// keep it as those bytes: copied in place when short (at most 32 bytes of standard
+    /// actions), else as a reference to `bytes`, not a copy.
     pub fn decode(bytes: &Bytes) -> Result<Actions, DecodeError> {
         let mut r = Reader::from_bytes(bytes, MessageType::FlowMod);
         Actions::read(&mut r, "actions")
@@ -126,7 +191,16 @@ impl Actions {
     /// The actions, decoded one by one (by value) as the iterator advances.
     pub fn iter(&self) -> Iter<'_> {
         Iter(match &self.0 {
-            Repr::Wire(bytes) => IterRepr::Wire { bytes, pos: 0 },
+            Repr::Inline(inline) => IterRepr::Wire {
+                bytes: inline.as_slice(),
+                src: None,
+                pos: 0,
+            },
+            Repr::Wire(bytes) => IterRepr::Wire {
+                bytes,
+                src: Some(bytes),
+                pos: 0,
+            },
             Repr::Built(v) => IterRepr::Built(v.iter()),
         })
     }
@@ -134,53 +208,38 @@ impl Actions {
     /// The number of actions (for a decoded list, counted by walking the action headers).
     pub fn len(&self) -> usize {
         match &self.0 {
-            Repr::Wire(bytes) => {
-                let mut n = 0;
-                let mut s: &[u8] = bytes;
-                while let Some([_, _, l0, l1]) = s.first_chunk::<4>().copied() {
-                    let len = usize::from(u16::from_be_bytes([l0, l1]));
-                    // Checked at decode time: never 0. Stop rather than loop if it were.
-                    if len == 0 {
-                        break;
-                    }
-                    n += 1;
-                    s = s.get(len..).unwrap_or_default();
-                }
-                n
-            }
+            Repr::Inline(inline) => wire_count(inline.as_slice()),
+            Repr::Wire(bytes) => wire_count(bytes),
             Repr::Built(v) => v.len(),
         }
     }
 
     /// True when there is no action (the flow drops its packets).
     pub fn is_empty(&self) -> bool {
-        match &self.0 {
-            Repr::Wire(bytes) => bytes.is_empty(),
-            Repr::Built(v) => v.is_empty(),
-        }
+        self.wire_len() == 0
     }
 
     /// True if the list holds `action`.
     pub fn contains(&self, action: &Action) -> bool {
         match &self.0 {
-            Repr::Wire(_) => self.iter().any(|a| a == *action),
             Repr::Built(v) => v.contains(action),
+            Repr::Inline(_) | Repr::Wire(_) => self.iter().any(|a| a == *action),
         }
     }
 
     /// The actions as a new `Vec`.
     pub fn to_vec(&self) -> Vec<Action> {
         match &self.0 {
-            Repr::Wire(_) => self.iter().collect(),
             Repr::Built(v) => v.clone(),
+            Repr::Inline(_) | Repr::Wire(_) => self.iter().collect(),
         }
     }
 
     /// The actions as a `Vec` (without copying a built list).
     pub fn into_vec(self) -> Vec<Action> {
         match self.0 {
-            Repr::Wire(_) => self.iter().collect(),
             Repr::Built(v) => v,
+            Repr::Inline(_) | Repr::Wire(_) => self.iter().collect(),
         }
     }
 
@@ -190,9 +249,12 @@ impl Actions {
         self.extend([action]);
     }
 
-    /// The wire bytes of a list decoded from the wire (`None` for a built list).
-    pub fn as_wire(&self) -> Option<&Bytes> {
+    /// The wire bytes of a decoded list, exactly as received (padding included), whether
+    /// kept in place or as a slice of the frame; `None` for a built list.
+    #[inline]
+    pub fn as_wire(&self) -> Option<&[u8]> {
         match &self.0 {
+            Repr::Inline(inline) => Some(inline.as_slice()),
             Repr::Wire(bytes) => Some(bytes),
             Repr::Built(_) => None,
         }
@@ -202,6 +264,7 @@ impl Actions {
     #[inline]
     pub fn wire_len(&self) -> usize {
         match &self.0 {
+            Repr::Inline(inline) => usize::from(inline.len),
             Repr::Wire(bytes) => bytes.len(),
             Repr::Built(v) => Action::list_len(v),
         }
@@ -211,8 +274,8 @@ impl Actions {
     /// always can.
     pub fn check_encodable(&self) -> Result<(), EncodeError> {
         match &self.0 {
-            Repr::Wire(_) => Ok(()),
             Repr::Built(v) => v.iter().try_for_each(Action::check_encodable),
+            Repr::Inline(_) | Repr::Wire(_) => Ok(()),
         }
     }
 
@@ -221,11 +284,12 @@ impl Actions {
     /// a 16-bit length can carry (as [`Action::encode_list`]).
     pub fn encode(&self, dst: &mut impl BufMut) -> Result<usize, EncodeError> {
         match &self.0 {
-            Repr::Wire(bytes) => {
+            Repr::Built(v) => Action::encode_list(v, dst),
+            Repr::Inline(_) | Repr::Wire(_) => {
+                let bytes = self.as_wire().unwrap_or_default();
                 dst.put_slice(bytes);
                 Ok(bytes.len())
             }
-            Repr::Built(v) => Action::encode_list(v, dst),
         }
     }
 
@@ -235,6 +299,10 @@ impl Actions {
     #[inline]
     pub(crate) fn put(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {
         match &self.0 {
+            Repr::Inline(inline) => {
+                dst.put_slice(inline.as_slice());
+                Ok(())
+            }
             Repr::Wire(bytes) => {
                 dst.put_slice(bytes);
                 Ok(())
@@ -244,9 +312,26 @@ impl Actions {
     }
 }
 
-/// The next action of a checked wire list at `*pos`, moving `*pos` past it.
+/// The number of actions of a checked wire list, walking their headers.
+fn wire_count(mut s: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some([_, _, l0, l1]) = s.first_chunk::<4>().copied() {
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
+        // Checked at decode time: never 0. Stop rather than loop if it were.
+        if len == 0 {
+            break;
+        }
+        n += 1;
+        s = s.get(len..).unwrap_or_default();
+    }
+    n
+}
+
+/// The next action of a checked wire list `bytes` at `*pos`, moving `*pos` past it. `src`
+/// is `bytes` as `Bytes` when the list has it (a vendor action's data is then a slice of
+/// it, else a copy).
 #[inline]
-fn next_wire(bytes: &Bytes, pos: &mut usize) -> Option<Action> {
+fn next_wire(bytes: &[u8], src: Option<&Bytes>, pos: &mut usize) -> Option<Action> {
     let rest = bytes.get(*pos..)?;
     if rest.is_empty() {
         return None;
@@ -255,8 +340,11 @@ fn next_wire(bytes: &Bytes, pos: &mut usize) -> Option<Action> {
         *pos += len;
         return Some(action);
     }
-    // A vendor action (its data a slice of `bytes`), through the general decoder.
-    let mut r = Reader::from_bytes(bytes, MessageType::FlowMod);
+    // A vendor action, through the general decoder.
+    let mut r = match src {
+        Some(src) => Reader::from_bytes(src, MessageType::FlowMod),
+        None => Reader::from_slice(bytes, MessageType::FlowMod),
+    };
     r.consume(*pos);
     match Action::read_one_general(&mut r, "actions") {
         Ok(action) => {
@@ -282,7 +370,12 @@ pub struct Iter<'a>(IterRepr<'a>);
 
 #[derive(Clone, Debug)]
 enum IterRepr<'a> {
-    Wire { bytes: &'a Bytes, pos: usize },
+    /// Either decoded form: `src` is `bytes` as `Bytes` for a slice of the frame.
+    Wire {
+        bytes: &'a [u8],
+        src: Option<&'a Bytes>,
+        pos: usize,
+    },
     Built(core::slice::Iter<'a, Action>),
 }
 
@@ -292,14 +385,14 @@ impl Iterator for Iter<'_> {
     #[inline]
     fn next(&mut self) -> Option<Action> {
         match &mut self.0 {
-            IterRepr::Wire { bytes, pos } => next_wire(bytes, pos),
+            IterRepr::Wire { bytes, src, pos } => next_wire(bytes, *src, pos),
             IterRepr::Built(it) => it.next().cloned(),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.0 {
-            IterRepr::Wire { bytes, pos } => wire_size_hint(bytes.len().saturating_sub(*pos)),
+            IterRepr::Wire { bytes, pos, .. } => wire_size_hint(bytes.len().saturating_sub(*pos)),
             IterRepr::Built(it) => it.size_hint(),
         }
     }
@@ -311,10 +404,29 @@ impl FusedIterator for Iter<'_> {}
 #[derive(Clone, Debug)]
 pub struct IntoIter(IntoIterRepr);
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum IntoIterRepr {
+    Inline { inline: Inline, pos: usize },
     Wire { bytes: Bytes, pos: usize },
     Built(std::vec::IntoIter<Action>),
+}
+
+impl fmt::Debug for IntoIterRepr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntoIterRepr::Inline { inline, pos } => f
+                .debug_struct("Inline")
+                .field("bytes", &inline.as_slice())
+                .field("pos", pos)
+                .finish(),
+            IntoIterRepr::Wire { bytes, pos } => f
+                .debug_struct("Wire")
+                .field("bytes", bytes)
+                .field("pos", pos)
+                .finish(),
+            IntoIterRepr::Built(it) => f.debug_tuple("Built").field(it).finish(),
+        }
+    }
 }
 
 impl Iterator for IntoIter {
@@ -323,13 +435,17 @@ impl Iterator for IntoIter {
     #[inline]
     fn next(&mut self) -> Option<Action> {
         match &mut self.0 {
-            IntoIterRepr::Wire { bytes, pos } => next_wire(bytes, pos),
+            IntoIterRepr::Inline { inline, pos } => next_wire(inline.as_slice(), None, pos),
+            IntoIterRepr::Wire { bytes, pos } => next_wire(bytes, Some(bytes), pos),
             IntoIterRepr::Built(it) => it.next(),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.0 {
+            IntoIterRepr::Inline { inline, pos } => {
+                wire_size_hint(usize::from(inline.len).saturating_sub(*pos))
+            }
             IntoIterRepr::Wire { bytes, pos } => wire_size_hint(bytes.len().saturating_sub(*pos)),
             IntoIterRepr::Built(it) => it.size_hint(),
         }
@@ -353,6 +469,7 @@ impl IntoIterator for Actions {
 
     fn into_iter(self) -> IntoIter {
         IntoIter(match self.0 {
+            Repr::Inline(inline) => IntoIterRepr::Inline { inline, pos: 0 },
             Repr::Wire(bytes) => IntoIterRepr::Wire { bytes, pos: 0 },
             Repr::Built(v) => IntoIterRepr::Built(v.into_iter()),
         })
@@ -400,7 +517,7 @@ impl Extend<Action> for Actions {
     fn extend<I: IntoIterator<Item = Action>>(&mut self, iter: I) {
         match &mut self.0 {
             Repr::Built(v) => v.extend(iter),
-            Repr::Wire(_) => {
+            Repr::Inline(_) | Repr::Wire(_) => {
                 let mut v = self.to_vec();
                 v.extend(iter);
                 self.0 = Repr::Built(v);
@@ -409,16 +526,15 @@ impl Extend<Action> for Actions {
     }
 }
 
-/// The same actions in the same order: whether from the wire or built, and whatever the
-/// padding on the wire.
+/// The same actions in the same order: whether from the wire (in place or not) or built,
+/// and whatever the padding on the wire.
 impl PartialEq for Actions {
     fn eq(&self, other: &Actions) -> bool {
         match (&self.0, &other.0) {
             (Repr::Built(a), Repr::Built(b)) => a == b,
-            (Repr::Wire(a), Repr::Wire(b)) if a == b => true,
             (_, Repr::Built(b)) => *self == b[..],
             (Repr::Built(a), _) => *other == a[..],
-            _ => self.iter().eq(other.iter()),
+            _ => self.as_wire() == other.as_wire() || self.iter().eq(other.iter()),
         }
     }
 }
@@ -429,14 +545,13 @@ impl PartialEq<[Action]> for Actions {
     fn eq(&self, other: &[Action]) -> bool {
         match &self.0 {
             Repr::Built(v) => v[..] == *other,
-            Repr::Wire(_) => {
+            Repr::Inline(_) | Repr::Wire(_) => {
                 let mut mine = self.iter();
                 other.iter().all(|b| mine.next().as_ref() == Some(b)) && mine.next().is_none()
             }
         }
     }
 }
-
 impl PartialEq<Vec<Action>> for Actions {
     fn eq(&self, other: &Vec<Action>) -> bool {
         *self == other[..]
@@ -540,6 +655,206 @@ mod tests {
         h.finish()
     }
 
+    fn form(a: &Actions) -> &'static str {
+        match a.0 {
+            Repr::Inline(_) => "inline",
+            Repr::Wire(_) => "wire",
+            Repr::Built(_) => "built",
+        }
+    }
+
+    #[test]
+    fn short_standard_lists_are_kept_in_place_up_to_the_cap() {
+        assert_eq!(INLINE_CAP, 32);
+        // Exactly 32 bytes: four 8-byte actions, 16 + 16, or 16 + 8 + 8.
+        let four = vec![
+            Action::SetVlanVid(20),
+            Action::SetVlanPcp(5),
+            Action::SetTpDst(53),
+            Action::output(PortNo(1)),
+        ];
+        let macs = vec![
+            Action::SetDlSrc(MacAddr([1, 2, 3, 4, 5, 6])),
+            Action::SetDlDst(MacAddr([6, 5, 4, 3, 2, 1])),
+        ];
+        let nat = vec![
+            Action::SetDlDst(MacAddr([6, 5, 4, 3, 2, 1])),
+            Action::SetNwDst(Ipv4Addr::new(10, 0, 0, 9)),
+            Action::output(PortNo(2)),
+        ];
+        for acts in [&four, &macs, &nat] {
+            let bytes = wire_of(acts);
+            assert_eq!(bytes.len(), INLINE_CAP);
+            // On its own, and at the end of a longer input (the flow_mod path).
+            let mut longer = vec![0xee; 72];
+            longer.extend_from_slice(&bytes);
+            let longer = Bytes::from(longer);
+            let tail = Actions::read_frame_tail(&longer, 72, MessageType::FlowMod, "x").unwrap();
+            for a in [Actions::decode(&bytes).unwrap(), tail] {
+                assert_eq!(form(&a), "inline");
+                assert_eq!(a, *acts);
+                assert_eq!(a.len(), acts.len());
+                assert_eq!(a.wire_len(), INLINE_CAP);
+                assert_eq!(a.as_wire(), Some(&bytes[..]));
+                // Not a reference to the input: a copy.
+                assert_ne!(a.as_wire().map(<[u8]>::as_ptr), Some(bytes.as_ptr()));
+                let mut out = Vec::new();
+                assert_eq!(a.encode(&mut out).unwrap(), INLINE_CAP);
+                assert_eq!(out, bytes[..]);
+            }
+        }
+        // 40 bytes (one more 8-byte action): a slice of the input.
+        for acts in [&four, &macs] {
+            let mut more = acts.clone();
+            more.push(Action::StripVlan);
+            let bytes = wire_of(&more);
+            assert_eq!(bytes.len(), INLINE_CAP + 8);
+            let a = Actions::decode(&bytes).unwrap();
+            assert_eq!(form(&a), "wire");
+            assert_eq!(a.as_wire().map(<[u8]>::as_ptr), Some(bytes.as_ptr()));
+            assert_eq!(a, more);
+            assert_eq!(a.len(), acts.len() + 1);
+        }
+        // A short list with a vendor action stays a slice (its data a slice too).
+        let vendor = vec![
+            Action::Vendor {
+                vendor: 0x2320,
+                data: Bytes::from_static(&[0, 1, 0, 0, 0, 0, 0, 0]),
+            },
+            Action::output(PortNo(1)),
+        ];
+        let bytes = wire_of(&vendor);
+        let a = Actions::decode(&bytes).unwrap();
+        assert_eq!(form(&a), "wire");
+        assert_eq!(a, vendor);
+        // One 8-byte action, and the empty list (built: nothing to keep).
+        let one = Actions::decode(&wire_of(&[Action::StripVlan])).unwrap();
+        assert_eq!(form(&one), "inline");
+        assert_eq!(one, [Action::StripVlan]);
+        assert_eq!(form(&Actions::decode(&Bytes::new()).unwrap()), "built");
+        // The size the inline form costs.
+        assert!(core::mem::size_of::<Actions>() <= 40);
+        assert!(core::mem::size_of::<crate::Message>() <= 128);
+    }
+
+    #[test]
+    fn the_three_forms_are_equal_and_hash_alike() {
+        let acts = vec![
+            Action::SetDlDst(MacAddr([6, 5, 4, 3, 2, 1])),
+            Action::SetNwDst(Ipv4Addr::new(10, 0, 0, 9)),
+            Action::output(PortNo(3)),
+        ];
+        let bytes = wire_of(&acts);
+        let inline = Actions::decode(&bytes).unwrap();
+        let wire = Actions(Repr::Wire(bytes.clone()));
+        let built = Actions::from(acts.clone());
+        assert_eq!(
+            [form(&inline), form(&wire), form(&built)],
+            ["inline", "wire", "built"]
+        );
+        let all = [&inline, &wire, &built];
+        for a in all {
+            for b in all {
+                assert_eq!(a, b, "{} == {}", form(a), form(b));
+                assert_eq!(hash_of(a), hash_of(b), "{} and {}", form(a), form(b));
+            }
+            assert_eq!(*a, acts);
+            assert_eq!(acts, *a);
+            assert_eq!(a.len(), 3);
+            assert_eq!(a.wire_len(), 32);
+            assert_eq!(a.iter().collect::<Vec<_>>(), acts);
+            assert_eq!(a.clone().into_iter().collect::<Vec<_>>(), acts);
+            let mut out = Vec::new();
+            a.put(&mut out).unwrap();
+            assert_eq!(out, bytes[..]);
+        }
+        // With different padding: equal as actions, in every pairing of forms.
+        let mut padded = bytes.to_vec();
+        padded[12..16].copy_from_slice(&[9, 9, 9, 9]);
+        let padded = Bytes::from(padded);
+        let inline_padded = Actions::decode(&padded).unwrap();
+        let wire_padded = Actions(Repr::Wire(padded));
+        for a in [&inline_padded, &wire_padded] {
+            for b in all {
+                assert_eq!(a, b);
+                assert_eq!(b, a);
+                assert_eq!(hash_of(a), hash_of(b));
+            }
+        }
+        // Unequal to a prefix or a different list, in every form.
+        let fewer = Actions::decode(&wire_of(&acts[..2])).unwrap();
+        let other = Actions::decode(&wire_of(&[Action::output(PortNo(4))])).unwrap();
+        for a in all {
+            assert_ne!(*a, fewer);
+            assert_ne!(fewer, *a);
+            assert_ne!(*a, other);
+            assert_ne!(*a, acts[..2]);
+            assert!(a.contains(&Action::output(PortNo(3))));
+            assert!(!a.contains(&Action::output(PortNo(4))));
+        }
+    }
+
+    #[test]
+    fn an_inline_list_keeps_non_zero_padding_through_clone_and_messages() {
+        // mod_dl_src with its 6 pad bytes non-zero, then output:1 (24 bytes).
+        let mut raw = wire_of(&[
+            Action::SetDlSrc(MacAddr([2, 0, 0, 0, 0, 1])),
+            Action::output(PortNo(1)),
+        ])
+        .to_vec();
+        raw[10..16].copy_from_slice(&[1, 2, 3, 4, 5, 6]);
+        let raw = Bytes::from(raw);
+        let a = Actions::decode(&raw).unwrap();
+        assert_eq!(form(&a), "inline");
+        let copy = a.clone();
+        drop(a);
+        assert_eq!(form(&copy), "inline");
+        assert_eq!(copy.as_wire(), Some(&raw[..]));
+        let mut out = Vec::new();
+        assert_eq!(copy.encode(&mut out).unwrap(), raw.len());
+        assert_eq!(out, raw[..]);
+        let mut it = copy.clone().into_iter();
+        assert_eq!(it.size_hint(), (1, Some(3)));
+        assert_eq!(
+            it.next(),
+            Some(Action::SetDlSrc(MacAddr([2, 0, 0, 0, 0, 1])))
+        );
+        assert_eq!(it.next(), Some(Action::output(PortNo(1))));
+        assert_eq!(it.next(), None);
+        assert_eq!(it.size_hint(), (0, Some(0)));
+        assert!(format!("{it:?}").contains("Inline"));
+
+        // Through a whole flow_mod, on both decoder paths and from a slice.
+        let fm = crate::FlowMod::add(crate::Match::any(), 9, copy.clone());
+        let frame = crate::Message::FlowMod(fm).to_bytes(3).unwrap();
+        assert_eq!(frame[crate::FlowMod::FIXED_LEN..], raw[..]);
+        let mut r = Reader::from_bytes(&frame, MessageType::FlowMod);
+        r.consume(crate::FlowMod::FIXED_LEN);
+        let decoded = [
+            crate::Message::decode(&frame).unwrap(),
+            crate::Message::decode_slice(&frame).unwrap(),
+        ];
+        for (h, m) in decoded {
+            let crate::Message::FlowMod(back) = &m else {
+                panic!("not a flow_mod: {m:?}")
+            };
+            assert_eq!(form(&back.actions), "inline");
+            assert_eq!(back.actions, copy);
+            assert_eq!(m.to_bytes(h.xid).unwrap(), frame);
+        }
+        let tail =
+            Actions::read_frame_tail(&frame, crate::FlowMod::FIXED_LEN, MessageType::FlowMod, "x");
+        assert_eq!(form(&tail.unwrap()), "inline");
+        let read = Actions::read(&mut r, "x").unwrap();
+        assert_eq!(form(&read), "inline");
+        assert!(r.is_empty());
+        // Changing it makes a built list that writes zeros for the padding.
+        let mut changed = copy;
+        changed.push(Action::StripVlan);
+        assert_eq!(form(&changed), "built");
+        assert_eq!(changed.len(), 3);
+    }
+
     #[test]
     fn wire_and_built_lists_are_equal_and_hash_alike() {
         let acts = all_actions();
@@ -612,7 +927,7 @@ mod tests {
         assert!(wire.contains(&Action::SetTpDst(53)));
         assert!(!wire.contains(&Action::SetTpDst(54)));
         assert_eq!(wire.wire_len(), bytes.len());
-        assert_eq!(wire.as_wire(), Some(&bytes));
+        assert_eq!(wire.as_wire(), Some(&bytes[..]));
         assert_eq!(wire.to_vec(), acts);
         assert_eq!(wire.clone().into_vec(), acts);
         assert_eq!(Vec::from(wire.clone()), acts);

@@ -155,6 +155,13 @@ impl<'a> Reader<'a> {
         self.data.get(self.pos..self.end).unwrap_or_default()
     }
 
+    /// The input up to this reader's end: what was read before [`Reader::rest_slice`], then
+    /// it.
+    #[inline(always)]
+    pub(crate) fn through_end(&self) -> &'a [u8] {
+        self.data.get(..self.end).unwrap_or_default()
+    }
+
     /// Consume `n` bytes of [`Reader::rest_slice`] (never moves past the end).
     #[inline(always)]
     pub(crate) fn consume(&mut self, n: usize) {

@@ -9,8 +9,9 @@
 //!   [`Message::decode`] reads a whole frame, [`Message::encode`] writes one with the
 //!   exact length in its header.
 //! - [`Actions`], the action list of a flow_mod, packet_out or flow stats entry: as decoded,
-//!   the message's bytes (checked as strictly as every action is decoded), so that decoding
-//!   allocates nothing for it and encoding again gives the same bytes; as built, a
+//!   the message's bytes (checked as strictly as every action is decoded; a short list copied
+//!   in place, a long one a slice of the frame), so that decoding allocates nothing for it
+//!   and encoding again gives the same bytes; as built, a
 //!   `Vec<Action>` (`FlowMod::add(m, 100, vec![...])`). The two compare by their actions.
 //! - [`Framer`] splits a byte stream into frames; one bad message never poisons the stream.
 //! - [`DecodeError`] says which message, which field, where, what was expected and what
