@@ -6,8 +6,10 @@
 //!   elements per byte: empty queues, 8-byte actions, minimal flow stats entries).
 //! - Decoding a packet_in frame taken from the framer allocates nothing (the frame data is a
 //!   slice of the received buffer), and neither does encoding one into a buffer with room.
-//! - Nor does decoding a flow_mod (its actions are kept as a slice of the frame), and
-//!   encoding it again into a buffer with room gives the frame's bytes without allocating.
+//! - Nor does decoding a flow_mod (its actions are copied in place when short, else kept as
+//!   a slice of the frame), and encoding it again into a buffer with room gives the frame's
+//!   bytes without allocating. A short list of standard actions decoded from a plain slice
+//!   allocates nothing either.
 //!
 //! Everything runs in one `#[test]` so that no other test thread allocates meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -221,46 +223,69 @@ fn packet_in_decode_and_encode_allocate_nothing() {
 }
 
 fn flow_mod_decode_and_encode_allocate_nothing() {
-    let fm = FlowMod::add(
-        Match::any(),
-        7,
-        vec![
-            Action::SetVlanVid(20),
-            Action::Vendor {
-                vendor: 0x2320,
-                data: Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7]),
-            },
-            Action::output(PortNo(1)),
-        ],
-    );
-    let wire = Message::FlowMod(fm.clone()).to_bytes(9).unwrap();
-    let mut framer = Framer::new();
-    framer.extend_from_slice(&wire);
-    let frame = framer.next_frame().unwrap().unwrap();
-
-    let region = Region::new(GLOBAL);
-    let (header, decoded) = Message::decode(&frame).unwrap();
-    let change = region.change();
-    assert_eq!(
-        (change.allocations, change.reallocations),
-        (0, 0),
-        "decoding a flow_mod from the framer allocated"
-    );
-    let Message::FlowMod(back) = &decoded else {
-        panic!("not a flow_mod")
+    let vendor = Action::Vendor {
+        vendor: 0x2320,
+        data: Bytes::from_static(&[0, 1, 2, 3, 4, 5, 6, 7]),
     };
-    assert_eq!(back, &fm);
-    assert_eq!(
-        back.actions.as_wire().map(|b| b.as_ptr()),
-        Some(frame[FlowMod::FIXED_LEN..].as_ptr())
-    );
+    let short = vec![
+        Action::SetVlanVid(20),
+        Action::SetVlanPcp(5),
+        Action::output(PortNo(1)),
+    ];
+    let long: Vec<Action> = (1..=6).map(|p| Action::output(PortNo(p))).collect();
+    // (actions, kept as a slice of the frame: else copied in place)
+    let cases = [
+        (
+            vec![Action::SetVlanVid(20), vendor, Action::output(PortNo(1))],
+            true,
+        ),
+        (short.clone(), false),
+        (long, true),
+    ];
+    for (actions, sliced) in cases {
+        let fm = FlowMod::add(Match::any(), 7, actions);
+        let wire = Message::FlowMod(fm.clone()).to_bytes(9).unwrap();
+        let mut framer = Framer::new();
+        framer.extend_from_slice(&wire);
+        let frame = framer.next_frame().unwrap().unwrap();
 
-    let mut out = BytesMut::with_capacity(4096);
+        let region = Region::new(GLOBAL);
+        let (header, decoded) = Message::decode(&frame).unwrap();
+        let change = region.change();
+        assert_eq!(
+            (change.allocations, change.reallocations),
+            (0, 0),
+            "decoding a flow_mod from the framer allocated"
+        );
+        let Message::FlowMod(back) = &decoded else {
+            panic!("not a flow_mod")
+        };
+        assert_eq!(back, &fm);
+        assert_eq!(back.actions.as_wire(), Some(&frame[FlowMod::FIXED_LEN..]));
+        assert_eq!(
+            back.actions.as_wire().map(<[u8]>::as_ptr)
+                == Some(frame[FlowMod::FIXED_LEN..].as_ptr()),
+            sliced,
+            "{fm:?}"
+        );
+
+        let mut out = BytesMut::with_capacity(4096);
+        let region = Region::new(GLOBAL);
+        decoded.encode(header.xid, &mut out).unwrap();
+        let change = region.change();
+        assert_eq!((change.allocations, change.reallocations), (0, 0));
+        assert_eq!(&out[..], &wire[..]);
+    }
+
+    // A short list of standard actions is copied in place even from a plain slice.
+    let wire = Message::FlowMod(FlowMod::add(Match::any(), 7, short))
+        .to_bytes(9)
+        .unwrap();
     let region = Region::new(GLOBAL);
-    decoded.encode(header.xid, &mut out).unwrap();
+    let decoded = Message::decode_slice(&wire).unwrap();
     let change = region.change();
     assert_eq!((change.allocations, change.reallocations), (0, 0));
-    assert_eq!(&out[..], &wire[..]);
+    drop(decoded);
 }
 
 #[test]
