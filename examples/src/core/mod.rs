@@ -622,6 +622,8 @@ pub struct Controller {
     out: FastMap<ConnId, BytesMut>,
     ready: VecDeque<ConnId>,
     events: VecDeque<Event>,
+    /// Whether a decided packet_in is reported ([`Controller::set_packet_in_events`]).
+    packet_in_events: bool,
     changes: BTreeMap<u64, PendingChange>,
     /// The latest time an input brought (for work that completes on an input without one).
     clock: Option<Instant>,
@@ -740,6 +742,7 @@ impl Controller {
             out: FastMap::default(),
             ready: VecDeque::new(),
             events: VecDeque::new(),
+            packet_in_events: true,
             changes: BTreeMap::new(),
             clock: None,
             next_token: 0,
@@ -820,6 +823,14 @@ impl Controller {
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Report every decided packet_in as an [`Event::PacketIn`] (`true`, the default) or not:
+    /// one event per packet_in is a noticeable part of a busy reactive controller's work,
+    /// wasted if nothing consumes it (the shell only logs it, at debug level). The decisions
+    /// and [`Counters::packet_ins`] are the same either way.
+    pub fn set_packet_in_events(&mut self, on: bool) {
+        self.packet_in_events = on;
     }
 
     /// The counters.
@@ -2087,10 +2098,12 @@ impl Controller {
             None => None,
         };
         self.send_decision(dpid, decision.flow_mods, decision.wire, packet_out);
-        self.events.push_back(Event::PacketIn {
-            dpid,
-            in_port: pi.in_port,
-            outcome: decision.outcome,
-        });
+        if self.packet_in_events {
+            self.events.push_back(Event::PacketIn {
+                dpid,
+                in_port: pi.in_port,
+                outcome: decision.outcome,
+            });
+        }
     }
 }

@@ -1139,6 +1139,57 @@ fn pinhole_flows(sw: &SimSwitch) -> usize {
         .count()
 }
 
+/// Without packet_in events: the same pinholes, packet_out and counters, no event.
+#[test]
+fn packet_in_events_can_be_off() {
+    let mut net = Net::new(base_model());
+    net.ctl.set_packet_in_events(false);
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    let syn = Packet::ipv4(
+        inst_mac(1),
+        inst_mac(2),
+        inst_ip(1),
+        inst_ip(2),
+        6,
+        40000,
+        22,
+    );
+    assert!(net.sw(1).packet_arrives(PortNo(2), &syn));
+    net.pump();
+    let ev = net.take_events();
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::PacketIn { .. })),
+        "{ev:?}"
+    );
+    assert_eq!(pinhole_flows(net.sw(1)), 2);
+    assert_eq!(net.ctl.pinholes().len(), 1);
+    assert_eq!(net.sw(1).packet_outs().len(), 1);
+    assert_eq!(net.ctl.counters().packet_ins, 1);
+    // Back on: reported again.
+    net.ctl.set_packet_in_events(true);
+    let syn = Packet::ipv4(
+        inst_mac(1),
+        inst_mac(2),
+        inst_ip(1),
+        inst_ip(2),
+        6,
+        40001,
+        22,
+    );
+    assert!(net.sw(1).packet_arrives(PortNo(2), &syn));
+    net.pump();
+    let ev = net.take_events();
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::PacketIn {
+            outcome: Outcome::Allowed,
+            ..
+        }
+    )));
+    assert_eq!(pinhole_flows(net.sw(1)), 4);
+}
+
 #[test]
 fn pinhole_life_cycle() {
     let mut net = Net::new(base_model());

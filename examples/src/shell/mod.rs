@@ -500,6 +500,9 @@ async fn start(
             }
         }
     }
+    let mut controller = controller;
+    // Packet_in events are only logged (at debug level): not made unless they would be.
+    controller.set_packet_in_events(tracing::enabled!(tracing::Level::DEBUG));
     let core = Core {
         ctl: controller,
         store,
