@@ -92,20 +92,57 @@ const INLINE_CAP: usize = 32;
 /// A decoded list of at most [`INLINE_CAP`] bytes, all standard actions, checked: the
 /// last `len` bytes of `bytes` (what comes before them is whatever preceded the list in
 /// the message, copied along to make the copy one fixed-size move, and never read).
+///
+/// The bytes come first and the length after them (`repr(C)`), and the length is one of
+/// five values: `Repr` keeps its variant in the length's unused values (no separate
+/// tag), and the bytes sit at the start of `Actions`, 8-byte aligned, where the
+/// compiler moves them in a few wide loads and stores.
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct Inline {
-    /// At most [`INLINE_CAP`].
-    len: u8,
     bytes: [u8; INLINE_CAP],
+    /// At most [`INLINE_CAP`].
+    len: InlineLen,
 }
+
+/// The length of an [`Inline`] list: standard actions are 8 or 16 bytes long, so a list
+/// of them is a multiple of 8 bytes.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum InlineLen {
+    L0 = 0,
+    L8 = 8,
+    L16 = 16,
+    L24 = 24,
+    L32 = 32,
+}
+
+impl InlineLen {
+    #[inline(always)]
+    fn new(len: usize) -> Option<InlineLen> {
+        Some(match len {
+            0 => InlineLen::L0,
+            8 => InlineLen::L8,
+            16 => InlineLen::L16,
+            24 => InlineLen::L24,
+            32 => InlineLen::L32,
+            _ => return None,
+        })
+    }
+
+    #[inline(always)]
+    fn get(self) -> usize {
+        usize::from(self as u8)
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<Actions>() == 40);
 
 impl Inline {
     /// The list made of the last `len` bytes of `input`, if it fits.
     #[inline(always)]
     fn from_tail(input: &[u8], len: usize) -> Option<Inline> {
-        if len > INLINE_CAP {
-            return None;
-        }
+        let ilen = InlineLen::new(len)?;
         let bytes = match input.last_chunk::<INLINE_CAP>() {
             Some(tail) => *tail,
             None => {
@@ -115,16 +152,13 @@ impl Inline {
                 bytes
             }
         };
-        Some(Inline {
-            len: u8::try_from(len).ok()?,
-            bytes,
-        })
+        Some(Inline { bytes, len: ilen })
     }
 
     #[inline(always)]
     fn as_slice(&self) -> &[u8] {
         self.bytes
-            .get(INLINE_CAP.saturating_sub(usize::from(self.len))..)
+            .get(INLINE_CAP.saturating_sub(self.len.get())..)
             .unwrap_or_default()
     }
 }
@@ -264,7 +298,7 @@ impl Actions {
     #[inline]
     pub fn wire_len(&self) -> usize {
         match &self.0 {
-            Repr::Inline(inline) => usize::from(inline.len),
+            Repr::Inline(inline) => inline.len.get(),
             Repr::Wire(bytes) => bytes.len(),
             Repr::Built(v) => Action::list_len(v),
         }
@@ -444,7 +478,7 @@ impl Iterator for IntoIter {
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.0 {
             IntoIterRepr::Inline { inline, pos } => {
-                wire_size_hint(usize::from(inline.len).saturating_sub(*pos))
+                wire_size_hint(inline.len.get().saturating_sub(*pos))
             }
             IntoIterRepr::Wire { bytes, pos } => wire_size_hint(bytes.len().saturating_sub(*pos)),
             IntoIterRepr::Built(it) => it.size_hint(),
