@@ -635,10 +635,11 @@ impl Action {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn all_actions() -> Vec<Action> {
+    /// One action of every kind (for this module's tests and [`crate::actions`]').
+    pub(crate) fn all_actions() -> Vec<Action> {
         vec![
             Action::output(PortNo(1)),
             Action::to_controller(128),

@@ -646,36 +646,12 @@ impl<'de> serde::Deserialize<'de> for Actions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::action::tests::all_actions;
     use crate::error::{DecodeErrorKind, Expected};
     use crate::port::PortNo;
     use crate::MacAddr;
     use core::net::Ipv4Addr;
     use std::collections::hash_map::DefaultHasher;
-
-    fn all_actions() -> Vec<Action> {
-        vec![
-            Action::output(PortNo(1)),
-            Action::to_controller(128),
-            Action::SetVlanVid(20),
-            Action::SetVlanPcp(5),
-            Action::StripVlan,
-            Action::SetDlSrc(MacAddr([1, 2, 3, 4, 5, 6])),
-            Action::SetDlDst(MacAddr([6, 5, 4, 3, 2, 1])),
-            Action::SetNwSrc(Ipv4Addr::new(10, 0, 0, 1)),
-            Action::SetNwDst(Ipv4Addr::new(203, 0, 113, 10)),
-            Action::SetNwTos(0x20),
-            Action::SetTpSrc(1024),
-            Action::SetTpDst(53),
-            Action::Enqueue {
-                port: PortNo(1),
-                queue_id: 7,
-            },
-            Action::Vendor {
-                vendor: 0x2320,
-                data: Bytes::from_static(&[0, 1, 0, 0, 0, 0, 0, 0]),
-            },
-        ]
-    }
 
     fn wire_of(actions: &[Action]) -> Bytes {
         let mut buf = Vec::new();

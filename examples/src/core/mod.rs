@@ -662,6 +662,16 @@ impl fmt::Debug for Controller {
     }
 }
 
+/// The packet_out that sends a decided packet on (its bytes, not a switch buffer).
+fn packet_out_message(po: netrules::pinhole::PacketOut, data: Bytes) -> Message {
+    Message::PacketOut(PacketOut {
+        buffer_id: NO_BUFFER,
+        in_port: po.in_port,
+        actions: po.actions,
+        data,
+    })
+}
+
 fn is_ours(c: u64) -> bool {
     matches!(
         c & cookie::KIND_MASK,
@@ -2006,13 +2016,7 @@ impl Controller {
             self.send_updates(flow_mods);
             if let Some((po, data)) = packet_out {
                 if let Some(conn) = self.by_dpid.get(&po.switch).copied() {
-                    let msg = Message::PacketOut(PacketOut {
-                        buffer_id: NO_BUFFER,
-                        in_port: po.in_port,
-                        actions: po.actions,
-                        data,
-                    });
-                    self.request(conn, &msg);
+                    self.request(conn, &packet_out_message(po, data));
                 }
             }
             return;
@@ -2043,13 +2047,7 @@ impl Controller {
         }
         if let Some((po, data)) = packet_out {
             let xid = s.next_xid();
-            let msg = Message::PacketOut(PacketOut {
-                buffer_id: NO_BUFFER,
-                in_port: po.in_port,
-                actions: po.actions,
-                data,
-            });
-            match msg.encode(xid, buf) {
+            match packet_out_message(po, data).encode(xid, buf) {
                 Ok(()) => self.counters.packet_outs += 1,
                 Err(e) => fail(openflow_proto::MessageType::PacketOut.name(), e),
             }
