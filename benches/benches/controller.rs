@@ -245,8 +245,8 @@ fn packet_in(c: &mut Criterion) {
             let (n, port) = fresh.next();
             let syn = Packet::ipv4(mac(n + 2), mac(3), ip(n + 2), ip(3), 6, port, 22);
             let d = pinholes.packet_in(&m, 1, PortNo(u16::from(n) + 2), &syn);
-            for u in d.flow_mods {
-                Message::FlowMod(u.flow_mod).encode(1, &mut buf).unwrap();
+            if let Some(w) = &d.wire {
+                w.encode(|| 1, &mut buf).unwrap();
             }
             if let Some(po) = d.packet_out {
                 Message::PacketOut(openflow_proto::PacketOut {

@@ -201,7 +201,7 @@ impl Controller for Ctl {
         let d = self
             .pins
             .packet_in(&self.model, ev.switch, ev.in_port, &ev.packet);
-        let mut msgs = to_messages(d.flow_mods);
+        let mut msgs = to_messages(d.flow_mods());
         if let Some(po) = d.packet_out {
             msgs.push(ControllerMessage::PacketOut {
                 switch: po.switch,

@@ -21,14 +21,13 @@ use crate::compile::{cookie, priority, CompileOptions};
 use crate::diff::Update;
 use crate::model::{Dpid, InstanceId, Model, Touched};
 use crate::packet::Packet;
-use crate::reference::{
-    hop, hop_with, ConnKey, DropReason, Duty, FiveTuple, Hop, Path, Transit, Way,
-};
+use crate::reference::{hop, hop_with, ConnKey, DropReason, Duty, FiveTuple, Hop, Path, Transit};
 use openflow_proto::flow_match::{ETH_TYPE_IPV4, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP};
 use openflow_proto::{
     Action, Actions, FlowMod, FlowModCommand, FlowModFlags, Ipv4Match, MacAddr, Match, PortNo,
     VlanMatch, NO_BUFFER,
 };
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -70,33 +69,47 @@ pub enum Outcome {
 pub struct Decision {
     /// What was decided.
     pub outcome: Outcome,
-    /// Flow_mods to send first (the pinholes).
-    pub flow_mods: Vec<Update>,
+    /// The pinholes of the connection this packet opens, to send first (all at the deciding
+    /// switch); [`Decision::flow_mods`] gives them as flow_mods.
+    pub wire: Option<PinholeWire>,
     /// The packet_out to send after them.
     pub packet_out: Option<PacketOut>,
-    /// [`Self::flow_mods`] in wire form, when they are a connection's pinholes (all at the
-    /// deciding switch): what a controller can copy into its transmit buffer instead of
-    /// encoding them.
-    pub wire: Option<PinholeWire>,
 }
 
-/// A connection's pinhole flow_mods in wire form: the encoding of its plan's (shared by
-/// every connection the plan opens), into which [`PinholeWire::encode`] puts the
-/// connection's cookie, its source port (for a memoised TCP/UDP plan, whose matches are
-/// those of any source port) and the xids. It encodes exactly what [`Decision::flow_mods`]
-/// does, byte for byte. Two are equal when they encode the same bytes.
+impl Decision {
+    /// The flow_mods to send first: the pinholes of [`Decision::wire`], if any.
+    pub fn flow_mods(&self) -> Vec<Update> {
+        self.wire
+            .as_ref()
+            .map(PinholeWire::updates)
+            .unwrap_or_default()
+    }
+}
+
+/// The pinhole flow_mods of a connection a packet_in opens, in the form a controller sends
+/// fastest: the encoding of its plan's (shared by every connection the plan opens), into
+/// which [`PinholeWire::encode`] puts the connection's cookie, its source port (for a
+/// memoised TCP/UDP plan, whose matches are those of any source port) and the xids. It
+/// encodes exactly what [`PinholeWire::flow_mods`] gives, byte for byte; making those costs
+/// a copy of each flow_mod, which the fast path never needs. Two are equal when they have
+/// the same switch and flow_mods.
 #[derive(Clone, Debug)]
 pub struct PinholeWire {
     template: Arc<WireTemplate>,
+    switch: Dpid,
     cookie: u64,
     sport: u16,
 }
 
-/// The pinhole flow_mods of a plan, encoded one after the other with xid 0 and cookie 0
-/// (and, if `templated`, source port 0).
+/// The pinhole flow_mods of a plan (cookie 0), and their encoding one after the other with
+/// xid 0 (and, if `templated`, source port 0).
 #[derive(Debug)]
 struct WireTemplate {
-    bytes: Vec<u8>,
+    mods: Vec<FlowMod>,
+    /// `None` if a flow_mod cannot be encoded (then [`PinholeWire::encode`] encodes them one
+    /// by one and reports the encoder's error) or, `templated`, its port to fill in is not
+    /// matched exactly (never, for the pinholes of a memoised plan).
+    bytes: Option<Vec<u8>>,
     /// Where each flow_mod starts in `bytes` (the opening direction's first).
     starts: Vec<usize>,
     /// Put the connection's source port in: the opening direction's `tp_src`, the reply's
@@ -120,56 +133,104 @@ fn put<const N: usize>(out: &mut [u8], at: usize, v: [u8; N]) {
 }
 
 impl WireTemplate {
-    /// The template of `mods` (a plan's pinholes, with cookie 0), or `None` if one cannot be
-    /// encoded (then the flow_mods are, one by one, and the encoder's error reported) or,
-    /// `templated`, its port to fill in is not matched exactly.
-    fn new(mods: &[FlowMod], templated: bool) -> Option<WireTemplate> {
+    /// The template of `mods` (a plan's pinholes, with cookie 0).
+    fn new(mods: Vec<FlowMod>, templated: bool) -> WireTemplate {
         let mut buf = bytes::BytesMut::new();
         let mut starts = Vec::with_capacity(mods.len());
+        let mut encodable = true;
         for (i, fm) in mods.iter().enumerate() {
             let port = if i == 0 {
                 fm.r#match.tp_src
             } else {
                 fm.r#match.tp_dst
             };
-            if templated && port.is_none() {
-                return None;
-            }
             starts.push(buf.len());
-            openflow_proto::Message::FlowMod(fm.clone())
-                .encode(0, &mut buf)
-                .ok()?;
+            encodable &= !(templated && port.is_none())
+                && openflow_proto::Message::FlowMod(fm.clone())
+                    .encode(0, &mut buf)
+                    .is_ok();
         }
-        Some(WireTemplate {
-            bytes: buf.to_vec(),
+        WireTemplate {
+            mods,
+            bytes: encodable.then(|| buf.to_vec()),
             starts,
             templated,
-        })
+        }
     }
 }
 
 impl PinholeWire {
     /// The number of flow_mods.
     pub fn len(&self) -> usize {
-        self.template.starts.len()
+        self.template.mods.len()
     }
 
     /// True if none (never, for a decision's).
     pub fn is_empty(&self) -> bool {
-        self.template.starts.is_empty()
+        self.template.mods.is_empty()
     }
 
-    /// The encoded length, in bytes.
+    /// The switch the pinholes go to (the deciding switch).
+    pub fn switch(&self) -> Dpid {
+        self.switch
+    }
+
+    /// The connection's cookie (every pinhole of the connection has it).
+    pub fn cookie(&self) -> u64 {
+        self.cookie
+    }
+
+    /// The encoded length, in bytes (0 if they cannot be encoded).
     pub fn wire_len(&self) -> usize {
-        self.template.bytes.len()
+        self.template.bytes.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The flow_mods: the opening direction's pinhole, then the reply's if it has one.
+    pub fn flow_mods(&self) -> Vec<FlowMod> {
+        let t = &*self.template;
+        let mut mods = t.mods.clone();
+        for (i, fm) in mods.iter_mut().enumerate() {
+            fm.cookie = self.cookie;
+            if t.templated {
+                if i == 0 {
+                    fm.r#match.tp_src = Some(self.sport);
+                } else {
+                    fm.r#match.tp_dst = Some(self.sport);
+                }
+            }
+        }
+        mods
+    }
+
+    /// [`PinholeWire::flow_mods`] as updates of [`PinholeWire::switch`].
+    pub fn updates(&self) -> Vec<Update> {
+        let switch = self.switch;
+        self.flow_mods()
+            .into_iter()
+            .map(|flow_mod| Update { switch, flow_mod })
+            .collect()
     }
 
     /// Append the flow_mods to `dst`, each with the xid `xid` gives next (in order, as
-    /// encoding [`Decision::flow_mods`] one by one would); returns how many.
-    pub fn encode(&self, mut xid: impl FnMut() -> u32, dst: &mut bytes::BytesMut) -> usize {
+    /// encoding [`PinholeWire::flow_mods`] one by one would); returns how many. The error is
+    /// the encoder's, for flow_mods that cannot be encoded (the semantics make none such);
+    /// then nothing is appended.
+    pub fn encode(
+        &self,
+        mut xid: impl FnMut() -> u32,
+        dst: &mut bytes::BytesMut,
+    ) -> Result<usize, openflow_proto::EncodeError> {
         let t = &*self.template;
+        let Some(bytes) = &t.bytes else {
+            let mut buf = bytes::BytesMut::new();
+            for fm in self.flow_mods() {
+                openflow_proto::Message::FlowMod(fm).encode(xid(), &mut buf)?;
+            }
+            dst.extend_from_slice(&buf);
+            return Ok(t.mods.len());
+        };
         let at = dst.len();
-        dst.extend_from_slice(&t.bytes);
+        dst.extend_from_slice(bytes);
         let out = dst.get_mut(at..).unwrap_or_default();
         for (i, &s) in t.starts.iter().enumerate() {
             put(out, s + XID_AT, xid().to_be_bytes());
@@ -179,25 +240,13 @@ impl PinholeWire {
                 put(out, s + port_at, self.sport.to_be_bytes());
             }
         }
-        t.starts.len()
+        Ok(t.starts.len())
     }
 }
 
 impl PartialEq for PinholeWire {
     fn eq(&self, other: &Self) -> bool {
-        let mut encoded = [bytes::BytesMut::new(), bytes::BytesMut::new()];
-        for (w, buf) in [self, other].into_iter().zip(&mut encoded) {
-            let mut n = 0;
-            w.encode(
-                || {
-                    n += 1;
-                    n
-                },
-                buf,
-            );
-        }
-        let [a, b] = encoded;
-        a == b
+        self.switch == other.switch && self.flow_mods() == other.flow_mods()
     }
 }
 
@@ -206,6 +255,8 @@ impl Eq for PinholeWire {}
 #[derive(Clone, Debug)]
 struct Record {
     cookie: u64,
+    /// The opening packet's five-tuple is the key's (else it is the key's reply).
+    opened_canonical: bool,
     /// What the connection shares with the others its plan opened (one allocation per plan,
     /// not per connection: the table of a busy switch holds many).
     shape: Arc<Shape>,
@@ -227,7 +278,93 @@ struct Shape {
     templated: bool,
 }
 
+/// `tuple` in the orientation its connection is kept under, whichever way it goes: the
+/// smaller of it and its reply (the mapping is an involution, so both give the same), and
+/// true if that is `tuple` itself.
+fn canonical(tuple: &FiveTuple) -> (FiveTuple, bool) {
+    match tuple.reply() {
+        Some(r) if r < *tuple => (r, false),
+        _ => (*tuple, true),
+    }
+}
+
+/// The slots that lead from a pinhole's cookie back to its connection: a cookie is
+/// [`cookie::PINHOLE`], a 24-bit generation and a 32-bit slot index. A freed slot is
+/// reused (the most recently freed first) with its generation moved on, so a late
+/// flow_removed for a forgotten connection (the second pinhole's, after the first one's)
+/// names no live one. Taking a slot appends to or pops from a vector: no probe of a table.
+#[derive(Clone, Debug, Default)]
+struct Slots {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    generation: u32,
+    /// The connection's key (with its five-tuple in canonical orientation); `None` if free.
+    key: Option<ConnKey>,
+}
+
+const SLOT_BITS: u32 = 32;
+const GENERATION_MASK: u32 = 0x00ff_ffff;
+
+impl Slots {
+    fn cookie(index: u32, generation: u32) -> u64 {
+        cookie::PINHOLE | u64::from(generation & GENERATION_MASK) << SLOT_BITS | u64::from(index)
+    }
+
+    /// A slot for `key`: its cookie, or `None` if all 2^32 are taken.
+    fn take(&mut self, key: ConnKey) -> Option<u64> {
+        if let Some(index) = self.free.pop() {
+            let slot = self.slots.get_mut(index as usize)?;
+            slot.key = Some(key);
+            return Some(Self::cookie(index, slot.generation));
+        }
+        let index = u32::try_from(self.slots.len()).ok()?;
+        self.slots.push(Slot {
+            generation: 0,
+            key: Some(key),
+        });
+        Some(Self::cookie(index, 0))
+    }
+
+    fn index(cookie: u64) -> Option<usize> {
+        (cookie & cookie::KIND_MASK == cookie::PINHOLE).then_some((cookie & 0xffff_ffff) as usize)
+    }
+
+    /// The connection of `cookie`, if it is live.
+    fn get(&self, cookie: u64) -> Option<&ConnKey> {
+        let slot = self.slots.get(Self::index(cookie)?)?;
+        let key = slot.key.as_ref()?;
+        (Self::cookie(cookie as u32, slot.generation) == cookie).then_some(key)
+    }
+
+    /// Free the slot of `cookie` (if it is live).
+    fn free(&mut self, cookie: u64) {
+        if self.get(cookie).is_none() {
+            return;
+        }
+        let index = cookie as u32;
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            slot.key = None;
+            slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
+            self.free.push(index);
+        }
+    }
+}
+
 impl Record {
+    /// The five-tuple of the opening packet of the connection kept under `key`.
+    fn opening(&self, key: &ConnKey) -> ConnKey {
+        let mut k = *key;
+        if !self.opened_canonical {
+            // A key is never kept in the other orientation unless it has a reply.
+            k.opening = key.opening.reply().unwrap_or(key.opening);
+        }
+        k
+    }
+
     /// The installed pinholes (match) at the record's switch: the opening direction's, and
     /// the reply's if it has one.
     fn flows(&self) -> (Match, Option<Match>) {
@@ -265,13 +402,10 @@ struct TransitPlan {
     allowed: bool,
     /// [`Transit::actions`] (in wire form: cheap to clone and to encode).
     actions: Actions,
-    /// The pinholes of a connection this opens: `None` if none is tracked (not allowed, no
-    /// reply, or a switch the model does not have, which no transit is at).
-    shape: Option<Arc<Shape>>,
-    /// The reply's actions ([`reply_transit`]), if it has a transit.
-    reply_actions: Option<Actions>,
-    /// The pinholes of a connection this opens in wire form (with `shape`).
-    wire: Option<Arc<WireTemplate>>,
+    /// The pinholes of a connection this opens, and their flow_mods: `None` if none is
+    /// tracked (not allowed, no reply, or a switch the model does not have, which no transit
+    /// is at).
+    opens: Option<(Arc<Shape>, Arc<WireTemplate>)>,
 }
 
 /// `actions` kept as their wire form (cloning copies a short list held in place, or shares a
@@ -339,18 +473,17 @@ fn plan(
             };
             let t = *t;
             let actions = wire(t.actions);
-            let wire = shape.as_ref().and_then(|sh| {
+            let opens = shape.map(|sh| {
                 let mods = pinhole_mods(options, 0, sh.fwd, sh.rev, &actions, &reply_actions);
-                WireTemplate::new(&mods, sh.templated).map(Arc::new)
+                let template = WireTemplate::new(mods, sh.templated);
+                (sh, Arc::new(template))
             });
             Plan::Transit(TransitPlan {
                 path: t.path,
                 tuple: t.tuple,
                 allowed,
                 actions,
-                shape,
-                reply_actions,
-                wire,
+                opens,
             })
         }
     }
@@ -391,12 +524,16 @@ fn pinhole_mods(
 }
 
 /// The controller's tracked connections and their pinholes.
+///
+/// A connection is kept once, under its five-tuple in [`canonical`] orientation (one probe
+/// finds it from a packet of either direction, and a new connection costs one probe, which
+/// finds where it goes too); its cookie names the slot of [`Slots`] that leads back to it
+/// from a flow_removed.
 #[derive(Clone, Debug)]
 pub struct Pinholes {
     options: CompileOptions,
     records: HashMap<ConnKey, Record, Hasher>,
-    by_cookie: HashMap<(Dpid, u64), ConnKey, Hasher>,
-    serial: u64,
+    slots: Slots,
     /// Plans memoised for the model whose stamp is `plans_of` (see [`plan_key`]).
     plans: HashMap<(Dpid, PortNo, Packet), Arc<Plan>, Hasher>,
     plans_of: u64,
@@ -508,8 +645,7 @@ impl Pinholes {
         Pinholes {
             options,
             records: HashMap::with_hasher(Hasher::new()),
-            by_cookie: HashMap::with_hasher(Hasher::new()),
-            serial: 0,
+            slots: Slots::default(),
             plans: HashMap::with_hasher(Hasher::new()),
             plans_of: 0,
             memoise: true,
@@ -537,24 +673,10 @@ impl Pinholes {
 
     /// The tracked connections, with their cookies.
     pub fn connections(&self) -> BTreeMap<ConnKey, u64> {
-        self.records.iter().map(|(k, r)| (*k, r.cookie)).collect()
-    }
-
-    fn lookup(&self, switch: Dpid, path: Path, tuple: &FiveTuple) -> Option<(ConnKey, Way)> {
-        let fwd = ConnKey {
-            switch,
-            path,
-            opening: *tuple,
-        };
-        if self.records.contains_key(&fwd) {
-            return Some((fwd, Way::Forward));
-        }
-        let rev = ConnKey {
-            switch,
-            path,
-            opening: tuple.reply()?,
-        };
-        self.records.contains_key(&rev).then_some((rev, Way::Reply))
+        self.records
+            .iter()
+            .map(|(k, r)| (r.opening(k), r.cookie))
+            .collect()
     }
 
     /// Decide a packet `switch` sent to the controller from `in_port`.
@@ -603,23 +725,21 @@ impl Pinholes {
     ) -> Decision {
         let nothing = |outcome| Decision {
             outcome,
-            flow_mods: Vec::new(),
-            packet_out: None,
             wire: None,
+            packet_out: None,
         };
         let t = match plan {
             Plan::Drop(reason) => return nothing(Outcome::Dropped(*reason)),
             Plan::Controller { duty, reply } => {
                 return Decision {
                     outcome: Outcome::Arp(duty.clone()),
-                    flow_mods: Vec::new(),
+                    wire: None,
                     packet_out: reply.map(|r| PacketOut {
                         switch,
                         in_port: PortNo::NONE,
                         actions: vec![Action::output(in_port)].into(),
                         packet: r,
                     }),
-                    wire: None,
                 }
             }
             Plan::Transit(t) => t,
@@ -628,67 +748,51 @@ impl Pinholes {
         if memoised {
             tuple.src_port = packet.tp_src;
         }
-        let out = |actions| PacketOut {
-            switch,
-            in_port,
-            actions,
-            packet: *packet,
+        let out = |outcome, wire| Decision {
+            outcome,
+            wire,
+            packet_out: Some(PacketOut {
+                switch,
+                in_port,
+                actions: t.actions.clone(),
+                packet: *packet,
+            }),
         };
-        if self.lookup(switch, t.path, &tuple).is_some() {
-            return Decision {
-                outcome: Outcome::Tracked,
-                flow_mods: Vec::new(),
-                packet_out: Some(out(t.actions.clone())),
-                wire: None,
-            };
-        }
+        let (opening, opened_canonical) = canonical(&tuple);
+        let key = ConnKey {
+            switch,
+            path: t.path,
+            opening,
+        };
+        // One probe: the connection if it is tracked, else where it goes.
+        let vacant = match self.records.entry(key) {
+            Entry::Occupied(_) => return out(Outcome::Tracked, None),
+            Entry::Vacant(v) => v,
+        };
         if !t.allowed {
             return nothing(Outcome::Dropped(DropReason::Denied));
         }
-        let mut wire = None;
-        let flow_mods = match &t.shape {
-            Some(shape) if tuple.reply().is_some() => {
-                self.serial = (self.serial + 1) & !cookie::KIND_MASK;
-                let ck = cookie::PINHOLE | self.serial;
-                let rec = Record {
-                    cookie: ck,
-                    shape: Arc::clone(shape),
-                    sport: packet.tp_src,
-                };
-                let (fwd, rev) = rec.flows();
-                let mut mods = Vec::with_capacity(2);
-                let mut add = |m, actions| {
-                    mods.push(Update {
-                        switch,
-                        flow_mod: pinhole(&self.options, ck, m, actions),
-                    })
-                };
-                add(fwd, t.actions.clone());
-                if let (Some(m), Some(ra)) = (rev, &t.reply_actions) {
-                    add(m, ra.clone());
-                }
-                wire = t.wire.as_ref().map(|template| PinholeWire {
-                    template: Arc::clone(template),
-                    cookie: ck,
-                    sport: packet.tp_src,
-                });
-                let key = ConnKey {
-                    switch,
-                    path: t.path,
-                    opening: tuple,
-                };
-                self.records.insert(key, rec);
-                self.by_cookie.insert((switch, ck), key);
-                mods
-            }
-            _ => Vec::new(),
+        let Some((shape, template)) = t.opens.as_ref().filter(|_| tuple.reply().is_some()) else {
+            return out(Outcome::Allowed, None);
         };
-        Decision {
-            outcome: Outcome::Allowed,
-            flow_mods,
-            packet_out: Some(out(t.actions.clone())),
-            wire,
-        }
+        let Some(ck) = self.slots.take(key) else {
+            // 2^32 connections tracked: this one goes on untracked (its replies punted and
+            // refused) rather than with a cookie that names another.
+            return out(Outcome::Allowed, None);
+        };
+        vacant.insert(Record {
+            cookie: ck,
+            opened_canonical,
+            shape: Arc::clone(shape),
+            sport: packet.tp_src,
+        });
+        let wire = PinholeWire {
+            template: Arc::clone(template),
+            switch,
+            cookie: ck,
+            sport: packet.tp_src,
+        };
+        out(Outcome::Allowed, Some(wire))
     }
 
     fn deletes(&self, key: &ConnKey, rec: &Record) -> Vec<Update> {
@@ -709,9 +813,15 @@ impl Pinholes {
     /// A switch removed a pinhole (it idled out, or was deleted): forget its connection and
     /// delete the connection's other pinhole.
     pub fn flow_removed(&mut self, switch: Dpid, cookie: u64, removed: &Match) -> Vec<Update> {
-        let Some(key) = self.by_cookie.remove(&(switch, cookie)) else {
+        let Some(key) = self
+            .slots
+            .get(cookie)
+            .filter(|k| k.switch == switch)
+            .copied()
+        else {
             return Vec::new();
         };
+        self.slots.free(cookie);
         let Some(rec) = self.records.remove(&key) else {
             return Vec::new();
         };
@@ -723,7 +833,9 @@ impl Pinholes {
     /// The model changed: cut the tracked connections it touches (see the crate docs) and
     /// return the deletes of their pinholes.
     pub fn cut(&mut self, touched: &Touched) -> Vec<Update> {
-        let hit: Vec<ConnKey> = self
+        // In the order of the opening packets' keys (the deletes' order does not depend on
+        // the table's).
+        let mut hit: Vec<(ConnKey, ConnKey)> = self
             .records
             .iter()
             .filter(|(k, r)| {
@@ -736,14 +848,13 @@ impl Pinholes {
                     || touched.addresses.contains(&k.opening.src)
                     || touched.addresses.contains(&k.opening.dst)
             })
-            .map(|(k, _)| *k)
+            .map(|(k, r)| (r.opening(k), *k))
             .collect();
-        let mut hit = hit;
         hit.sort();
         let mut out = Vec::new();
-        for k in hit {
+        for (_, k) in hit {
             if let Some(rec) = self.records.remove(&k) {
-                self.by_cookie.remove(&(k.switch, rec.cookie));
+                self.slots.free(rec.cookie);
                 out.extend(self.deletes(&k, &rec));
             }
         }
@@ -770,8 +881,9 @@ mod tests {
         let pkt = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 22);
         let d = p.packet_in(&m, 1, PortNo(1), &pkt);
         assert_eq!(d.outcome, Outcome::Allowed);
-        assert_eq!(d.flow_mods.len(), 2);
-        for u in &d.flow_mods {
+        let mods = d.flow_mods();
+        assert_eq!(mods.len(), 2);
+        for u in &mods {
             let fm = &u.flow_mod;
             assert_eq!(u.switch, 1);
             assert_eq!(fm.priority, priority::PINHOLE);
@@ -781,8 +893,8 @@ mod tests {
             assert_eq!(crate::compile::unmet_prerequisite(&fm.r#match), None);
             assert_eq!(fm.cookie & cookie::KIND_MASK, cookie::PINHOLE);
         }
-        let fwd = &d.flow_mods[0].flow_mod;
-        let rev = &d.flow_mods[1].flow_mod;
+        let fwd = &mods[0].flow_mod;
+        let rev = &mods[1].flow_mod;
         assert_eq!(fwd.r#match.in_port, Some(PortNo(1)));
         assert_eq!(fwd.actions, vec![Action::output(PortNo(2))]);
         assert_eq!(rev.r#match.in_port, Some(PortNo(2)));
@@ -795,7 +907,7 @@ mod tests {
         // The same packet again (in flight before the pinhole): tracked, no new flows.
         let d = p.packet_in(&m, 1, PortNo(1), &pkt);
         assert_eq!(d.outcome, Outcome::Tracked);
-        assert!(d.flow_mods.is_empty());
+        assert!(d.flow_mods().is_empty());
         // The reply too.
         let d = p.packet_in(
             &m,
@@ -813,25 +925,114 @@ mod tests {
         assert!(p.flow_removed(1, fwd.cookie, &rev.r#match).is_empty());
     }
 
+    /// A connection is found from either direction whichever orientation it was opened in;
+    /// a late flow_removed (the second pinhole's, or a stale cookie whose slot was reused)
+    /// or one from another switch forgets nothing.
+    #[test]
+    fn connections_are_kept_once_and_cookies_name_live_slots() {
+        let m = fixture();
+        let (a, b) = (inst(&m, "a"), inst(&m, "b"));
+        let mut p = Pinholes::new(CompileOptions::default());
+        // b's port 22 from a high port of a, and the mirror image: one opened in each
+        // orientation of the canonical key.
+        let up = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 22);
+        let down = Packet::ipv4(b.mac, a.mac, b.ip, a.ip, 6, 22, 40000);
+        let t_up = FiveTuple {
+            proto: 6,
+            src: a.ip,
+            dst: b.ip,
+            src_port: 40000,
+            dst_port: 22,
+        };
+        assert_eq!(canonical(&t_up), (t_up, true));
+        assert_eq!(canonical(&t_up.reply().unwrap()), (t_up, false));
+        let d = p.packet_in(&m, 1, PortNo(1), &up);
+        assert_eq!(d.outcome, Outcome::Allowed);
+        let first = d.wire.unwrap();
+        let mods = first.flow_mods();
+        assert_eq!(
+            p.packet_in(&m, 1, PortNo(2), &down).outcome,
+            Outcome::Tracked
+        );
+        assert_eq!(p.packet_in(&m, 1, PortNo(1), &up).outcome, Outcome::Tracked);
+        let conns = p.connections();
+        assert_eq!(conns.len(), 1);
+        let (key, ck) = conns.iter().next().unwrap();
+        assert_eq!((key.opening.src, key.opening.src_port), (a.ip, 40000));
+        assert_eq!(*ck, first.cookie());
+        // Another switch's flow_removed with this cookie: nothing.
+        assert!(p
+            .flow_removed(2, first.cookie(), &mods[0].r#match)
+            .is_empty());
+        assert_eq!(p.len(), 1);
+        // The first pinhole idles out: the other is deleted.
+        assert_eq!(p.flow_removed(1, first.cookie(), &mods[0].r#match).len(), 1);
+        assert!(p.is_empty());
+        // A new connection takes the freed slot, under another generation.
+        let again = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40001, 22);
+        let second = p.packet_in(&m, 1, PortNo(1), &again).wire.unwrap();
+        assert_eq!(second.cookie() & 0xffff_ffff, first.cookie() & 0xffff_ffff);
+        assert_ne!(second.cookie(), first.cookie());
+        // The first connection's second flow_removed comes late: the new one stays.
+        assert!(p
+            .flow_removed(1, first.cookie(), &mods[1].r#match)
+            .is_empty());
+        assert_eq!(p.len(), 1);
+        // Not a pinhole cookie, or out of range: nothing.
+        assert!(p.flow_removed(1, 7, &mods[1].r#match).is_empty());
+        assert!(p
+            .flow_removed(1, cookie::PINHOLE | 0xffff, &mods[1].r#match)
+            .is_empty());
+        assert_eq!(p.len(), 1);
+        // A connection opened in the other orientation (b to a's port 22: its reply's
+        // tuple is the smaller).
+        let b_to_a = Packet::ipv4(b.mac, a.mac, b.ip, a.ip, 6, 40000, 22);
+        let d = p.packet_in(&m, 1, PortNo(2), &b_to_a);
+        assert_eq!(d.outcome, Outcome::Allowed, "b -> a:22");
+        assert_eq!(p.len(), 2);
+        let reply = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 22, 40000);
+        assert_eq!(
+            p.packet_in(&m, 1, PortNo(1), &reply).outcome,
+            Outcome::Tracked
+        );
+        let opened: Vec<_> = p.connections().into_keys().collect();
+        assert!(opened
+            .iter()
+            .any(|k| (k.opening.src, k.opening.dst_port) == (b.ip, 22)));
+        // Slots of cut connections are freed too.
+        let cut = p.cut(&Touched {
+            all: true,
+            ..Touched::default()
+        });
+        assert_eq!(cut.len(), 4);
+        assert!(p.is_empty());
+        assert_eq!(p.slots.free.len(), 2);
+    }
+
     /// `d`'s flow_mods encoded one by one (xids from `xid`), and its wire form (the same
     /// xids).
     fn encodings(d: &Decision, xid: u32) -> (Vec<u8>, Vec<u8>) {
         let mut fresh = bytes::BytesMut::new();
-        for (i, u) in d.flow_mods.iter().enumerate() {
+        for (i, u) in d.flow_mods().iter().enumerate() {
             openflow_proto::Message::FlowMod(u.flow_mod.clone())
                 .encode(xid.wrapping_add(i as u32), &mut fresh)
                 .unwrap();
         }
         let mut wire = bytes::BytesMut::from(&b"before"[..]);
         let mut next = xid;
-        let n = d.wire.as_ref().unwrap().encode(
-            || {
-                next = next.wrapping_add(1);
-                next.wrapping_sub(1)
-            },
-            &mut wire,
-        );
-        assert_eq!(n, d.flow_mods.len());
+        let n = d
+            .wire
+            .as_ref()
+            .unwrap()
+            .encode(
+                || {
+                    next = next.wrapping_add(1);
+                    next.wrapping_sub(1)
+                },
+                &mut wire,
+            )
+            .unwrap();
+        assert_eq!(n, d.flow_mods().len());
         assert_eq!(&wire[..6], b"before");
         (fresh.to_vec(), wire[6..].to_vec())
     }
@@ -852,7 +1053,7 @@ mod tests {
                 let pkt = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, proto, sport, dport);
                 let d = p.packet_in(&m, 1, PortNo(1), &pkt);
                 assert_eq!(d.outcome, Outcome::Allowed, "{proto}/{sport}");
-                assert_eq!(d.flow_mods.len(), 2);
+                assert_eq!(d.flow_mods().len(), 2);
                 let w = d.wire.as_ref().unwrap();
                 assert_eq!((w.len(), w.is_empty()), (2, false));
                 let (fresh, wire) = encodings(&d, 7);
@@ -886,7 +1087,7 @@ mod tests {
                 let d = p.packet_in(&m, 1, PortNo(1), &pkt);
                 let f = fresh.packet_in(&m, 1, PortNo(1), &pkt);
                 proptest::prop_assert_eq!(&d, &f);
-                if d.flow_mods.is_empty() {
+                if d.flow_mods().is_empty() {
                     proptest::prop_assert!(d.wire.is_none());
                     continue;
                 }
@@ -926,8 +1127,8 @@ mod tests {
         // Another source port: the memoised plan, with this port in both pinholes.
         let d = both(&mut p, &mut fresh, &m, 1, &syn(40001));
         assert_eq!(d.outcome, Outcome::Allowed);
-        assert_eq!(d.flow_mods[0].flow_mod.r#match.tp_src, Some(40001));
-        assert_eq!(d.flow_mods[1].flow_mod.r#match.tp_dst, Some(40001));
+        assert_eq!(d.flow_mods()[0].flow_mod.r#match.tp_src, Some(40001));
+        assert_eq!(d.flow_mods()[1].flow_mod.r#match.tp_dst, Some(40001));
         assert_eq!(p.plans.len(), 1);
         // A model change the plan depends on: never the stale plan.
         let mut t = m.revoke(&web, Direction::Ingress, &ssh).unwrap();
@@ -1007,7 +1208,7 @@ mod tests {
         let closed = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 23);
         let d = p.packet_in(&m, 1, PortNo(1), &closed);
         assert_eq!(d.outcome, Outcome::Dropped(DropReason::Denied));
-        assert!(d.flow_mods.is_empty() && d.packet_out.is_none());
+        assert!(d.flow_mods().is_empty() && d.packet_out.is_none());
         let mut spoof = closed;
         spoof.nw_src = b.ip;
         assert_eq!(

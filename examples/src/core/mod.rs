@@ -2001,19 +2001,18 @@ impl Controller {
     fn send_decision(
         &mut self,
         dpid: Dpid,
-        flow_mods: Vec<Update>,
         wire: Option<netrules::pinhole::PinholeWire>,
         packet_out: Option<(netrules::pinhole::PacketOut, Bytes)>,
     ) {
-        let direct = flow_mods
-            .iter()
-            .all(|u| u.switch == dpid && u.flow_mod.cookie & cookie::KIND_MASK == cookie::PINHOLE)
+        let direct = wire.as_ref().is_none_or(|w| w.switch() == dpid)
             && packet_out.as_ref().is_none_or(|(po, _)| po.switch == dpid);
         let conn = self.by_dpid.get(&dpid).copied();
         let session = conn.and_then(|c| Some((c, self.sessions.get_mut(&c)?)));
         let (Some((conn, s)), true) = (session, direct) else {
             // Elsewhere, or no session: the general path.
-            self.send_updates(flow_mods);
+            if let Some(w) = wire {
+                self.send_updates(w.updates());
+            }
             if let Some((po, data)) = packet_out {
                 if let Some(conn) = self.by_dpid.get(&po.switch).copied() {
                     self.request(conn, &packet_out_message(po, data));
@@ -2034,15 +2033,9 @@ impl Controller {
         if let (true, Some(w)) = (send_mods, wire) {
             // The connection's pinholes in wire form: the same bytes, copied and patched.
             buf.reserve(w.wire_len());
-            let n = w.encode(|| s.next_xid(), buf);
-            self.counters.flow_mods += n as u64;
-        } else if send_mods {
-            for u in flow_mods {
-                let xid = s.next_xid();
-                match Message::FlowMod(u.flow_mod).encode(xid, buf) {
-                    Ok(()) => self.counters.flow_mods += 1,
-                    Err(e) => fail(openflow_proto::MessageType::FlowMod.name(), e),
-                }
+            match w.encode(|| s.next_xid(), buf) {
+                Ok(n) => self.counters.flow_mods += n as u64,
+                Err(e) => fail(openflow_proto::MessageType::FlowMod.name(), e),
             }
         }
         if let Some((po, data)) = packet_out {
@@ -2062,31 +2055,25 @@ impl Controller {
         let Some(packet) = frame::extract(&pi.data) else {
             return;
         };
-        let tracked = self.pinholes.len();
         let decision = self
             .pinholes
             .packet_in(&self.model, dpid, pi.in_port, &packet);
-        if self.pinholes.len() > tracked {
-            if let Some(u) = decision.flow_mods.first() {
-                self.opened(dpid, u.flow_mod.cookie);
-            }
+        if let Some(w) = &decision.wire {
+            // A new connection (its pinholes are at the deciding switch).
+            self.opened(w.switch(), w.cookie());
         }
         let packet_out = match decision.packet_out {
             Some(po) => {
                 let data = match decision.outcome {
                     Outcome::Arp(_) => {
                         let Ok(request) = ArpFrame::parse(&pi.data) else {
-                            self.send_updates(decision.flow_mods);
                             return;
                         };
                         let reply = request.reply(arp_responder::MacAddr(po.packet.dl_src.0));
                         let mut buf = [0u8; arp_responder::MAX_FRAME_LEN];
                         match reply.write(&mut buf) {
                             Ok(len) => Bytes::copy_from_slice(buf.get(..len).unwrap_or_default()),
-                            Err(_) => {
-                                self.send_updates(decision.flow_mods);
-                                return;
-                            }
+                            Err(_) => return,
                         }
                     }
                     _ => pi.data.clone(),
@@ -2095,7 +2082,7 @@ impl Controller {
             }
             None => None,
         };
-        self.send_decision(dpid, decision.flow_mods, decision.wire, packet_out);
+        self.send_decision(dpid, decision.wire, packet_out);
         if self.packet_in_events {
             self.events.push_back(Event::PacketIn {
                 dpid,

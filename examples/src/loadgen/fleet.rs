@@ -374,7 +374,7 @@ mod tests {
                 let p = frame::extract(&frame).unwrap();
                 let inst = &s.instances[(n % 2) as usize];
                 let d = pinholes.packet_in(&m, s.dpid, inst.port, &p);
-                assert_eq!(d.flow_mods.len(), 2, "{n}: {:?}", d.outcome);
+                assert_eq!(d.flow_mods().len(), 2, "{n}: {:?}", d.outcome);
                 assert!(d.packet_out.is_some());
             }
         }

@@ -74,8 +74,8 @@ impl Controller for ModelController {
         let d = self
             .pinholes
             .packet_in(&self.model, ev.switch, ev.in_port, &ev.packet);
+        let mut out = messages(d.flow_mods());
         self.decisions.push((ev.switch, d.outcome));
-        let mut out = messages(d.flow_mods);
         if let Some(po) = d.packet_out {
             out.push(ControllerMessage::PacketOut {
                 switch: po.switch,
