@@ -278,6 +278,112 @@ struct Shape {
     templated: bool,
 }
 
+/// The tracked connections: a connection is kept once, under its five-tuple in [`canonical`]
+/// orientation (one probe finds it from a packet of either direction, and a new
+/// connection costs one probe, which finds where it goes too); its cookie names the slot of
+/// [`Slots`] that leads back to it from a flow_removed.
+#[derive(Clone, Debug)]
+struct Table {
+    records: HashMap<ConnKey, Record, Hasher>,
+    slots: Slots,
+}
+
+impl Table {
+    /// Decide `packet` by its plan: worked out from this packet, or (`memoised`) from one
+    /// with the same [`plan_key`], the TCP/UDP packet's source port then put in the tuple
+    /// and the reply frame.
+    fn apply(
+        &mut self,
+        plan: &Plan,
+        memoised: bool,
+        switch: Dpid,
+        in_port: PortNo,
+        packet: &Packet,
+    ) -> Decision {
+        let nothing = |outcome| Decision {
+            outcome,
+            wire: None,
+            packet_out: None,
+        };
+        let t = match plan {
+            Plan::Drop(reason) => return nothing(Outcome::Dropped(*reason)),
+            Plan::Controller { duty, reply } => {
+                return Decision {
+                    outcome: Outcome::Arp(duty.clone()),
+                    wire: None,
+                    packet_out: reply.map(|r| PacketOut {
+                        switch,
+                        in_port: PortNo::NONE,
+                        actions: vec![Action::output(in_port)].into(),
+                        packet: r,
+                    }),
+                }
+            }
+            Plan::Transit(t) => t,
+        };
+        let mut tuple = t.tuple;
+        if memoised {
+            tuple.src_port = packet.tp_src;
+        }
+        let out = |outcome, wire| Decision {
+            outcome,
+            wire,
+            packet_out: Some(PacketOut {
+                switch,
+                in_port,
+                actions: t.actions.clone(),
+                packet: *packet,
+            }),
+        };
+        let (opening, opened_canonical) = canonical(&tuple);
+        let key = ConnKey {
+            switch,
+            path: t.path,
+            opening,
+        };
+        // One probe: the connection if it is tracked, else where it goes.
+        let vacant = match self.records.entry(key) {
+            Entry::Occupied(_) => return out(Outcome::Tracked, None),
+            Entry::Vacant(v) => v,
+        };
+        if !t.allowed {
+            return nothing(Outcome::Dropped(DropReason::Denied));
+        }
+        let Some((shape, template)) = t.opens.as_ref().filter(|_| tuple.reply().is_some()) else {
+            return out(Outcome::Allowed, None);
+        };
+        // Everything with an atomic reference count is made before the new entry is
+        // written: the entry's cache line is usually cold (the table is large), and a locked
+        // instruction behind that store would wait for it.
+        let shape = Arc::clone(shape);
+        let mut decision = out(
+            Outcome::Allowed,
+            Some(PinholeWire {
+                template: Arc::clone(template),
+                switch,
+                cookie: 0,
+                sport: packet.tp_src,
+            }),
+        );
+        let Some(ck) = self.slots.take(key) else {
+            // 2^32 connections tracked: this one goes on untracked (its replies punted and
+            // refused) rather than with a cookie that names another.
+            decision.wire = None;
+            return decision;
+        };
+        if let Some(w) = decision.wire.as_mut() {
+            w.cookie = ck;
+        }
+        vacant.insert(Record {
+            cookie: ck,
+            opened_canonical,
+            shape,
+            sport: packet.tp_src,
+        });
+        decision
+    }
+}
+
 /// `tuple` in the orientation its connection is kept under, whichever way it goes: the
 /// smaller of it and its reply (the mapping is an involution, so both give the same), and
 /// true if that is `tuple` itself.
@@ -524,18 +630,12 @@ fn pinhole_mods(
 }
 
 /// The controller's tracked connections and their pinholes.
-///
-/// A connection is kept once, under its five-tuple in [`canonical`] orientation (one probe
-/// finds it from a packet of either direction, and a new connection costs one probe, which
-/// finds where it goes too); its cookie names the slot of [`Slots`] that leads back to it
-/// from a flow_removed.
 #[derive(Clone, Debug)]
 pub struct Pinholes {
     options: CompileOptions,
-    records: HashMap<ConnKey, Record, Hasher>,
-    slots: Slots,
+    table: Table,
     /// Plans memoised for the model whose stamp is `plans_of` (see [`plan_key`]).
-    plans: HashMap<(Dpid, PortNo, Packet), Arc<Plan>, Hasher>,
+    plans: HashMap<(Dpid, PortNo, Packet), Plan, Hasher>,
     plans_of: u64,
     memoise: bool,
 }
@@ -644,8 +744,10 @@ impl Pinholes {
     pub fn new(options: CompileOptions) -> Self {
         Pinholes {
             options,
-            records: HashMap::with_hasher(Hasher::new()),
-            slots: Slots::default(),
+            table: Table {
+                records: HashMap::with_hasher(Hasher::new()),
+                slots: Slots::default(),
+            },
             plans: HashMap::with_hasher(Hasher::new()),
             plans_of: 0,
             memoise: true,
@@ -663,17 +765,18 @@ impl Pinholes {
 
     /// The number of tracked connections.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.table.records.len()
     }
 
     /// True if none.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.table.records.is_empty()
     }
 
     /// The tracked connections, with their cookies.
     pub fn connections(&self) -> BTreeMap<ConnKey, u64> {
-        self.records
+        self.table
+            .records
             .iter()
             .map(|(k, r)| (r.opening(k), r.cookie))
             .collect()
@@ -694,105 +797,25 @@ impl Pinholes {
         };
         let Some(key) = key else {
             let p = plan(model, &self.options, switch, in_port, packet, false);
-            return self.apply(&p, false, switch, in_port, packet);
+            return self.table.apply(&p, false, switch, in_port, packet);
         };
         if self.plans_of != model.stamp() {
             self.plans.clear();
             self.plans_of = model.stamp();
         }
-        if let Some(p) = self.plans.get(&key) {
-            let p = Arc::clone(p);
-            return self.apply(&p, true, switch, in_port, packet);
-        }
-        if self.plans.len() >= MAX_PLANS {
+        if self.plans.len() >= MAX_PLANS && !self.plans.contains_key(&key) {
             self.plans.clear();
         }
-        let p = Arc::new(plan(model, &self.options, switch, in_port, packet, true));
-        self.plans.insert(key, Arc::clone(&p));
-        self.apply(&p, false, switch, in_port, packet)
-    }
-
-    /// Decide `packet` by its plan: worked out from this packet, or (`memoised`) from one
-    /// with the same [`plan_key`], the TCP/UDP packet's source port then put in the tuple
-    /// and the reply frame.
-    fn apply(
-        &mut self,
-        plan: &Plan,
-        memoised: bool,
-        switch: Dpid,
-        in_port: PortNo,
-        packet: &Packet,
-    ) -> Decision {
-        let nothing = |outcome| Decision {
-            outcome,
-            wire: None,
-            packet_out: None,
+        // The plan is borrowed, not shared: a reference count changed here would wait for
+        // the previous packet's new entry to be written (see `Table::apply`).
+        let (p, memoised) = match self.plans.entry(key) {
+            Entry::Occupied(e) => (&*e.into_mut(), true),
+            Entry::Vacant(v) => (
+                &*v.insert(plan(model, &self.options, switch, in_port, packet, true)),
+                false,
+            ),
         };
-        let t = match plan {
-            Plan::Drop(reason) => return nothing(Outcome::Dropped(*reason)),
-            Plan::Controller { duty, reply } => {
-                return Decision {
-                    outcome: Outcome::Arp(duty.clone()),
-                    wire: None,
-                    packet_out: reply.map(|r| PacketOut {
-                        switch,
-                        in_port: PortNo::NONE,
-                        actions: vec![Action::output(in_port)].into(),
-                        packet: r,
-                    }),
-                }
-            }
-            Plan::Transit(t) => t,
-        };
-        let mut tuple = t.tuple;
-        if memoised {
-            tuple.src_port = packet.tp_src;
-        }
-        let out = |outcome, wire| Decision {
-            outcome,
-            wire,
-            packet_out: Some(PacketOut {
-                switch,
-                in_port,
-                actions: t.actions.clone(),
-                packet: *packet,
-            }),
-        };
-        let (opening, opened_canonical) = canonical(&tuple);
-        let key = ConnKey {
-            switch,
-            path: t.path,
-            opening,
-        };
-        // One probe: the connection if it is tracked, else where it goes.
-        let vacant = match self.records.entry(key) {
-            Entry::Occupied(_) => return out(Outcome::Tracked, None),
-            Entry::Vacant(v) => v,
-        };
-        if !t.allowed {
-            return nothing(Outcome::Dropped(DropReason::Denied));
-        }
-        let Some((shape, template)) = t.opens.as_ref().filter(|_| tuple.reply().is_some()) else {
-            return out(Outcome::Allowed, None);
-        };
-        let Some(ck) = self.slots.take(key) else {
-            // 2^32 connections tracked: this one goes on untracked (its replies punted and
-            // refused) rather than with a cookie that names another.
-            return out(Outcome::Allowed, None);
-        };
-        vacant.insert(Record {
-            cookie: ck,
-            opened_canonical,
-            shape: Arc::clone(shape),
-            sport: packet.tp_src,
-        });
-        let wire = PinholeWire {
-            template: Arc::clone(template),
-            switch,
-            cookie: ck,
-            sport: packet.tp_src,
-        };
-        out(Outcome::Allowed, Some(wire))
+        self.table.apply(p, memoised, switch, in_port, packet)
     }
 
     fn deletes(&self, key: &ConnKey, rec: &Record) -> Vec<Update> {
@@ -814,6 +837,7 @@ impl Pinholes {
     /// delete the connection's other pinhole.
     pub fn flow_removed(&mut self, switch: Dpid, cookie: u64, removed: &Match) -> Vec<Update> {
         let Some(key) = self
+            .table
             .slots
             .get(cookie)
             .filter(|k| k.switch == switch)
@@ -821,8 +845,8 @@ impl Pinholes {
         else {
             return Vec::new();
         };
-        self.slots.free(cookie);
-        let Some(rec) = self.records.remove(&key) else {
+        self.table.slots.free(cookie);
+        let Some(rec) = self.table.records.remove(&key) else {
             return Vec::new();
         };
         let mut out = self.deletes(&key, &rec);
@@ -836,6 +860,7 @@ impl Pinholes {
         // In the order of the opening packets' keys (the deletes' order does not depend on
         // the table's).
         let mut hit: Vec<(ConnKey, ConnKey)> = self
+            .table
             .records
             .iter()
             .filter(|(k, r)| {
@@ -853,8 +878,8 @@ impl Pinholes {
         hit.sort();
         let mut out = Vec::new();
         for (_, k) in hit {
-            if let Some(rec) = self.records.remove(&k) {
-                self.slots.free(rec.cookie);
+            if let Some(rec) = self.table.records.remove(&k) {
+                self.table.slots.free(rec.cookie);
                 out.extend(self.deletes(&k, &rec));
             }
         }
@@ -1006,7 +1031,7 @@ mod tests {
         });
         assert_eq!(cut.len(), 4);
         assert!(p.is_empty());
-        assert_eq!(p.slots.free.len(), 2);
+        assert_eq!(p.table.slots.free.len(), 2);
     }
 
     /// `d`'s flow_mods encoded one by one (xids from `xid`), and its wire form (the same
