@@ -84,7 +84,8 @@ pub mod cookie {
     pub const INSTANCE: u64 = 0x01 << 56;
     /// A switch's base flows; low 56 bits: the datapath id's low bits.
     pub const SWITCH: u64 = 0x02 << 56;
-    /// A pinhole; low 56 bits: the connection's serial number.
+    /// A pinhole; low 56 bits: its connection's slot in the controller's table (a 24-bit
+    /// generation, then a 32-bit index), see [`crate::pinhole::Pinholes`].
     pub const PINHOLE: u64 = 0x80 << 56;
     /// The mask of the kind byte.
     pub const KIND_MASK: u64 = 0xff << 56;

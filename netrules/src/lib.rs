@@ -119,7 +119,9 @@
 //! - On a change: apply it to the [`Model`] (its mutators return the [`model::Touched`]
 //!   set), send [`Compiler::update`]'s flow_mods, then [`Pinholes::cut`]'s deletes; after an
 //!   elastic IP moves, send [`pinhole::gratuitous_arp`].
-//! - On a packet_in: send [`Pinholes::packet_in`]'s flow_mods, then its packet_out.
+//! - On a packet_in: send [`Pinholes::packet_in`]'s pinholes ([`Decision::wire`]: copied into
+//!   a transmit buffer with [`pinhole::PinholeWire::encode`], or as [`Decision::flow_mods`]), then
+//!   its packet_out.
 //! - On a flow_removed of a pinhole: send [`Pinholes::flow_removed`]'s deletes.
 //!
 //! ```
