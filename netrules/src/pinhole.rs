@@ -17,7 +17,7 @@
 //! [`Model`] a fresh stamp, and the memo starts afresh when the stamp it was made for is not
 //! the model's).
 
-use crate::compile::{cookie, priority, CompileOptions};
+use crate::compile::{priority, CompileOptions};
 use crate::diff::Update;
 use crate::model::{Dpid, InstanceId, Model, Touched};
 use crate::packet::Packet;
@@ -30,6 +30,9 @@ use openflow_proto::{
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use table::ConnTable;
+
+mod table;
 
 /// The connection tables' hasher: keys come from packets that instances (or the outside)
 /// choose, so it is keyed with per-process random keys (`ahash`'s `RandomState`, resistant to
@@ -254,7 +257,6 @@ impl Eq for PinholeWire {}
 
 #[derive(Clone, Debug)]
 struct Record {
-    cookie: u64,
     /// The opening packet's five-tuple is the key's (else it is the key's reply).
     opened_canonical: bool,
     /// What the connection shares with the others its plan opened (one allocation per plan,
@@ -280,12 +282,11 @@ struct Shape {
 
 /// The tracked connections: a connection is kept once, under its five-tuple in [`canonical`]
 /// orientation (one probe finds it from a packet of either direction, and a new
-/// connection costs one probe, which finds where it goes too); its cookie names the slot of
-/// [`Slots`] that leads back to it from a flow_removed.
-#[derive(Clone, Debug)]
+/// connection costs one probe, which finds where it goes too), in a [`ConnTable`] whose
+/// cookies lead back to it from a flow_removed.
+#[derive(Clone, Debug, Default)]
 struct Table {
-    records: HashMap<ConnKey, Record, Hasher>,
-    slots: Slots,
+    conns: ConnTable<Record>,
 }
 
 impl Table {
@@ -342,9 +343,9 @@ impl Table {
             opening,
         };
         // One probe: the connection if it is tracked, else where it goes.
-        let vacant = match self.records.entry(key) {
-            Entry::Occupied(_) => return out(Outcome::Tracked, None),
-            Entry::Vacant(v) => v,
+        let vacant = match self.conns.entry(key) {
+            table::Entry::Occupied => return out(Outcome::Tracked, None),
+            table::Entry::Vacant(v) => v,
         };
         if !t.allowed {
             return nothing(Outcome::Dropped(DropReason::Denied));
@@ -365,21 +366,17 @@ impl Table {
                 sport: packet.tp_src,
             }),
         );
-        let Some(ck) = self.slots.take(key) else {
-            // 2^32 connections tracked: this one goes on untracked (its replies punted and
-            // refused) rather than with a cookie that names another.
-            decision.wire = None;
-            return decision;
-        };
-        if let Some(w) = decision.wire.as_mut() {
-            w.cookie = ck;
-        }
-        vacant.insert(Record {
-            cookie: ck,
+        let record = Record {
             opened_canonical,
             shape,
             sport: packet.tp_src,
-        });
+        };
+        match (vacant.insert(record), decision.wire.as_mut()) {
+            (Ok(ck), Some(w)) => w.cookie = ck,
+            // 2^32 connections tracked: this one goes on untracked (its replies punted and
+            // refused) rather than with a cookie that names another.
+            _ => decision.wire = None,
+        }
         decision
     }
 }
@@ -391,72 +388,6 @@ fn canonical(tuple: &FiveTuple) -> (FiveTuple, bool) {
     match tuple.reply() {
         Some(r) if r < *tuple => (r, false),
         _ => (*tuple, true),
-    }
-}
-
-/// The slots that lead from a pinhole's cookie back to its connection: a cookie is
-/// [`cookie::PINHOLE`], a 24-bit generation and a 32-bit slot index. A freed slot is
-/// reused (the most recently freed first) with its generation moved on, so a late
-/// flow_removed for a forgotten connection (the second pinhole's, after the first one's)
-/// names no live one. Taking a slot appends to or pops from a vector: no probe of a table.
-#[derive(Clone, Debug, Default)]
-struct Slots {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-}
-
-#[derive(Clone, Debug)]
-struct Slot {
-    generation: u32,
-    /// The connection's key (with its five-tuple in canonical orientation); `None` if free.
-    key: Option<ConnKey>,
-}
-
-const SLOT_BITS: u32 = 32;
-const GENERATION_MASK: u32 = 0x00ff_ffff;
-
-impl Slots {
-    fn cookie(index: u32, generation: u32) -> u64 {
-        cookie::PINHOLE | u64::from(generation & GENERATION_MASK) << SLOT_BITS | u64::from(index)
-    }
-
-    /// A slot for `key`: its cookie, or `None` if all 2^32 are taken.
-    fn take(&mut self, key: ConnKey) -> Option<u64> {
-        if let Some(index) = self.free.pop() {
-            let slot = self.slots.get_mut(index as usize)?;
-            slot.key = Some(key);
-            return Some(Self::cookie(index, slot.generation));
-        }
-        let index = u32::try_from(self.slots.len()).ok()?;
-        self.slots.push(Slot {
-            generation: 0,
-            key: Some(key),
-        });
-        Some(Self::cookie(index, 0))
-    }
-
-    fn index(cookie: u64) -> Option<usize> {
-        (cookie & cookie::KIND_MASK == cookie::PINHOLE).then_some((cookie & 0xffff_ffff) as usize)
-    }
-
-    /// The connection of `cookie`, if it is live.
-    fn get(&self, cookie: u64) -> Option<&ConnKey> {
-        let slot = self.slots.get(Self::index(cookie)?)?;
-        let key = slot.key.as_ref()?;
-        (Self::cookie(cookie as u32, slot.generation) == cookie).then_some(key)
-    }
-
-    /// Free the slot of `cookie` (if it is live).
-    fn free(&mut self, cookie: u64) {
-        if self.get(cookie).is_none() {
-            return;
-        }
-        let index = cookie as u32;
-        if let Some(slot) = self.slots.get_mut(index as usize) {
-            slot.key = None;
-            slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
-            self.free.push(index);
-        }
     }
 }
 
@@ -744,10 +675,7 @@ impl Pinholes {
     pub fn new(options: CompileOptions) -> Self {
         Pinholes {
             options,
-            table: Table {
-                records: HashMap::with_hasher(Hasher::new()),
-                slots: Slots::default(),
-            },
+            table: Table::default(),
             plans: HashMap::with_hasher(Hasher::new()),
             plans_of: 0,
             memoise: true,
@@ -765,20 +693,20 @@ impl Pinholes {
 
     /// The number of tracked connections.
     pub fn len(&self) -> usize {
-        self.table.records.len()
+        self.table.conns.len()
     }
 
     /// True if none.
     pub fn is_empty(&self) -> bool {
-        self.table.records.is_empty()
+        self.table.conns.len() == 0
     }
 
     /// The tracked connections, with their cookies.
     pub fn connections(&self) -> BTreeMap<ConnKey, u64> {
         self.table
-            .records
+            .conns
             .iter()
-            .map(|(k, r)| (r.opening(k), r.cookie))
+            .map(|(ck, k, r)| (r.opening(k), ck))
             .collect()
     }
 
@@ -818,13 +746,13 @@ impl Pinholes {
         self.table.apply(p, memoised, switch, in_port, packet)
     }
 
-    fn deletes(&self, key: &ConnKey, rec: &Record) -> Vec<Update> {
+    fn deletes(key: &ConnKey, cookie: u64, rec: &Record) -> Vec<Update> {
         let (fwd, rev) = rec.flows();
         core::iter::once(fwd)
             .chain(rev)
             .map(|m| {
                 let mut fm = FlowMod::delete_strict(m, priority::PINHOLE);
-                fm.cookie = rec.cookie;
+                fm.cookie = cookie;
                 Update {
                     switch: key.switch,
                     flow_mod: fm,
@@ -836,20 +764,18 @@ impl Pinholes {
     /// A switch removed a pinhole (it idled out, or was deleted): forget its connection and
     /// delete the connection's other pinhole.
     pub fn flow_removed(&mut self, switch: Dpid, cookie: u64, removed: &Match) -> Vec<Update> {
-        let Some(key) = self
+        let ours = self
             .table
-            .slots
-            .get(cookie)
-            .filter(|k| k.switch == switch)
-            .copied()
-        else {
+            .conns
+            .get_by_cookie(cookie)
+            .is_some_and(|(k, _)| k.switch == switch);
+        if !ours {
+            return Vec::new();
+        }
+        let Some((key, rec)) = self.table.conns.remove_by_cookie(cookie) else {
             return Vec::new();
         };
-        self.table.slots.free(cookie);
-        let Some(rec) = self.table.records.remove(&key) else {
-            return Vec::new();
-        };
-        let mut out = self.deletes(&key, &rec);
+        let mut out = Self::deletes(&key, cookie, &rec);
         out.retain(|u| &u.flow_mod.r#match != removed);
         out
     }
@@ -859,11 +785,11 @@ impl Pinholes {
     pub fn cut(&mut self, touched: &Touched) -> Vec<Update> {
         // In the order of the opening packets' keys (the deletes' order does not depend on
         // the table's).
-        let mut hit: Vec<(ConnKey, ConnKey)> = self
+        let mut hit: Vec<(ConnKey, u64)> = self
             .table
-            .records
+            .conns
             .iter()
-            .filter(|(k, r)| {
+            .filter(|(_, k, r)| {
                 touched.all
                     || touched.switches.contains(&k.switch)
                     || r.shape
@@ -873,14 +799,13 @@ impl Pinholes {
                     || touched.addresses.contains(&k.opening.src)
                     || touched.addresses.contains(&k.opening.dst)
             })
-            .map(|(k, r)| (r.opening(k), *k))
+            .map(|(ck, k, r)| (r.opening(k), ck))
             .collect();
         hit.sort();
         let mut out = Vec::new();
-        for (_, k) in hit {
-            if let Some(rec) = self.table.records.remove(&k) {
-                self.table.slots.free(rec.cookie);
-                out.extend(self.deletes(&k, &rec));
+        for (_, ck) in hit {
+            if let Some((k, rec)) = self.table.conns.remove_by_cookie(ck) {
+                out.extend(Self::deletes(&k, ck, &rec));
             }
         }
         out
@@ -890,6 +815,7 @@ impl Pinholes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::cookie;
     use crate::e2e_tests::fixture;
     use crate::model::InstanceId;
     use crate::packet::ARP_REQUEST;
@@ -1031,7 +957,7 @@ mod tests {
         });
         assert_eq!(cut.len(), 4);
         assert!(p.is_empty());
-        assert_eq!(p.table.slots.free.len(), 2);
+        assert_eq!(p.table.conns.free_slots(), 2);
     }
 
     /// `d`'s flow_mods encoded one by one (xids from `xid`), and its wire form (the same

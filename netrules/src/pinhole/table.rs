@@ -1,0 +1,372 @@
+//! The table of tracked connections, shaped for a controller that opens a million of them a
+//! second.
+//!
+//! Each connection lives in a slot (its key and value together) of a vector kept in chunks,
+//! which grows without copying; a new connection takes the most recently freed slot or the
+//! next one at the end, both warm in cache. A hash index maps keys to slots with entries of
+//! 8 bytes (the slot and 32 bits of the key's hash, which is all that growing the index
+//! needs), so the part that is touched at random stays small: for a few million
+//! connections the index is a few tens of megabytes while the slots are written in order.
+//! (With the standard `HashMap` holding the connections themselves, each new one wrote a
+//! cold line of a table of over a hundred megabytes, and `perf` showed that store, and the
+//! locked instructions waiting behind it, as the controller's largest cost.) A connection's
+//! cookie names its slot and the slot's generation, which moves on when the slot is freed,
+//! so a cookie never names a later connection.
+
+use crate::compile::cookie;
+use crate::reference::ConnKey;
+use hashbrown::HashTable;
+
+/// Bits of a cookie below the generation: the slot index.
+const INDEX_BITS: u32 = 32;
+/// The generation's bits (between the kind byte and the index).
+const GENERATION_MASK: u32 = 0x00ff_ffff;
+
+/// Tracked connections: [`ConnKey`] to `V`, each with a cookie.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnTable<V> {
+    index: HashTable<(u32, u32)>,
+    hasher: ahash::RandomState,
+    slots: Slots<V>,
+    free: Vec<u32>,
+}
+
+/// Slots in chunks of [`CHUNK`]: growing adds a chunk and never copies the slots (a vector
+/// of millions would, at each doubling).
+#[derive(Clone, Debug)]
+struct Slots<V> {
+    chunks: Vec<Vec<Slot<V>>>,
+}
+
+/// log2 of the slots per chunk (4096 slots, 256 KiB).
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+impl<V> Slots<V> {
+    fn get(&self, index: u32) -> Option<&Slot<V>> {
+        let chunk = self.chunks.get((index >> CHUNK_BITS) as usize)?;
+        chunk.get(index as usize & (CHUNK - 1))
+    }
+
+    fn get_mut(&mut self, index: u32) -> Option<&mut Slot<V>> {
+        let chunk = self.chunks.get_mut((index >> CHUNK_BITS) as usize)?;
+        chunk.get_mut(index as usize & (CHUNK - 1))
+    }
+
+    /// Append `slot`; its index, or `None` if there are 2^32 already.
+    fn push(&mut self, slot: Slot<V>) -> Option<u32> {
+        let full = self.chunks.last().is_none_or(|c| c.len() == CHUNK);
+        let chunk_index = self.chunks.len() - usize::from(!full);
+        let chunk_start = u32::try_from(chunk_index << CHUNK_BITS).ok()?;
+        if full {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let chunk = self.chunks.last_mut()?;
+        let index = chunk_start.checked_add(u32::try_from(chunk.len()).ok()?)?;
+        chunk.push(slot);
+        Some(index)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Slot<V>> + '_ {
+        self.chunks.iter().flatten()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Slot<V> {
+    generation: u32,
+    /// The key's 32-bit hash (while the slot is taken).
+    hash: u32,
+    conn: Option<(ConnKey, V)>,
+}
+
+/// The 64-bit hash the index works with, from the 32 bits it keeps: multiplied by an odd
+/// constant, so that its low bits (the position) come from the low bits of `h` and its top
+/// bits (the control tag) from all of them.
+fn wide(h: u32) -> u64 {
+    u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+fn cookie_of(index: u32, generation: u32) -> u64 {
+    cookie::PINHOLE | u64::from(generation & GENERATION_MASK) << INDEX_BITS | u64::from(index)
+}
+
+/// The slot index a pinhole cookie names, if it is a pinhole's.
+fn index_of(cookie: u64) -> Option<u32> {
+    (cookie & cookie::KIND_MASK == cookie::PINHOLE).then_some((cookie & 0xffff_ffff) as u32)
+}
+
+/// Where [`ConnTable::entry`] found a key.
+pub(crate) enum Entry<'t, V> {
+    /// Tracked.
+    Occupied,
+    /// Not tracked: where it goes.
+    Vacant(Vacant<'t, V>),
+}
+
+/// A key that is not in the table, ready to be inserted without another probe.
+pub(crate) struct Vacant<'t, V> {
+    entry: hashbrown::hash_table::VacantEntry<'t, (u32, u32)>,
+    slots: &'t mut Slots<V>,
+    free: &'t mut Vec<u32>,
+    key: ConnKey,
+    hash: u32,
+}
+
+impl<V> Vacant<'_, V> {
+    /// Insert the key with `value`; returns its cookie, or gives `value` back if every one of
+    /// the 2^32 slots is taken.
+    pub(crate) fn insert(self, value: V) -> Result<u64, V> {
+        let reuse = self.free.pop().filter(|&i| self.slots.get(i).is_some());
+        let index = match reuse {
+            Some(i) => i,
+            None => {
+                let fresh = Slot {
+                    generation: 0,
+                    hash: 0,
+                    conn: None,
+                };
+                let Some(i) = self.slots.push(fresh) else {
+                    return Err(value);
+                };
+                i
+            }
+        };
+        let generation = match self.slots.get_mut(index) {
+            Some(slot) => {
+                slot.hash = self.hash;
+                slot.conn = Some((self.key, value));
+                slot.generation
+            }
+            // In range by construction.
+            None => return Err(value),
+        };
+        self.entry.insert((index, self.hash));
+        Ok(cookie_of(index, generation))
+    }
+}
+
+impl<V> Default for ConnTable<V> {
+    fn default() -> Self {
+        ConnTable {
+            index: HashTable::new(),
+            hasher: ahash::RandomState::new(),
+            slots: Slots { chunks: Vec::new() },
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<V> ConnTable<V> {
+    /// The number of connections.
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn hash(&self, key: &ConnKey) -> u32 {
+        let h = self.hasher.hash_one(key);
+        (h ^ (h >> 32)) as u32
+    }
+
+    /// The connection under `key`, or where it goes: one probe of the index.
+    pub(crate) fn entry(&mut self, key: ConnKey) -> Entry<'_, V> {
+        let hash = self.hash(&key);
+        let slots = &self.slots;
+        let found = self.index.entry(
+            wide(hash),
+            |&(i, h)| {
+                h == hash
+                    && slots
+                        .get(i)
+                        .and_then(|s| s.conn.as_ref())
+                        .is_some_and(|(k, _)| *k == key)
+            },
+            |&(_, h)| wide(h),
+        );
+        match found {
+            hashbrown::hash_table::Entry::Occupied(_) => Entry::Occupied,
+            hashbrown::hash_table::Entry::Vacant(entry) => Entry::Vacant(Vacant {
+                entry,
+                slots: &mut self.slots,
+                free: &mut self.free,
+                key,
+                hash,
+            }),
+        }
+    }
+
+    /// The connection `cookie` names, if it is tracked.
+    pub(crate) fn get_by_cookie(&self, cookie: u64) -> Option<(&ConnKey, &V)> {
+        let index = index_of(cookie)?;
+        let slot = self.slots.get(index)?;
+        let (k, v) = slot.conn.as_ref()?;
+        (cookie_of(index, slot.generation) == cookie).then_some((k, v))
+    }
+
+    /// Forget the connection `cookie` names (if it is tracked); returns it.
+    pub(crate) fn remove_by_cookie(&mut self, cookie: u64) -> Option<(ConnKey, V)> {
+        self.get_by_cookie(cookie)?;
+        let index = index_of(cookie)?;
+        let slot = self.slots.get_mut(index)?;
+        let hash = slot.hash;
+        if let Ok(e) = self.index.find_entry(wide(hash), |&(i, _)| i == index) {
+            e.remove();
+        }
+        let conn = slot.conn.take();
+        slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
+        self.free.push(index);
+        conn
+    }
+
+    /// The number of free slots (to be reused before the vector grows).
+    #[cfg(test)]
+    pub(crate) fn free_slots(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Every connection: cookie, key and value (in slot order).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &ConnKey, &V)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let (k, v) = s.conn.as_ref()?;
+            Some((cookie_of(i as u32, s.generation), k, v))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::{FiveTuple, Path};
+    use core::net::Ipv4Addr;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn key(switch: u64, n: u16) -> ConnKey {
+        ConnKey {
+            switch,
+            path: Path::Private,
+            opening: FiveTuple {
+                proto: 6,
+                src: Ipv4Addr::new(10, 0, 0, 1),
+                dst: Ipv4Addr::new(10, 0, 0, 2),
+                src_port: n,
+                dst_port: 22,
+            },
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Look the key up; insert it (with this value) if it is not there.
+        Open(u64, u16, u32),
+        /// Remove by the i-th cookie ever issued (live or stale).
+        Remove(usize),
+        /// Remove by a cookie that was never issued.
+        Forged(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (1u64..3, 0u16..40, any::<u32>()).prop_map(|(s, n, v)| Op::Open(s, n, v)),
+            3 => any::<usize>().prop_map(Op::Remove),
+            1 => any::<u64>().prop_map(Op::Forged),
+        ]
+    }
+
+    proptest! {
+        /// The table behaves as a map from keys to values whose cookies are unique forever:
+        /// a cookie removes its own connection once, and never a later one in its slot.
+        #[test]
+        fn behaves_as_a_map_with_unique_cookies(ops in proptest::collection::vec(op(), 1..300)) {
+            let mut t: ConnTable<u32> = ConnTable::default();
+            let mut model: BTreeMap<ConnKey, (u64, u32)> = BTreeMap::new();
+            let mut issued: Vec<u64> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Open(s, n, v) => {
+                        let k = key(s, n);
+                        match t.entry(k) {
+                            Entry::Occupied => prop_assert!(model.contains_key(&k)),
+                            Entry::Vacant(vacant) => {
+                                prop_assert!(!model.contains_key(&k));
+                                let ck = vacant.insert(v).unwrap();
+                                prop_assert_eq!(ck & cookie::KIND_MASK, cookie::PINHOLE);
+                                prop_assert!(!issued.contains(&ck), "cookie {:#x} reissued", ck);
+                                issued.push(ck);
+                                model.insert(k, (ck, v));
+                            }
+                        }
+                    }
+                    Op::Remove(i) if !issued.is_empty() => {
+                        let ck = issued[i % issued.len()];
+                        let live = model.iter().find(|(_, (c, _))| *c == ck).map(|(k, v)| (*k, v.1));
+                        prop_assert_eq!(t.get_by_cookie(ck).map(|(k, v)| (*k, *v)), live);
+                        prop_assert_eq!(t.remove_by_cookie(ck), live);
+                        if let Some((k, _)) = live {
+                            model.remove(&k);
+                        }
+                    }
+                    Op::Remove(_) => {}
+                    Op::Forged(ck) => {
+                        if !issued.contains(&ck) {
+                            prop_assert_eq!(t.remove_by_cookie(ck), None);
+                        }
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+            }
+            let all: BTreeMap<ConnKey, (u64, u32)> = t.iter().map(|(c, k, v)| (*k, (c, *v))).collect();
+            prop_assert_eq!(all, model);
+        }
+    }
+
+    #[test]
+    fn freed_slots_are_reused_under_a_new_generation() {
+        let mut t: ConnTable<()> = ConnTable::default();
+        let Entry::Vacant(v) = t.entry(key(1, 1)) else {
+            panic!("empty table")
+        };
+        let first = v.insert(()).unwrap();
+        assert!(matches!(t.entry(key(1, 1)), Entry::Occupied));
+        assert_eq!(t.remove_by_cookie(first), Some((key(1, 1), ())));
+        assert_eq!(t.remove_by_cookie(first), None);
+        assert_eq!(t.free_slots(), 1);
+        let Entry::Vacant(v) = t.entry(key(1, 2)) else {
+            panic!("removed")
+        };
+        let second = v.insert(()).unwrap();
+        assert_eq!(second & 0xffff_ffff, first & 0xffff_ffff);
+        assert_ne!(second, first);
+        assert_eq!(t.free_slots(), 0);
+        assert_eq!(t.get_by_cookie(first), None);
+        assert_eq!(t.get_by_cookie(second), Some((&key(1, 2), &())));
+        // Not a pinhole's cookie, or a slot out of range.
+        assert_eq!(t.get_by_cookie(second & !cookie::KIND_MASK), None);
+        assert_eq!(t.get_by_cookie(cookie::PINHOLE | 77), None);
+    }
+
+    #[test]
+    fn the_index_grows_without_losing_a_key() {
+        let mut t: ConnTable<u64> = ConnTable::default();
+        let mut cookies = Vec::new();
+        for s in 1..=3 {
+            for n in 0..5000 {
+                let Entry::Vacant(v) = t.entry(key(s, n)) else {
+                    panic!("duplicate {s}/{n}")
+                };
+                cookies.push(v.insert(s * 100_000 + u64::from(n)).unwrap());
+            }
+        }
+        assert_eq!(t.len(), 15000);
+        for s in 1..=3 {
+            for n in 0..5000 {
+                assert!(matches!(t.entry(key(s, n)), Entry::Occupied));
+            }
+        }
+        for ck in cookies.iter().step_by(2) {
+            assert!(t.remove_by_cookie(*ck).is_some());
+        }
+        assert_eq!(t.len(), 7500);
+        assert_eq!(t.iter().count(), 7500);
+    }
+}
