@@ -214,6 +214,18 @@ impl Actions {
         Ok(Actions(Repr::Wire(frame.slice(start..))))
     }
 
+    /// The list of the bytes of `frame` from `start` on when [`Actions::read_frame_tail`]
+    /// would keep it in place (not empty, at most 32 bytes, all standard actions); `None`
+    /// for every other list, valid or not.
+    #[inline(always)]
+    pub(crate) fn inline_frame_tail(frame: &[u8], start: usize) -> Option<Actions> {
+        let rest = frame.get(start..)?;
+        if rest.is_empty() || !Action::all_standard(rest) {
+            return None;
+        }
+        Some(Actions(Repr::Inline(Inline::from_tail(frame, rest.len())?)))
+    }
+
     /// Decode a whole action list from `bytes`, as [`Action::decode_list`] checks it, and
     /// keep it as those bytes: copied in place when short (at most 32 bytes of standard
     /// actions), else as a reference to `bytes`, not a copy.

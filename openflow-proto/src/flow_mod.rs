@@ -153,11 +153,42 @@ impl FlowMod {
     /// [`FlowMod::read_message`] for the decoder's fast path: `frame` is a whole version 1
     /// `OFPT_FLOW_MOD` whose length (the header's, and at least [`FlowMod::FIXED_LEN`]) has
     /// been checked, `fixed` its first 72 bytes. Decodes exactly as the general path does.
+    ///
+    /// The common case (a short list of standard actions, kept in place) is one straight
+    /// path that writes the result once, with nothing spilled on the way: the caller moves
+    /// the result right away, and its loads wait for every store still pending here.
     #[inline(never)]
     pub(crate) fn decode_frame(
         frame: &Bytes,
-        header: crate::Header,
         fixed: &[u8; FlowMod::FIXED_LEN],
+    ) -> Result<(crate::Header, crate::Message), DecodeError> {
+        // The actions first: the fixed part is read after them, straight into the result.
+        let actions = Actions::inline_frame_tail(frame, FlowMod::FIXED_LEN);
+        let fixed = Fixed(*fixed);
+        let header = Header {
+            version: OFP_VERSION,
+            msg_type: MessageType::FlowMod,
+            length: fixed.u16::<2>(),
+            xid: fixed.u32::<4>(),
+        };
+        let body = fixed.bytes::<{ Header::LEN }, { FlowMod::FIXED_LEN - Header::LEN }>();
+        match actions {
+            Some(actions) => Ok((
+                header,
+                crate::Message::FlowMod(FlowMod::from_wire(&body, actions)),
+            )),
+            None => Self::decode_frame_general(frame, header, &body),
+        }
+    }
+
+    /// [`FlowMod::decode_frame`] of every other action list (empty, long, with a vendor
+    /// action, or invalid).
+    #[cold]
+    #[inline(never)]
+    fn decode_frame_general(
+        frame: &Bytes,
+        header: crate::Header,
+        body: &[u8; FlowMod::FIXED_LEN - Header::LEN],
     ) -> Result<(crate::Header, crate::Message), DecodeError> {
         let actions = Actions::read_frame_tail(
             frame,
@@ -165,10 +196,9 @@ impl FlowMod {
             MessageType::FlowMod,
             "flow_mod.actions",
         )?;
-        let body = Fixed(*fixed).bytes::<{ Header::LEN }, { FlowMod::FIXED_LEN - Header::LEN }>();
         Ok((
             header,
-            crate::Message::FlowMod(FlowMod::from_wire(&body, actions)),
+            crate::Message::FlowMod(FlowMod::from_wire(body, actions)),
         ))
     }
 

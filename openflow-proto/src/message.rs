@@ -167,19 +167,13 @@ impl Message {
         // The message a switch (or a proxy) receives most: a FLOW_MOD whose length matches
         // the frame and covers its fixed part, exactly what the general path checks before
         // reading its body the same way.
-        if let [OFP_VERSION, 14, l0, l1, x0, x1, x2, x3, ..] = frame[..] {
+        if let [OFP_VERSION, 14, l0, l1, ..] = frame[..] {
             let length = u16::from_be_bytes([l0, l1]);
             if let (true, Some(fixed)) = (
                 usize::from(length) == frame.len(),
                 frame.first_chunk::<{ FlowMod::FIXED_LEN }>(),
             ) {
-                let header = Header {
-                    version: OFP_VERSION,
-                    msg_type: MessageType::FlowMod,
-                    length,
-                    xid: u32::from_be_bytes([x0, x1, x2, x3]),
-                };
-                return FlowMod::decode_frame(frame, header, fixed);
+                return FlowMod::decode_frame(frame, fixed);
             }
         }
         let header = Header::parse(frame)?;
