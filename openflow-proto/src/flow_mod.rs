@@ -150,20 +150,42 @@ impl FlowMod {
         ))
     }
 
-    /// [`FlowMod::read_message`] for the decoder's fast path: `frame` is a whole version 1
-    /// `OFPT_FLOW_MOD` whose length (the header's, and at least [`FlowMod::FIXED_LEN`]) has
-    /// been checked, `fixed` its first 72 bytes. Decodes exactly as the general path does.
+    /// [`crate::Message::decode`] of a frame starting with version 1 and type
+    /// `OFPT_FLOW_MOD`, the message a switch (or a proxy) receives most. A frame whose
+    /// length matches its header and covers the fixed part is decoded here, exactly as
+    /// [`FlowMod::read_message`] would; anything else takes the general path.
     ///
     /// The common case (a short list of standard actions, kept in place) is one straight
-    /// path that writes the result once, with nothing spilled on the way: the caller moves
-    /// the result right away, and its loads wait for every store still pending here.
+    /// path that writes the result once: the caller moves the result right away, and its
+    /// loads wait for every store still pending here.
     #[inline(never)]
     pub(crate) fn decode_frame(
         frame: &Bytes,
-        fixed: &[u8; FlowMod::FIXED_LEN],
     ) -> Result<(crate::Header, crate::Message), DecodeError> {
-        // The actions first: the fixed part is read after them, straight into the result.
-        let actions = Actions::inline_frame_tail(frame, FlowMod::FIXED_LEN);
+        let Some(fixed) = frame
+            .first_chunk::<{ FlowMod::FIXED_LEN }>()
+            .filter(|f| usize::from(u16::from_be_bytes([f[2], f[3]])) == frame.len())
+        else {
+            return crate::Message::decode_general(frame);
+        };
+        // The actions first; then the fixed part, read straight into the result (the other
+        // path reads it again itself: nothing is kept on the stack for it).
+        let Some(actions) = Actions::inline_frame_tail(frame, FlowMod::FIXED_LEN) else {
+            return Self::decode_frame_general(frame, fixed);
+        };
+        let (header, body) = Self::split_fixed(fixed);
+        Ok((
+            header,
+            crate::Message::FlowMod(FlowMod::from_wire(&body, actions)),
+        ))
+    }
+
+    /// The header and the 64 bytes after it of a flow_mod whose version, type and length
+    /// have been checked.
+    #[inline(always)]
+    fn split_fixed(
+        fixed: &[u8; FlowMod::FIXED_LEN],
+    ) -> (crate::Header, [u8; FlowMod::FIXED_LEN - Header::LEN]) {
         let fixed = Fixed(*fixed);
         let header = Header {
             version: OFP_VERSION,
@@ -171,14 +193,10 @@ impl FlowMod {
             length: fixed.u16::<2>(),
             xid: fixed.u32::<4>(),
         };
-        let body = fixed.bytes::<{ Header::LEN }, { FlowMod::FIXED_LEN - Header::LEN }>();
-        match actions {
-            Some(actions) => Ok((
-                header,
-                crate::Message::FlowMod(FlowMod::from_wire(&body, actions)),
-            )),
-            None => Self::decode_frame_general(frame, header, &body),
-        }
+        (
+            header,
+            fixed.bytes::<{ Header::LEN }, { FlowMod::FIXED_LEN - Header::LEN }>(),
+        )
     }
 
     /// [`FlowMod::decode_frame`] of every other action list (empty, long, with a vendor
@@ -187,8 +205,7 @@ impl FlowMod {
     #[inline(never)]
     fn decode_frame_general(
         frame: &Bytes,
-        header: crate::Header,
-        body: &[u8; FlowMod::FIXED_LEN - Header::LEN],
+        fixed: &[u8; FlowMod::FIXED_LEN],
     ) -> Result<(crate::Header, crate::Message), DecodeError> {
         let actions = Actions::read_frame_tail(
             frame,
@@ -196,9 +213,10 @@ impl FlowMod {
             MessageType::FlowMod,
             "flow_mod.actions",
         )?;
+        let (header, body) = Self::split_fixed(fixed);
         Ok((
             header,
-            crate::Message::FlowMod(FlowMod::from_wire(body, actions)),
+            crate::Message::FlowMod(FlowMod::from_wire(&body, actions)),
         ))
     }
 

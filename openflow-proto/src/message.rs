@@ -138,9 +138,23 @@ impl Message {
     /// its first slice.
     #[inline]
     pub fn decode(frame: &Bytes) -> Result<(Header, Message), DecodeError> {
-        // The message a controller receives most, checked and decoded in one step: a valid
-        // OpenFlow 1.0 PACKET_IN whose length matches the frame (anything else, valid or
-        // not, takes the general path below, which decodes it the same way).
+        // A small dispatch on the version and type, inlined into the caller: the messages
+        // received most have a function of their own that writes the result in place (and
+        // falls back to the general path for anything else, valid or not), so a decode is
+        // one call.
+        match frame.first_chunk::<2>() {
+            Some(&[OFP_VERSION, 10]) => Self::decode_packet_in(frame),
+            Some(&[OFP_VERSION, 14]) => FlowMod::decode_frame(frame),
+            _ => Self::decode_general(frame),
+        }
+    }
+
+    /// [`Message::decode`] of a frame starting with version 1 and type `PACKET_IN`, the
+    /// message a controller receives most: a valid one whose length matches the frame is
+    /// checked and decoded in one step; anything else takes the general path, which
+    /// decodes it the same way.
+    #[inline(never)]
+    fn decode_packet_in(frame: &Bytes) -> Result<(Header, Message), DecodeError> {
         if let [OFP_VERSION, 10, l0, l1, x0, x1, x2, x3, b0, b1, b2, b3, t0, t1, p0, p1, reason, _pad, ..] =
             frame[..]
         {
@@ -164,18 +178,12 @@ impl Message {
                 ));
             }
         }
-        // The message a switch (or a proxy) receives most: a FLOW_MOD whose length matches
-        // the frame and covers its fixed part, exactly what the general path checks before
-        // reading its body the same way.
-        if let [OFP_VERSION, 14, l0, l1, ..] = frame[..] {
-            let length = u16::from_be_bytes([l0, l1]);
-            if let (true, Some(fixed)) = (
-                usize::from(length) == frame.len(),
-                frame.first_chunk::<{ FlowMod::FIXED_LEN }>(),
-            ) {
-                return FlowMod::decode_frame(frame, fixed);
-            }
-        }
+        Self::decode_general(frame)
+    }
+
+    /// [`Message::decode`] of any frame, through the general path.
+    #[inline(never)]
+    pub(crate) fn decode_general(frame: &Bytes) -> Result<(Header, Message), DecodeError> {
         let header = Header::parse(frame)?;
         Self::decode_with(Reader::from_bytes(frame, header.msg_type), header)
     }
