@@ -345,12 +345,16 @@ impl Table {
         // One probe: the connection if it is tracked, else where it goes.
         let vacant = match self.conns.entry(key) {
             table::Entry::Occupied => return out(Outcome::Tracked, None),
-            table::Entry::Vacant(v) => v,
+            table::Entry::Vacant(v) => Some(v),
+            table::Entry::Full => None,
         };
         if !t.allowed {
             return nothing(Outcome::Dropped(DropReason::Denied));
         }
-        let Some((shape, template)) = t.opens.as_ref().filter(|_| tuple.reply().is_some()) else {
+        let opens = t.opens.as_ref().filter(|_| tuple.reply().is_some());
+        // A table with no room (see `ConnTable`) lets the packet on untracked: its replies
+        // are punted and refused, as with 2^32 connections.
+        let (Some(vacant), Some((shape, template))) = (vacant, opens) else {
             return out(Outcome::Allowed, None);
         };
         // Everything with an atomic reference count is made before the new entry is

@@ -15,7 +15,6 @@
 
 use crate::compile::cookie;
 use crate::reference::ConnKey;
-use hashbrown::HashTable;
 
 /// Bits of a cookie below the generation: the slot index.
 const INDEX_BITS: u32 = 32;
@@ -25,10 +24,125 @@ const GENERATION_MASK: u32 = 0x00ff_ffff;
 /// Tracked connections: [`ConnKey`] to `V`, each with a cookie.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnTable<V> {
-    index: HashTable<(u32, u32)>,
+    index: Index,
     hasher: ahash::RandomState,
     slots: Slots<V>,
     free: Vec<u32>,
+}
+
+/// The index from keys to slots: open addressing over buckets of one cache line, each
+/// with eight lanes of (slot + 1, the key's 32-bit hash); a lane's slot is [`EMPTY`], or
+/// [`GONE`] once its entry is removed. A key's lanes are searched from its hash's bucket
+/// onwards, lane by lane, up to the first empty lane, and a new key goes in the first
+/// lane there that is empty or gone. So a probe of a key that is not there usually reads
+/// one line, and placing the key writes the line just read (the standard table writes its
+/// entry to another line than the control bytes it probed, a second cold line per new
+/// connection). Rebuilt (into twice as many lanes as live entries, rounded up to a power of
+/// two) before entries and gone lanes fill seven eighths of it.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    buckets: Vec<Bucket>,
+    live: usize,
+    gone: usize,
+}
+
+const LANES: usize = 8;
+const EMPTY: u32 = 0;
+const GONE: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct Bucket {
+    slot: [u32; LANES],
+    hash: [u32; LANES],
+}
+
+/// Where [`Index::find`] found a key: its lane, or the lane where it goes.
+enum Found {
+    At(usize, usize),
+    Free(usize, usize),
+}
+
+impl Index {
+    fn mask(&self) -> usize {
+        self.buckets.len().wrapping_sub(1)
+    }
+
+    /// The lanes of `hash` in probe order.
+    fn probe(&self, hash: u32) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let start = hash as usize;
+        (0..self.buckets.len()).flat_map(move |step| {
+            let b = start.wrapping_add(step) & self.mask();
+            (0..LANES).map(move |lane| (b, lane))
+        })
+    }
+
+    /// Find the entry of `hash` whose slot `is` says is the key's, or where it goes. `None`
+    /// only for a table without a free lane (never after [`Index::reserve_one`]).
+    fn find(&self, hash: u32, mut is: impl FnMut(u32) -> bool) -> Option<Found> {
+        let mut free = None;
+        for (b, lane) in self.probe(hash) {
+            let bucket = self.buckets.get(b)?;
+            let (slot, h) = (bucket.slot[lane], bucket.hash[lane]);
+            match slot {
+                EMPTY => {
+                    let (b, lane) = free.unwrap_or((b, lane));
+                    return Some(Found::Free(b, lane));
+                }
+                GONE => {
+                    free.get_or_insert((b, lane));
+                }
+                s if h == hash && is(s - 1) => return Some(Found::At(b, lane)),
+                _ => {}
+            }
+        }
+        free.map(|(b, lane)| Found::Free(b, lane))
+    }
+
+    /// Make room for one more entry (rebuilding if entries and gone lanes would pass seven
+    /// eighths of the lanes).
+    fn reserve_one(&mut self) {
+        let lanes = self.buckets.len() * LANES;
+        if (self.live + self.gone + 1) * 8 <= lanes * 7 {
+            return;
+        }
+        let want = ((self.live + 1) * 2).div_ceil(LANES).next_power_of_two();
+        let old = core::mem::replace(&mut self.buckets, vec![Bucket::default(); want]);
+        self.live = 0;
+        self.gone = 0;
+        for bucket in &old {
+            for lane in 0..LANES {
+                let slot = bucket.slot[lane];
+                if slot != EMPTY && slot != GONE {
+                    if let Some(Found::Free(b, l)) = self.find(bucket.hash[lane], |_| false) {
+                        self.put(b, l, slot - 1, bucket.hash[lane]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn put(&mut self, b: usize, lane: usize, slot: u32, hash: u32) {
+        if let Some(bucket) = self.buckets.get_mut(b) {
+            if bucket.slot[lane] == GONE {
+                self.gone -= 1;
+            }
+            bucket.slot[lane] = slot + 1;
+            bucket.hash[lane] = hash;
+            self.live += 1;
+        }
+    }
+
+    /// Remove the entry of `slot` (whose key has `hash`).
+    fn remove(&mut self, hash: u32, slot: u32) {
+        if let Some(Found::At(b, lane)) = self.find(hash, |s| s == slot) {
+            if let Some(bucket) = self.buckets.get_mut(b) {
+                bucket.slot[lane] = GONE;
+                self.live -= 1;
+                self.gone += 1;
+            }
+        }
+    }
 }
 
 /// Slots in chunks of [`CHUNK`]: growing adds a chunk and never copies the slots (a vector
@@ -63,6 +177,10 @@ impl<V> Slots<V> {
         }
         let chunk = self.chunks.last_mut()?;
         let index = chunk_start.checked_add(u32::try_from(chunk.len()).ok()?)?;
+        // The index keeps slot + 1, and u32::MAX means a removed entry.
+        if index >= u32::MAX - 1 {
+            return None;
+        }
         chunk.push(slot);
         Some(index)
     }
@@ -80,13 +198,6 @@ struct Slot<V> {
     conn: Option<(ConnKey, V)>,
 }
 
-/// The 64-bit hash the index works with, from the 32 bits it keeps: multiplied by an odd
-/// constant, so that its low bits (the position) come from the low bits of `h` and its top
-/// bits (the control tag) from all of them.
-fn wide(h: u32) -> u64 {
-    u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
 fn cookie_of(index: u32, generation: u32) -> u64 {
     cookie::PINHOLE | u64::from(generation & GENERATION_MASK) << INDEX_BITS | u64::from(index)
 }
@@ -102,11 +213,14 @@ pub(crate) enum Entry<'t, V> {
     Occupied,
     /// Not tracked: where it goes.
     Vacant(Vacant<'t, V>),
+    /// Not tracked, and no room to track it (never: the index makes room first).
+    Full,
 }
 
 /// A key that is not in the table, ready to be inserted without another probe.
 pub(crate) struct Vacant<'t, V> {
-    entry: hashbrown::hash_table::VacantEntry<'t, (u32, u32)>,
+    index: &'t mut Index,
+    at: (usize, usize),
     slots: &'t mut Slots<V>,
     free: &'t mut Vec<u32>,
     key: ConnKey,
@@ -141,7 +255,7 @@ impl<V> Vacant<'_, V> {
             // In range by construction.
             None => return Err(value),
         };
-        self.entry.insert((index, self.hash));
+        self.index.put(self.at.0, self.at.1, index, self.hash);
         Ok(cookie_of(index, generation))
     }
 }
@@ -149,7 +263,7 @@ impl<V> Vacant<'_, V> {
 impl<V> Default for ConnTable<V> {
     fn default() -> Self {
         ConnTable {
-            index: HashTable::new(),
+            index: Index::default(),
             hasher: ahash::RandomState::new(),
             slots: Slots { chunks: Vec::new() },
             free: Vec::new(),
@@ -160,7 +274,7 @@ impl<V> Default for ConnTable<V> {
 impl<V> ConnTable<V> {
     /// The number of connections.
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.index.live
     }
 
     fn hash(&self, key: &ConnKey) -> u32 {
@@ -171,27 +285,25 @@ impl<V> ConnTable<V> {
     /// The connection under `key`, or where it goes: one probe of the index.
     pub(crate) fn entry(&mut self, key: ConnKey) -> Entry<'_, V> {
         let hash = self.hash(&key);
+        self.index.reserve_one();
         let slots = &self.slots;
-        let found = self.index.entry(
-            wide(hash),
-            |&(i, h)| {
-                h == hash
-                    && slots
-                        .get(i)
-                        .and_then(|s| s.conn.as_ref())
-                        .is_some_and(|(k, _)| *k == key)
-            },
-            |&(_, h)| wide(h),
-        );
+        let found = self.index.find(hash, |i| {
+            slots
+                .get(i)
+                .and_then(|s| s.conn.as_ref())
+                .is_some_and(|(k, _)| *k == key)
+        });
         match found {
-            hashbrown::hash_table::Entry::Occupied(_) => Entry::Occupied,
-            hashbrown::hash_table::Entry::Vacant(entry) => Entry::Vacant(Vacant {
-                entry,
+            Some(Found::Free(b, lane)) => Entry::Vacant(Vacant {
+                index: &mut self.index,
+                at: (b, lane),
                 slots: &mut self.slots,
                 free: &mut self.free,
                 key,
                 hash,
             }),
+            Some(Found::At(..)) => Entry::Occupied,
+            None => Entry::Full,
         }
     }
 
@@ -208,10 +320,7 @@ impl<V> ConnTable<V> {
         self.get_by_cookie(cookie)?;
         let index = index_of(cookie)?;
         let slot = self.slots.get_mut(index)?;
-        let hash = slot.hash;
-        if let Ok(e) = self.index.find_entry(wide(hash), |&(i, _)| i == index) {
-            e.remove();
-        }
+        self.index.remove(slot.hash, index);
         let conn = slot.conn.take();
         slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
         self.free.push(index);
@@ -287,6 +396,7 @@ mod tests {
                         let k = key(s, n);
                         match t.entry(k) {
                             Entry::Occupied => prop_assert!(model.contains_key(&k)),
+                            Entry::Full => prop_assert!(false, "no room for {:?}", k),
                             Entry::Vacant(vacant) => {
                                 prop_assert!(!model.contains_key(&k));
                                 let ck = vacant.insert(v).unwrap();
@@ -318,6 +428,33 @@ mod tests {
             let all: BTreeMap<ConnKey, (u64, u32)> = t.iter().map(|(c, k, v)| (*k, (c, *v))).collect();
             prop_assert_eq!(all, model);
         }
+    }
+
+    /// Connections come and go (a thousand live, a hundred thousand in all): removed
+    /// entries are cleared by rebuilds, so the index stays small and every live key is found.
+    #[test]
+    fn churn_keeps_the_index_small() {
+        let mut t: ConnTable<u32> = ConnTable::default();
+        let mut live = std::collections::VecDeque::new();
+        for n in 0..100_000u32 {
+            let k = key(u64::from(n % 7) + 1, (n % 60_000) as u16);
+            match t.entry(k) {
+                Entry::Vacant(v) => live.push_back((k, v.insert(n).unwrap())),
+                Entry::Occupied => panic!("{k:?} is still tracked"),
+                Entry::Full => panic!("no room"),
+            }
+            if live.len() > 1000 {
+                let (k, ck) = live.pop_front().unwrap();
+                assert_eq!(t.remove_by_cookie(ck).map(|(k, _)| k), Some(k));
+            }
+        }
+        assert_eq!(t.len(), 1000);
+        for (k, _) in &live {
+            assert!(matches!(t.entry(*k), Entry::Occupied));
+        }
+        // Twice the live entries, rounded up to whole buckets and a power of two, at most
+        // eight sevenths of that before a rebuild.
+        assert!(t.index.buckets.len() * LANES <= 4096, "{}", t.index.buckets.len());
     }
 
     #[test]
