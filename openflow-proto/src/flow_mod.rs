@@ -281,6 +281,17 @@ impl FlowMod {
         Ok(Bytes::from(v))
     }
 
+    /// [`FlowMod::to_bytes`] as a boxed slice of exactly the message's length, or `None`
+    /// where [`FlowMod::to_bytes`] fails.
+    #[inline(never)]
+    pub(crate) fn to_boxed(&self, xid: u32) -> Option<Box<[u8]>> {
+        let len = self.message_len();
+        let len16 = Self::len16(len).ok()?;
+        let mut v = Vec::with_capacity(len);
+        self.put_message(xid, len16, &mut v).ok()?;
+        Some(v.into_boxed_slice())
+    }
+
     /// The message length as the header's 16-bit field, or the error of a message too long.
     #[inline]
     fn len16(len: usize) -> Result<u16, EncodeError> {

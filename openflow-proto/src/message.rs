@@ -419,7 +419,23 @@ impl Message {
     }
 
     /// Encode into a new buffer.
+    #[inline]
     pub fn to_bytes(&self, xid: u32) -> Result<Bytes, EncodeError> {
+        // A flow_mod is written into a buffer of exactly its length, handed back in two
+        // registers and made `Bytes` here, in the caller, which can then keep the `Bytes`
+        // where it wants it (a `Bytes` written into a result in memory by a call, and moved
+        // right away, waits for those stores). Any encode error takes the general path.
+        if let Message::FlowMod(f) = self {
+            if let Some(wire) = f.to_boxed(xid) {
+                return Ok(Bytes::from(wire));
+            }
+        }
+        self.to_bytes_general(xid)
+    }
+
+    /// [`Message::to_bytes`] of every message, through the general path.
+    #[inline(never)]
+    fn to_bytes_general(&self, xid: u32) -> Result<Bytes, EncodeError> {
         if let Message::FlowMod(f) = self {
             return f.to_bytes(xid);
         }
