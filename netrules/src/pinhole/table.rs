@@ -64,37 +64,31 @@ enum Found {
 }
 
 impl Index {
-    fn mask(&self) -> usize {
-        self.buckets.len().wrapping_sub(1)
-    }
-
-    /// The lanes of `hash` in probe order.
-    fn probe(&self, hash: u32) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let start = hash as usize;
-        (0..self.buckets.len()).flat_map(move |step| {
-            let b = start.wrapping_add(step) & self.mask();
-            (0..LANES).map(move |lane| (b, lane))
-        })
-    }
-
-    /// Find the entry of `hash` whose slot `is` says is the key's, or where it goes. `None`
-    /// only for a table without a free lane (never after [`Index::reserve_one`]).
+    /// Find the entry of `hash` whose slot `is` says is the key's, or where it goes: the
+    /// lanes from the hash's bucket onwards, up to the first empty one. `None` only for a
+    /// table without a free lane (never after [`Index::reserve_one`]).
     fn find(&self, hash: u32, mut is: impl FnMut(u32) -> bool) -> Option<Found> {
+        let mask = self.buckets.len().wrapping_sub(1);
+        let mut b = hash as usize & mask;
         let mut free = None;
-        for (b, lane) in self.probe(hash) {
+        for _ in 0..self.buckets.len() {
             let bucket = self.buckets.get(b)?;
-            let (slot, h) = (bucket.slot[lane], bucket.hash[lane]);
-            match slot {
-                EMPTY => {
-                    let (b, lane) = free.unwrap_or((b, lane));
-                    return Some(Found::Free(b, lane));
+            for lane in 0..LANES {
+                match bucket.slot[lane] {
+                    EMPTY => {
+                        let (b, lane) = free.unwrap_or((b, lane));
+                        return Some(Found::Free(b, lane));
+                    }
+                    GONE => {
+                        free.get_or_insert((b, lane));
+                    }
+                    s if bucket.hash[lane] == hash && is(s - 1) => {
+                        return Some(Found::At(b, lane));
+                    }
+                    _ => {}
                 }
-                GONE => {
-                    free.get_or_insert((b, lane));
-                }
-                s if h == hash && is(s - 1) => return Some(Found::At(b, lane)),
-                _ => {}
             }
+            b = (b + 1) & mask;
         }
         free.map(|(b, lane)| Found::Free(b, lane))
     }
@@ -454,7 +448,11 @@ mod tests {
         }
         // Twice the live entries, rounded up to whole buckets and a power of two, at most
         // eight sevenths of that before a rebuild.
-        assert!(t.index.buckets.len() * LANES <= 4096, "{}", t.index.buckets.len());
+        assert!(
+            t.index.buckets.len() * LANES <= 4096,
+            "{}",
+            t.index.buckets.len()
+        );
     }
 
     #[test]
