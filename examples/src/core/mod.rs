@@ -2050,7 +2050,7 @@ impl Controller {
         }
     }
 
-    fn packet_in(&mut self, dpid: Dpid, pi: openflow_proto::PacketIn) {
+    fn packet_in(&mut self, dpid: Dpid, mut pi: openflow_proto::PacketIn) {
         self.counters.packet_ins += 1;
         let Some(packet) = frame::extract(&pi.data) else {
             return;
@@ -2076,7 +2076,9 @@ impl Controller {
                             Err(_) => return,
                         }
                     }
-                    _ => pi.data.clone(),
+                    // The frame goes back out as it came (taken, not shared: no reference
+                    // count to change).
+                    _ => core::mem::take(&mut pi.data),
                 };
                 Some((po, data))
             }
