@@ -12,6 +12,11 @@
 //! locked instructions waiting behind it, as the controller's largest cost.) A connection's
 //! cookie names its slot and the slot's generation, which moves on when the slot is freed,
 //! so a cookie never names a later connection.
+//!
+//! Memory follows the peak: freed slots are reused before the vector grows, and its chunks
+//! are kept; the index is rebuilt to twice the live entries whenever live and removed
+//! entries would fill seven eighths of it. (The controller bounds the connections tracked
+//! per switch.)
 
 use crate::compile::cookie;
 use crate::reference::ConnKey;
