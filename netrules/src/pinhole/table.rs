@@ -3,15 +3,17 @@
 //!
 //! Each connection lives in a slot (its key and value together) of a vector kept in chunks,
 //! which grows without copying; a new connection takes the most recently freed slot or the
-//! next one at the end, both warm in cache. A hash index maps keys to slots with entries of
-//! 8 bytes (the slot and 32 bits of the key's hash, which is all that growing the index
-//! needs), so the part that is touched at random stays small: for a few million
-//! connections the index is a few tens of megabytes while the slots are written in order.
-//! (With the standard `HashMap` holding the connections themselves, each new one wrote a
-//! cold line of a table of over a hundred megabytes, and `perf` showed that store, and the
-//! locked instructions waiting behind it, as the controller's largest cost.) A connection's
-//! cookie names its slot and the slot's generation, which moves on when the slot is freed,
-//! so a cookie never names a later connection.
+//! next one at the end, both warm in cache. An index maps keys to slots: open addressing
+//! over buckets of one cache line, eight lanes each of (slot, 32 bits of the key's hash,
+//! which is all that rebuilding the index needs). A probe for a new connection usually reads
+//! one line, and placing the connection writes that same line, so the part of the table
+//! touched at random costs one cold line per new connection. (With the standard `HashMap`
+//! holding the connections, each new one also wrote a second cold line of a table of over a
+//! hundred megabytes; hashbrown's `HashTable` over 8-byte entries still wrote its entry to
+//! another line than the control bytes it probed. `perf` showed that store, and the locked
+//! instructions waiting behind it, as the controller's largest cost.) A connection's cookie
+//! names its slot and the slot's generation, which moves on when the slot is freed, so a
+//! cookie never names a later connection.
 //!
 //! Memory follows the peak: freed slots are reused before the vector grows, and its chunks
 //! are kept; the index is rebuilt to twice the live entries whenever live and removed
