@@ -150,6 +150,21 @@ fn run_switch(r: &mut Running, mut sw: SimSwitch, mut s: impl Read + Write) -> S
     panic!("the switch was not reconciled in time");
 }
 
+/// The number of flows switch 7 gets from `CONFIG`'s model with its instance bound to port 3.
+fn bound_table_len() -> usize {
+    let mut bound = FileConfig::parse(CONFIG).unwrap().model.unwrap();
+    bound
+        .attach(
+            &netrules::model::InstanceId::new("i-0a1b2c3d").unwrap(),
+            Some(netrules::model::Attachment {
+                switch: 7,
+                port: openflow_proto::PortNo(3),
+            }),
+        )
+        .unwrap();
+    compile(&bound, &CompileOptions::default())[&7].len()
+}
+
 #[test]
 fn help_names_the_options() {
     let out = Command::new(env!("CARGO_BIN_EXE_controller"))
@@ -204,18 +219,7 @@ fn configured_model_is_installed_and_restored_from_the_state_file() {
         state.to_str().unwrap(),
     ]);
     let sw = connect_switch(&mut first, SimSwitch::new(7, &ports));
-    // The model with the instance bound to port 3.
-    let mut bound = model.clone();
-    bound
-        .attach(
-            &netrules::model::InstanceId::new("i-0a1b2c3d").unwrap(),
-            Some(netrules::model::Attachment {
-                switch: 7,
-                port: openflow_proto::PortNo(3),
-            }),
-        )
-        .unwrap();
-    let want = compile(&bound, &CompileOptions::default())[&7].len();
+    let want = bound_table_len();
     assert_eq!(sw.table().len(), want);
     assert!(want > compile(&model, &CompileOptions::default())[&7].len());
     drop(first);
@@ -256,20 +260,7 @@ fn a_switch_on_the_unix_socket_listener_gets_its_table() {
         SimSwitch::new(7, &[(1, "uplink"), (3, "i-0a1b2c3d")]),
         s,
     );
-    let mut bound = FileConfig::parse(CONFIG).unwrap().model.unwrap();
-    bound
-        .attach(
-            &netrules::model::InstanceId::new("i-0a1b2c3d").unwrap(),
-            Some(netrules::model::Attachment {
-                switch: 7,
-                port: openflow_proto::PortNo(3),
-            }),
-        )
-        .unwrap();
-    assert_eq!(
-        sw.table().len(),
-        compile(&bound, &CompileOptions::default())[&7].len()
-    );
+    assert_eq!(sw.table().len(), bound_table_len());
     drop(r);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use examples::core::sim_switch::{test_settings, SimSwitch};
-use examples::core::{Config, Controller};
+use examples::core::{Applied, Config, Controller};
 use examples::shell::{self, Handle, Listen};
 use netrules::compile::{compile, CompileOptions};
 use netrules::model::{
@@ -90,6 +90,42 @@ async fn until(
     panic!("timed out waiting for {what}");
 }
 
+/// Wait until switches 1 and 2 are ready and every instance is bound to its port.
+async fn both_ready(h: &Handle) {
+    until(h, "both switches ready and bound", |c| {
+        c.is_ready(1)
+            && c.is_ready(2)
+            && c.model()
+                .instances()
+                .values()
+                .all(|i| i.attachment.is_some())
+    })
+    .await;
+}
+
+/// Authorize SSH into `sg-a`: both switches acknowledge it.
+async fn authorize_ssh(h: &Handle) -> Applied {
+    let sg = GroupId::new("sg-a").unwrap();
+    let ssh = Permission::new(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()).unwrap();
+    let applied = h
+        .change(move |m| m.authorize(&sg, Direction::Ingress, ssh))
+        .await
+        .unwrap();
+    assert_eq!(applied.acknowledged, vec![1, 2]);
+    applied
+}
+
+/// Each stopped switch's table holds exactly the controller's compiled flows for it.
+async fn tables_are_compiled(h: &Handle, switches: [(tokio::task::JoinHandle<SimSwitch>, u64); 2]) {
+    let model = h.inspect(|c| c.model().clone()).await.unwrap();
+    for (task, dpid) in switches {
+        let sw = task.await.unwrap();
+        let want = compile(&model, &CompileOptions::default())[&dpid].len();
+        assert!(want > 0);
+        assert_eq!(sw.table().len(), want, "switch {dpid}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switch_over_a_unix_socket_is_reconciled_and_acknowledges_changes() {
     let dir = std::env::temp_dir().join(format!("ovs-ec2-shell-unix-{}", std::process::id()));
@@ -147,15 +183,7 @@ async fn a_switch_over_a_unix_socket_is_reconciled_and_acknowledges_changes() {
         SimSwitch::new(2, &[(1, "up"), (5, "i-3")]),
         stop_rx,
     ));
-    until(&h, "both switches ready and bound", |c| {
-        c.is_ready(1)
-            && c.is_ready(2)
-            && c.model()
-                .instances()
-                .values()
-                .all(|i| i.attachment.is_some())
-    })
-    .await;
+    both_ready(&h).await;
     // The session says when the switch connected, answered the features request and had
     // its flows reconciled, in that order.
     let session = h.inspect(|c| c.switch_session(1)).await.unwrap().unwrap();
@@ -164,21 +192,9 @@ async fn a_switch_over_a_unix_socket_is_reconciled_and_acknowledges_changes() {
     assert!(session.connected_at <= features && features <= reconciled);
     assert!(h.inspect(|c| c.switch_session(3)).await.unwrap().is_none());
 
-    let sg = GroupId::new("sg-a").unwrap();
-    let ssh = Permission::new(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()).unwrap();
-    let applied = h
-        .change(move |m| m.authorize(&sg, Direction::Ingress, ssh))
-        .await
-        .unwrap();
-    assert_eq!(applied.acknowledged, vec![1, 2]);
+    authorize_ssh(&h).await;
     stop_tx.send(true).unwrap();
-    let model = h.inspect(|c| c.model().clone()).await.unwrap();
-    for (task, dpid) in [(s1, 1), (s2, 2)] {
-        let sw = task.await.unwrap();
-        let want = compile(&model, &CompileOptions::default())[&dpid].len();
-        assert!(want > 0);
-        assert_eq!(sw.table().len(), want, "switch {dpid}");
-    }
+    tables_are_compiled(&h, [(s1, 1), (s2, 2)]).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -207,23 +223,9 @@ async fn switches_over_tcp_handshake_reconcile_and_acknowledge_changes() {
         SimSwitch::new(2, &[(1, "up"), (5, "i-3")]),
         stop_rx,
     ));
-    until(&h, "both switches ready and bound", |c| {
-        c.is_ready(1)
-            && c.is_ready(2)
-            && c.model()
-                .instances()
-                .values()
-                .all(|i| i.attachment.is_some())
-    })
-    .await;
+    both_ready(&h).await;
 
-    let sg = GroupId::new("sg-a").unwrap();
-    let ssh = Permission::new(Protocol::Tcp(PortRange::single(22)), Peer::anywhere()).unwrap();
-    let applied = h
-        .change(move |m| m.authorize(&sg, Direction::Ingress, ssh))
-        .await
-        .unwrap();
-    assert_eq!(applied.acknowledged, vec![1, 2]);
+    let applied = authorize_ssh(&h).await;
     assert!(applied.is_complete());
     // A change the model refuses changes nothing and says why.
     let missing = GroupId::new("sg-missing").unwrap();
@@ -240,12 +242,7 @@ async fn switches_over_tcp_handshake_reconcile_and_acknowledge_changes() {
     assert!(matches!(err, shell::ChangeError::Model(_)), "{err}");
 
     stop_tx.send(true).unwrap();
-    let model = h.inspect(|c| c.model().clone()).await.unwrap();
-    for (task, dpid) in [(s1, 1), (s2, 2)] {
-        let sw = task.await.unwrap();
-        let want = compile(&model, &CompileOptions::default())[&dpid].len();
-        assert_eq!(sw.table().len(), want, "switch {dpid}");
-    }
+    tables_are_compiled(&h, [(s1, 1), (s2, 2)]).await;
     drop(deaf);
 }
 

@@ -41,6 +41,32 @@ fn inst_ip(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 0, 1, n)
 }
 
+/// i-a's TCP packet from `sport` to i-b's SSH port.
+fn ssh_a_to_b(sport: u16) -> Packet {
+    Packet::ipv4(
+        inst_mac(1),
+        inst_mac(2),
+        inst_ip(1),
+        inst_ip(2),
+        6,
+        sport,
+        22,
+    )
+}
+
+/// True if `events` report a packet_in decided [`Outcome::Allowed`].
+fn allowed_reported(events: &[Event]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            Event::PacketIn {
+                outcome: Outcome::Allowed,
+                ..
+            }
+        )
+    })
+}
+
 /// Two switches (dpid 1 and 2, uplink port 1), group `sg-ssh` allowing TCP 22 from
 /// anywhere, instances i-a, i-b, i-c (unattached: the ports bind them), an unassociated
 /// elastic IP 203.0.113.10.
@@ -1146,15 +1172,7 @@ fn packet_in_events_can_be_off() {
     net.ctl.set_packet_in_events(false);
     net.connect(ConnId(1), switch(1));
     net.take_events();
-    let syn = Packet::ipv4(
-        inst_mac(1),
-        inst_mac(2),
-        inst_ip(1),
-        inst_ip(2),
-        6,
-        40000,
-        22,
-    );
+    let syn = ssh_a_to_b(40000);
     assert!(net.sw(1).packet_arrives(PortNo(2), &syn));
     net.pump();
     let ev = net.take_events();
@@ -1168,25 +1186,10 @@ fn packet_in_events_can_be_off() {
     assert_eq!(net.ctl.counters().packet_ins, 1);
     // Back on: reported again.
     net.ctl.set_packet_in_events(true);
-    let syn = Packet::ipv4(
-        inst_mac(1),
-        inst_mac(2),
-        inst_ip(1),
-        inst_ip(2),
-        6,
-        40001,
-        22,
-    );
+    let syn = ssh_a_to_b(40001);
     assert!(net.sw(1).packet_arrives(PortNo(2), &syn));
     net.pump();
-    let ev = net.take_events();
-    assert!(ev.iter().any(|e| matches!(
-        e,
-        Event::PacketIn {
-            outcome: Outcome::Allowed,
-            ..
-        }
-    )));
+    assert!(allowed_reported(&net.take_events()));
     assert_eq!(pinhole_flows(net.sw(1)), 4);
 }
 
@@ -1196,25 +1199,10 @@ fn pinhole_life_cycle() {
     net.connect(ConnId(1), switch(1));
     net.take_events();
     // i-a opens SSH to i-b on the same switch: punted, allowed, two pinholes, packet_out.
-    let syn = Packet::ipv4(
-        inst_mac(1),
-        inst_mac(2),
-        inst_ip(1),
-        inst_ip(2),
-        6,
-        40000,
-        22,
-    );
+    let syn = ssh_a_to_b(40000);
     assert!(net.sw(1).packet_arrives(PortNo(2), &syn));
     net.pump();
-    let ev = net.take_events();
-    assert!(ev.iter().any(|e| matches!(
-        e,
-        Event::PacketIn {
-            outcome: Outcome::Allowed,
-            ..
-        }
-    )));
+    assert!(allowed_reported(&net.take_events()));
     assert_eq!(pinhole_flows(net.sw(1)), 2);
     assert_eq!(net.ctl.pinholes().len(), 1);
     let po = net.sw(1).packet_outs().to_vec();
@@ -1272,17 +1260,7 @@ fn connections_tracked_per_switch_are_bounded_oldest_forgotten_first() {
     let mut net = Net::with_config(base_model(), config);
     net.connect(ConnId(1), switch(1));
     net.take_events();
-    let syn = |sport| {
-        Packet::ipv4(
-            inst_mac(1),
-            inst_mac(2),
-            inst_ip(1),
-            inst_ip(2),
-            6,
-            sport,
-            22,
-        )
-    };
+    let syn = ssh_a_to_b;
     let tracked_ports = |net: &Net| -> Vec<u16> {
         net.ctl
             .pinholes()
@@ -1361,15 +1339,7 @@ fn connections_tracked_per_switch_are_bounded_oldest_forgotten_first() {
 fn stale_pinholes_are_removed_on_reconnect_and_live_ones_kept() {
     let mut net = Net::new(base_model());
     net.connect(ConnId(1), switch(1));
-    let syn = Packet::ipv4(
-        inst_mac(1),
-        inst_mac(2),
-        inst_ip(1),
-        inst_ip(2),
-        6,
-        40000,
-        22,
-    );
+    let syn = ssh_a_to_b(40000);
     net.sw(1).packet_arrives(PortNo(2), &syn);
     net.pump();
     let total = compiled(net.ctl.model(), 1).len();
@@ -1409,15 +1379,7 @@ fn a_connection_punted_while_a_restarted_controller_reconciles_neither_shields_s
     // A controller tracks a connection (pinhole serial 1) and dies; the switch keeps its table.
     let mut net = Net::new(base_model());
     net.connect(ConnId(1), switch(1));
-    let old = Packet::ipv4(
-        inst_mac(1),
-        inst_mac(2),
-        inst_ip(1),
-        inst_ip(2),
-        6,
-        40000,
-        22,
-    );
+    let old = ssh_a_to_b(40000);
     net.sw(1).packet_arrives(PortNo(2), &old);
     net.pump();
     assert_eq!(pinhole_flows(net.sw(1)), 2);
@@ -1431,15 +1393,7 @@ fn a_connection_punted_while_a_restarted_controller_reconciles_neither_shields_s
     fresh.ctl.handle_connect(ConnId(1), now);
     let hello = sw.hello();
     fresh.ctl.handle_bytes(ConnId(1), &hello, now);
-    let new = Packet::ipv4(
-        inst_mac(1),
-        inst_mac(2),
-        inst_ip(1),
-        inst_ip(2),
-        6,
-        40001,
-        22,
-    );
+    let new = ssh_a_to_b(40001);
     let mut injected = false;
     for _ in 0..1000 {
         let mut moved = false;
@@ -1504,15 +1458,7 @@ fn a_connection_punted_while_a_restarted_controller_reconciles_neither_shields_s
 fn connections_whose_pinholes_vanished_while_away_are_forgotten() {
     let mut net = Net::new(base_model());
     net.connect(ConnId(1), switch(1));
-    let syn = Packet::ipv4(
-        inst_mac(1),
-        inst_mac(2),
-        inst_ip(1),
-        inst_ip(2),
-        6,
-        40000,
-        22,
-    );
+    let syn = ssh_a_to_b(40000);
     net.sw(1).packet_arrives(PortNo(2), &syn);
     net.pump();
     assert_eq!(net.ctl.pinholes().len(), 1);
