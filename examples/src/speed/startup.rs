@@ -111,6 +111,25 @@ fn flow_count(ovs: &Ovs, bridge: &str) -> Result<usize, SpeedError> {
         })
 }
 
+/// Check that `bridge` holds `want` flows, then delete it; `how` names what installed them
+/// (for the error).
+fn check_and_remove(
+    ovs: &Ovs,
+    bridge: &str,
+    want: usize,
+    how: impl FnOnce() -> String,
+) -> Result<(), SpeedError> {
+    let n = flow_count(ovs, bridge)?;
+    if n != want {
+        return Err(SpeedError::Command {
+            command: how(),
+            detail: format!("{n} flows installed, {want} expected"),
+        });
+    }
+    ovs.vsctl(&["del-br", bridge])?;
+    Ok(())
+}
+
 /// Sends `blob` (pre-encoded flow_mods) to the bridge's management socket as an OpenFlow 1.0
 /// client after HELLO, then a barrier; returns when the barrier reply arrives: as fast as Open
 /// vSwitch takes flow_mods, with nothing else on the way. Timed from the connect.
@@ -438,41 +457,24 @@ pub fn startup(options: &Options) -> Result<Vec<Row>, SpeedError> {
         let t0 = Instant::now();
         ofctl(&ovs, "add-flows", &base, &[&file])?;
         theirs.push(t0.elapsed());
-        let n = flow_count(&ovs, &base)?;
-        if n != flows.len() {
-            return Err(SpeedError::Command {
-                command: format!("ovs-ofctl add-flows {base}"),
-                detail: format!("{n} flows installed, {} expected", flows.len()),
-            });
-        }
-        ovs.vsctl(&["del-br", &base])?;
+        check_and_remove(&ovs, &base, flows.len(), || {
+            format!("ovs-ofctl add-flows {base}")
+        })?;
 
         // The floor: the same flow_mods, pre-encoded, written to a fresh bridge at once.
         let bare = format!("raw{run}");
         ovs.add_bridge(&BridgeSpec::new(&bare, 0x200 + run as u64))?;
         raw.push(blast(&ovs, &bare, &blob)?);
-        let n = flow_count(&ovs, &bare)?;
-        if n != flows.len() {
-            return Err(SpeedError::Command {
-                command: format!("flow_mods to {bare}"),
-                detail: format!("{n} flows installed, {} expected", flows.len()),
-            });
-        }
-        ovs.vsctl(&["del-br", &bare])?;
+        check_and_remove(&ovs, &bare, flows.len(), || format!("flow_mods to {bare}"))?;
 
         // The floor on a controller connection: the same, written by a do-nothing
         // controller as soon as the bridge connects to it.
         let bare = format!("rawc{run}");
         ovs.add_bridge(&BridgeSpec::new(&bare, 0x300 + run as u64))?;
         raw_ctl.push(blast_as_controller(&ovs, &bare, &blob)?);
-        let n = flow_count(&ovs, &bare)?;
-        if n != flows.len() {
-            return Err(SpeedError::Command {
-                command: format!("flow_mods to {bare} as its controller"),
-                detail: format!("{n} flows installed, {} expected", flows.len()),
-            });
-        }
-        ovs.vsctl(&["del-br", &bare])?;
+        check_and_remove(&ovs, &bare, flows.len(), || {
+            format!("flow_mods to {bare} as its controller")
+        })?;
 
         // The controller: a fresh bridge with datapath id 1 connects, straight to the
         // controller's unix socket (as `blast` to the bridge's), or through the test bed's
