@@ -280,109 +280,98 @@ struct Shape {
     templated: bool,
 }
 
-/// The tracked connections: a connection is kept once, under its five-tuple in [`canonical`]
-/// orientation (one probe finds it from a packet of either direction, and a new
-/// connection costs one probe, which finds where it goes too), in a [`ConnTable`] whose
-/// cookies lead back to it from a flow_removed.
-#[derive(Clone, Debug, Default)]
-struct Table {
-    conns: ConnTable<Record>,
-}
-
-impl Table {
-    /// Decide `packet` by its plan: worked out from this packet, or (`memoised`) from one
-    /// with the same [`plan_key`], the TCP/UDP packet's source port then put in the tuple
-    /// and the reply frame.
-    fn apply(
-        &mut self,
-        plan: &Plan,
-        memoised: bool,
-        switch: Dpid,
-        in_port: PortNo,
-        packet: &Packet,
-    ) -> Decision {
-        let nothing = |outcome| Decision {
-            outcome,
-            wire: None,
-            packet_out: None,
-        };
-        let t = match plan {
-            Plan::Drop(reason) => return nothing(Outcome::Dropped(*reason)),
-            Plan::Controller { duty, reply } => {
-                return Decision {
-                    outcome: Outcome::Arp(duty.clone()),
-                    wire: None,
-                    packet_out: reply.map(|r| PacketOut {
-                        switch,
-                        in_port: PortNo::NONE,
-                        actions: vec![Action::output(in_port)].into(),
-                        packet: r,
-                    }),
-                }
+/// Decide `packet` by its plan: worked out from this packet, or (`memoised`) from one with
+/// the same [`plan_key`], the TCP/UDP packet's source port then put in the tuple and the
+/// reply frame. A new connection goes into `conns` (see [`Pinholes`]).
+fn decide(
+    conns: &mut ConnTable<Record>,
+    plan: &Plan,
+    memoised: bool,
+    switch: Dpid,
+    in_port: PortNo,
+    packet: &Packet,
+) -> Decision {
+    let nothing = |outcome| Decision {
+        outcome,
+        wire: None,
+        packet_out: None,
+    };
+    let t = match plan {
+        Plan::Drop(reason) => return nothing(Outcome::Dropped(*reason)),
+        Plan::Controller { duty, reply } => {
+            return Decision {
+                outcome: Outcome::Arp(duty.clone()),
+                wire: None,
+                packet_out: reply.map(|r| PacketOut {
+                    switch,
+                    in_port: PortNo::NONE,
+                    actions: vec![Action::output(in_port)].into(),
+                    packet: r,
+                }),
             }
-            Plan::Transit(t) => t,
-        };
-        let mut tuple = t.tuple;
-        if memoised {
-            tuple.src_port = packet.tp_src;
         }
-        let out = |outcome, wire| Decision {
-            outcome,
-            wire,
-            packet_out: Some(PacketOut {
-                switch,
-                in_port,
-                actions: t.actions.clone(),
-                packet: *packet,
-            }),
-        };
-        let (opening, opened_canonical) = canonical(&tuple);
-        let key = ConnKey {
-            switch,
-            path: t.path,
-            opening,
-        };
-        // One probe: the connection if it is tracked, else where it goes.
-        let vacant = match self.conns.entry(key) {
-            table::Entry::Occupied => return out(Outcome::Tracked, None),
-            table::Entry::Vacant(v) => Some(v),
-            table::Entry::Full => None,
-        };
-        if !t.allowed {
-            return nothing(Outcome::Dropped(DropReason::Denied));
-        }
-        let opens = t.opens.as_ref().filter(|_| tuple.reply().is_some());
-        // A table with no room (see `ConnTable`) lets the packet on untracked: its replies
-        // are punted and refused, as with 2^32 connections.
-        let (Some(vacant), Some((shape, template))) = (vacant, opens) else {
-            return out(Outcome::Allowed, None);
-        };
-        // Everything with an atomic reference count is made before the new entry is
-        // written: the entry's cache line is usually cold (the table is large), and a locked
-        // instruction behind that store would wait for it.
-        let shape = Arc::clone(shape);
-        let mut decision = out(
-            Outcome::Allowed,
-            Some(PinholeWire {
-                template: Arc::clone(template),
-                switch,
-                cookie: 0,
-                sport: packet.tp_src,
-            }),
-        );
-        let record = Record {
-            opened_canonical,
-            shape,
-            sport: packet.tp_src,
-        };
-        match (vacant.insert(record), decision.wire.as_mut()) {
-            (Ok(ck), Some(w)) => w.cookie = ck,
-            // 2^32 connections tracked: this one goes on untracked (its replies punted and
-            // refused) rather than with a cookie that names another.
-            _ => decision.wire = None,
-        }
-        decision
+        Plan::Transit(t) => t,
+    };
+    let mut tuple = t.tuple;
+    if memoised {
+        tuple.src_port = packet.tp_src;
     }
+    let out = |outcome, wire| Decision {
+        outcome,
+        wire,
+        packet_out: Some(PacketOut {
+            switch,
+            in_port,
+            actions: t.actions.clone(),
+            packet: *packet,
+        }),
+    };
+    let (opening, opened_canonical) = canonical(&tuple);
+    let key = ConnKey {
+        switch,
+        path: t.path,
+        opening,
+    };
+    // One probe: the connection if it is tracked, else where it goes.
+    let vacant = match conns.entry(key) {
+        table::Entry::Occupied => return out(Outcome::Tracked, None),
+        table::Entry::Vacant(v) => Some(v),
+        table::Entry::Full => None,
+    };
+    if !t.allowed {
+        return nothing(Outcome::Dropped(DropReason::Denied));
+    }
+    let opens = t.opens.as_ref().filter(|_| tuple.reply().is_some());
+    // A table with no room (see `ConnTable`) lets the packet on untracked: its replies
+    // are punted and refused, as with 2^32 connections.
+    let (Some(vacant), Some((shape, template))) = (vacant, opens) else {
+        return out(Outcome::Allowed, None);
+    };
+    // Everything with an atomic reference count is made before the new entry is
+    // written: the entry's cache line is usually cold (the table is large), and a locked
+    // instruction behind that store would wait for it.
+    let shape = Arc::clone(shape);
+    let mut decision = out(
+        Outcome::Allowed,
+        Some(PinholeWire {
+            template: Arc::clone(template),
+            switch,
+            cookie: 0,
+            sport: packet.tp_src,
+        }),
+    );
+    let record = Record {
+        opened_canonical,
+        shape,
+        sport: packet.tp_src,
+    };
+    match (vacant.insert(record), decision.wire.as_mut()) {
+        (Ok(ck), Some(w)) => w.cookie = ck,
+        // 2^32 connections tracked: this one goes on untracked (its replies punted and
+        // refused) rather than with a cookie that names another.
+        _ => decision.wire = None,
+    }
+    decision
 }
 
 /// `tuple` in the orientation its connection is kept under, whichever way it goes: the
@@ -515,7 +504,7 @@ fn plan(
             let t = *t;
             let actions = wire(t.actions);
             let opens = shape.map(|sh| {
-                let mods = pinhole_mods(options, 0, sh.fwd, sh.rev, &actions, &reply_actions);
+                let mods = pinhole_mods(options, sh.fwd, sh.rev, &actions, &reply_actions);
                 let template = WireTemplate::new(mods, sh.templated);
                 (sh, Arc::new(template))
             });
@@ -530,11 +519,12 @@ fn plan(
     }
 }
 
-/// A pinhole flow (an add of match `m` with `actions`, cookie `cookie`).
-fn pinhole(options: &CompileOptions, cookie: u64, m: Match, actions: Actions) -> FlowMod {
+/// A pinhole flow (an add of match `m` with `actions`; cookie 0: each connection's goes in
+/// when it is sent, see [`PinholeWire`]).
+fn pinhole(options: &CompileOptions, m: Match, actions: Actions) -> FlowMod {
     FlowMod {
         r#match: m,
-        cookie,
+        cookie: 0,
         command: FlowModCommand::Add,
         idle_timeout: options.pinhole_idle_timeout,
         hard_timeout: 0,
@@ -550,25 +540,29 @@ fn pinhole(options: &CompileOptions, cookie: u64, m: Match, actions: Actions) ->
 /// direction's with `actions`, then the reply's, if it has a match and `reply_actions`.
 fn pinhole_mods(
     options: &CompileOptions,
-    cookie: u64,
     fwd: Match,
     rev: Option<Match>,
     actions: &Actions,
     reply_actions: &Option<Actions>,
 ) -> Vec<FlowMod> {
     let mut mods = Vec::with_capacity(2);
-    mods.push(pinhole(options, cookie, fwd, actions.clone()));
+    mods.push(pinhole(options, fwd, actions.clone()));
     if let (Some(m), Some(ra)) = (rev, reply_actions) {
-        mods.push(pinhole(options, cookie, m, ra.clone()));
+        mods.push(pinhole(options, m, ra.clone()));
     }
     mods
 }
 
 /// The controller's tracked connections and their pinholes.
+///
+/// A connection is kept once, under its five-tuple in one canonical orientation (the smaller
+/// of it and its reply): one probe finds it from a packet of either direction, and a new
+/// connection costs one probe, which finds where it goes too. A pinhole's cookie names the
+/// connection's slot in the table and leads back to it from a flow_removed.
 #[derive(Clone, Debug)]
 pub struct Pinholes {
     options: CompileOptions,
-    table: Table,
+    conns: ConnTable<Record>,
     /// Plans memoised for the model whose stamp is `plans_of` (see [`plan_key`]).
     plans: HashMap<(Dpid, PortNo, Packet), Plan, Hasher>,
     plans_of: u64,
@@ -679,7 +673,7 @@ impl Pinholes {
     pub fn new(options: CompileOptions) -> Self {
         Pinholes {
             options,
-            table: Table::default(),
+            conns: ConnTable::default(),
             plans: HashMap::with_hasher(Hasher::new()),
             plans_of: 0,
             memoise: true,
@@ -697,18 +691,17 @@ impl Pinholes {
 
     /// The number of tracked connections.
     pub fn len(&self) -> usize {
-        self.table.conns.len()
+        self.conns.len()
     }
 
     /// True if none.
     pub fn is_empty(&self) -> bool {
-        self.table.conns.len() == 0
+        self.conns.len() == 0
     }
 
     /// The tracked connections, with their cookies.
     pub fn connections(&self) -> BTreeMap<ConnKey, u64> {
-        self.table
-            .conns
+        self.conns
             .iter()
             .map(|(ck, k, r)| (r.opening(k), ck))
             .collect()
@@ -729,7 +722,7 @@ impl Pinholes {
         };
         let Some(key) = key else {
             let p = plan(model, &self.options, switch, in_port, packet, false);
-            return self.table.apply(&p, false, switch, in_port, packet);
+            return decide(&mut self.conns, &p, false, switch, in_port, packet);
         };
         if self.plans_of != model.stamp() {
             self.plans.clear();
@@ -739,7 +732,7 @@ impl Pinholes {
             self.plans.clear();
         }
         // The plan is borrowed, not shared: a reference count changed here would wait for
-        // the previous packet's new entry to be written (see `Table::apply`).
+        // the previous packet's new entry to be written (see `decide`).
         let (p, memoised) = match self.plans.entry(key) {
             Entry::Occupied(e) => (&*e.into_mut(), true),
             Entry::Vacant(v) => (
@@ -747,7 +740,7 @@ impl Pinholes {
                 false,
             ),
         };
-        self.table.apply(p, memoised, switch, in_port, packet)
+        decide(&mut self.conns, p, memoised, switch, in_port, packet)
     }
 
     fn deletes(key: &ConnKey, cookie: u64, rec: &Record) -> Vec<Update> {
@@ -769,14 +762,13 @@ impl Pinholes {
     /// delete the connection's other pinhole.
     pub fn flow_removed(&mut self, switch: Dpid, cookie: u64, removed: &Match) -> Vec<Update> {
         let ours = self
-            .table
             .conns
             .get_by_cookie(cookie)
             .is_some_and(|(k, _)| k.switch == switch);
         if !ours {
             return Vec::new();
         }
-        let Some((key, rec)) = self.table.conns.remove_by_cookie(cookie) else {
+        let Some((key, rec)) = self.conns.remove_by_cookie(cookie) else {
             return Vec::new();
         };
         let mut out = Self::deletes(&key, cookie, &rec);
@@ -790,7 +782,6 @@ impl Pinholes {
         // In the order of the opening packets' keys (the deletes' order does not depend on
         // the table's).
         let mut hit: Vec<(ConnKey, u64)> = self
-            .table
             .conns
             .iter()
             .filter(|(_, k, r)| {
@@ -808,7 +799,7 @@ impl Pinholes {
         hit.sort();
         let mut out = Vec::new();
         for (_, ck) in hit {
-            if let Some((k, rec)) = self.table.conns.remove_by_cookie(ck) {
+            if let Some((k, rec)) = self.conns.remove_by_cookie(ck) {
                 out.extend(Self::deletes(&k, ck, &rec));
             }
         }
@@ -961,7 +952,7 @@ mod tests {
         });
         assert_eq!(cut.len(), 4);
         assert!(p.is_empty());
-        assert_eq!(p.table.conns.free_slots(), 2);
+        assert_eq!(p.conns.free_slots(), 2);
     }
 
     /// `d`'s flow_mods encoded one by one (xids from `xid`), and its wire form (the same
