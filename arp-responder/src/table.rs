@@ -183,11 +183,16 @@ impl ResponderTable {
     ///    group or to nobody.
     /// 3. The target must be in the table at `at` (most specific scope);
     ///    otherwise [`Ignored::NotOurs`]. This covers RFC 5227 probes for
-    ///    addresses that are not ours.
+    ///    addresses that are not ours. The unspecified address `0.0.0.0` is
+    ///    never ours, even if the table holds it: nobody owns it.
     /// 4. A requester is never told its own MAC ([`Ignored::RequesterIsOwner`]):
-    ///    the host that owns the address is asking for it itself.
+    ///    the host that owns the address is asking for it itself. This
+    ///    includes the RFC 5227 probe the owner sends before it uses its
+    ///    address: answering it with the owner's own MAC would make the owner
+    ///    see a conflict and give the address up.
     /// 5. Otherwise, answer ([`Decision::Reply`]), including RFC 5227 probes
-    ///    for our addresses: the prober then sees the address is in use.
+    ///    for our addresses from another host: the prober then sees the
+    ///    address is in use.
     pub fn decide_parsed(&self, frame: &ArpFrame, at: Location) -> Decision {
         let kind = frame.kind();
         match kind {
@@ -210,7 +215,12 @@ impl ResponderTable {
         {
             return Decision::Ignore(Ignored::BadSender);
         }
-        let Some(answer) = self.lookup(frame.target_ip, at) else {
+        let answer = if frame.target_ip.is_unspecified() {
+            None
+        } else {
+            self.lookup(frame.target_ip, at)
+        };
+        let Some(answer) = answer else {
             return Decision::Ignore(Ignored::NotOurs(frame.target_ip));
         };
         if answer.mac == frame.sender_mac {
@@ -240,9 +250,10 @@ pub enum Ignored {
     /// multicast, broadcast or loopback IP).
     BadSender,
     /// The target address is not in the table at that location (includes
-    /// probes for addresses that are not ours).
+    /// probes for addresses that are not ours), or is `0.0.0.0`.
     NotOurs(Ipv4Addr),
-    /// The table's MAC for the target is the requester's own MAC.
+    /// The table's MAC for the target is the requester's own MAC: the owner
+    /// asking for its own address, RFC 5227 probes before use included.
     RequesterIsOwner,
 }
 
@@ -445,6 +456,67 @@ mod tests {
             t.decide_parsed(&other, A),
             Decision::Ignore(Ignored::NotOurs(ip(8)))
         );
+    }
+
+    #[test]
+    fn the_owners_own_probe_is_not_answered() {
+        // RFC 5227: before it uses 10.1.0.9, its owner (mac 0x99) probes for it. Answering
+        // would tell the owner its address is taken (by itself).
+        let mut t = ResponderTable::new();
+        t.insert(
+            Scope::Port {
+                datapath: DP,
+                port: 1,
+            },
+            ip(9),
+            mac(0x99),
+        );
+        let owners_probe = ArpFrame {
+            eth_src: mac(0x99),
+            sender_mac: mac(0x99),
+            sender_ip: Ipv4Addr::UNSPECIFIED,
+            ..request(1, ip(9))
+        };
+        assert_eq!(owners_probe.kind(), ArpKind::Probe);
+        assert_eq!(
+            t.decide_parsed(&owners_probe, A),
+            Decision::Ignore(Ignored::RequesterIsOwner)
+        );
+        assert_eq!(
+            t.decide(&owners_probe.to_bytes()[..60], A),
+            Decision::Ignore(Ignored::RequesterIsOwner)
+        );
+        // Where the address is not ours, the owner check never comes into it.
+        assert_eq!(
+            t.decide_parsed(&owners_probe, B),
+            Decision::Ignore(Ignored::NotOurs(ip(9)))
+        );
+        // The same probe from another host is answered: the address is in use.
+        let someone_elses = ArpFrame {
+            eth_src: mac(1),
+            sender_mac: mac(1),
+            ..owners_probe
+        };
+        assert!(matches!(
+            t.decide_parsed(&someone_elses, A),
+            Decision::Reply(r) if r.answer.mac == mac(0x99)
+        ));
+    }
+
+    #[test]
+    fn the_unspecified_address_is_never_ours() {
+        let mut t = ResponderTable::new();
+        t.insert(Scope::Global, Ipv4Addr::UNSPECIFIED, mac(0x99));
+        for sender_ip in [ip(1), Ipv4Addr::UNSPECIFIED] {
+            let asks_for_zero = ArpFrame {
+                sender_ip,
+                ..request(1, Ipv4Addr::UNSPECIFIED)
+            };
+            assert_eq!(
+                t.decide_parsed(&asks_for_zero, A),
+                Decision::Ignore(Ignored::NotOurs(Ipv4Addr::UNSPECIFIED))
+            );
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use arp_responder::{
-    write_reply, ArpFrame, Decision, Location, MacAddr, Operation, ParseError, ResponderTable,
-    Scope, VlanTag,
+    write_reply, ArpFrame, Decision, Ignored, Location, MacAddr, Operation, ParseError,
+    ResponderTable, Scope, VlanTag,
 };
 use proptest::prelude::*;
 
@@ -51,15 +51,30 @@ impl Request {
     }
 }
 
+/// An address, `0.0.0.0` one time in eight.
+fn ipv4_or_unspecified() -> impl Strategy<Value = Ipv4Addr> {
+    prop_oneof![7 => ipv4(), 1 => Just(Ipv4Addr::UNSPECIFIED)]
+}
+
+/// The sender IP: any address, `0.0.0.0` (an RFC 5227 probe) or the target IP (a gratuitous
+/// announcement), each with a real probability; `None` stands for the target IP.
+fn sender_ip() -> impl Strategy<Value = Option<Ipv4Addr>> {
+    prop_oneof![
+        4 => ipv4().prop_map(Some),
+        2 => Just(Some(Ipv4Addr::UNSPECIFIED)),
+        1 => Just(None),
+    ]
+}
+
 fn request() -> impl Strategy<Value = Request> {
     (
         mac(),
         mac(),
         proptest::option::of(any::<u16>()),
         mac(),
-        ipv4(),
+        sender_ip(),
         mac(),
-        ipv4(),
+        ipv4_or_unspecified(),
         proptest::collection::vec(any::<u8>(), 0..40),
     )
         .prop_map(
@@ -68,12 +83,55 @@ fn request() -> impl Strategy<Value = Request> {
                 eth_src,
                 tci,
                 sha,
-                spa,
+                spa: spa.unwrap_or(tpa),
                 tha,
                 tpa,
                 trailer,
             },
         )
+}
+
+/// The MAC the table answers with: any MAC, or (one time in three) the requester's own.
+#[derive(Debug, Clone, Copy)]
+enum AnswerMac {
+    Other(MacAddr),
+    Requesters,
+}
+
+fn answer_mac() -> impl Strategy<Value = AnswerMac> {
+    prop_oneof![2 => mac().prop_map(AnswerMac::Other), 1 => Just(AnswerMac::Requesters)]
+}
+
+/// What `decide` must conclude, computed here from the policies as the README states them.
+#[derive(Debug, PartialEq)]
+enum Expected {
+    Reply,
+    Announcement { conflict: bool },
+    BadSender,
+    NotOurs,
+    RequesterIsOwner,
+}
+
+fn expected(req: &Request, ours: bool, answer: MacAddr) -> Expected {
+    let probe = req.spa.is_unspecified();
+    if !probe && req.spa == req.tpa {
+        return Expected::Announcement {
+            conflict: ours && answer != req.sha,
+        };
+    }
+    let sender_ok = req.sha.is_unicast()
+        && !req.spa.is_multicast()
+        && !req.spa.is_broadcast()
+        && !req.spa.is_loopback();
+    if !sender_ok {
+        Expected::BadSender
+    } else if !ours || req.tpa.is_unspecified() {
+        Expected::NotOurs
+    } else if answer == req.sha {
+        Expected::RequesterIsOwner
+    } else {
+        Expected::Reply
+    }
 }
 
 /// Reads a big-endian u16 at `at`.
@@ -206,27 +264,81 @@ proptest! {
     }
 
     #[test]
-    fn decide_replies_exactly_to_requests_for_ours(req in request(), ours in any::<bool>(), answer in mac()) {
+    fn decide_follows_the_policies(
+        req in request(),
+        ours in any::<bool>(),
+        answer in answer_mac(),
+    ) {
+        let answer = match answer {
+            AnswerMac::Other(m) => m,
+            AnswerMac::Requesters => req.sha,
+        };
         let mut table = ResponderTable::new();
         if ours {
             table.insert(Scope::Global, req.tpa, answer);
         }
-        let decision = table.decide(&req.bytes(), Location::new(1, 1));
-        let sender_ok = req.sha.is_unicast()
-            && !req.spa.is_multicast()
-            && !req.spa.is_broadcast()
-            && !req.spa.is_loopback();
-        let should_reply = ours && sender_ok && req.spa != req.tpa && answer != req.sha;
-        match decision {
+        let want = expected(&req, ours, answer);
+        match table.decide(&req.bytes(), Location::new(1, 1)) {
             Decision::Reply(r) => {
-                prop_assert!(should_reply, "{r:?}");
+                prop_assert_eq!(want, Expected::Reply, "{:?}", r);
                 let mut buf = [0u8; 64];
                 let n = r.write(&mut buf).unwrap();
                 let f = ArpFrame::parse(&buf[..n]).unwrap();
+                prop_assert_eq!(f.eth_dst, req.sha);
                 prop_assert_eq!((f.sender_mac, f.sender_ip), (answer, req.tpa));
+                // A probe's reply goes back to 0.0.0.0, as Linux sends it.
                 prop_assert_eq!((f.target_mac, f.target_ip), (req.sha, req.spa));
+                prop_assert_eq!(f.vlan.map(VlanTag::tci), req.tci);
             }
-            other => prop_assert!(!should_reply, "{other:?}"),
+            Decision::Ignore(Ignored::Announcement { conflict }) => {
+                prop_assert_eq!(want, Expected::Announcement { conflict });
+            }
+            Decision::Ignore(Ignored::BadSender) => prop_assert_eq!(want, Expected::BadSender),
+            Decision::Ignore(Ignored::NotOurs(ip)) => {
+                prop_assert_eq!(want, Expected::NotOurs);
+                prop_assert_eq!(ip, req.tpa);
+            }
+            Decision::Ignore(Ignored::RequesterIsOwner) => {
+                prop_assert_eq!(want, Expected::RequesterIsOwner);
+            }
+            other => prop_assert!(false, "unexpected {:?} (wanted {:?})", other, want),
         }
     }
+}
+
+/// The weighting above makes every policy branch common, probes by the owner included: a run of
+/// the strategies must reach each of them many times.
+#[test]
+fn the_strategies_reach_every_policy_branch() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = (request(), any::<bool>(), answer_mac());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut owners_probes = 0;
+    for _ in 0..4096 {
+        let (req, ours, answer) = strategy.new_tree(&mut runner).unwrap().current();
+        let answer = match answer {
+            AnswerMac::Other(m) => m,
+            AnswerMac::Requesters => req.sha,
+        };
+        let want = expected(&req, ours, answer);
+        if req.spa.is_unspecified() && want == Expected::RequesterIsOwner {
+            owners_probes += 1;
+        }
+        *seen.entry(format!("{want:?}")).or_default() += 1;
+    }
+    for branch in [
+        "Reply",
+        "Announcement { conflict: true }",
+        "Announcement { conflict: false }",
+        "BadSender",
+        "NotOurs",
+        "RequesterIsOwner",
+    ] {
+        let n = seen.get(branch).copied().unwrap_or(0);
+        assert!(n >= 20, "{branch} reached {n} times in 4096: {seen:?}");
+    }
+    assert!(owners_probes >= 20, "owner's probes: {owners_probes}");
 }
