@@ -30,7 +30,8 @@ pub enum ErrorCode {
     InvalidParameterValue,
     /// Parameters that cannot be used together.
     InvalidParameterCombination,
-    /// A parameter the action does not know (reserved: parsing ignores unknown top-level names).
+    /// An unknown field inside a structure this crate reads (`IpPermissions.N.Foo`,
+    /// `Filter.N.Foo`, `IpPermissions.N.IpRanges.M.Foo`...). Unknown top-level names are ignored.
     UnknownParameter,
     /// The `Action` parameter names no action.
     InvalidAction,
@@ -66,15 +67,20 @@ pub enum ErrorCode {
     InvalidGroupDuplicate,
     /// The group id is not `sg-` + hex.
     InvalidGroupIdMalformed,
-    /// The group is in use (EC2-Classic spelling).
+    /// The group cannot be deleted: another group's rules reference it (EC2-Classic spelling;
+    /// the message names the referencing groups).
     InvalidGroupInUse,
-    /// The group is referenced by instances or other groups (VPC spelling).
+    /// The group cannot be deleted: something still depends on it, such as an instance
+    /// (VPC spelling).
     DependencyViolation,
     /// The rule already exists.
     InvalidPermissionDuplicate,
     /// The rule to revoke does not exist.
     InvalidPermissionNotFound,
-    /// The rule is malformed (bad CIDR, bad source group...).
+    /// The rule's structure is malformed: a source group pair that names no group
+    /// (`IpPermissions.N.Groups.M` with only `UserId`, or `SourceSecurityGroupOwnerId` without
+    /// `SourceSecurityGroupName`). A bad CIDR block is `InvalidParameterValue`, as EC2 and moto
+    /// answer.
     InvalidPermissionMalformed,
     /// The group has too many rules.
     RulesPerSecurityGroupLimitExceeded,
@@ -362,11 +368,39 @@ impl Ec2Error {
         )
     }
 
-    /// `DependencyViolation`: the group is still referenced (by instances or other groups' rules).
+    /// `DependencyViolation`: something (an instance...) still depends on the group.
     pub fn group_in_use(group: impl fmt::Display, by: impl fmt::Display) -> Self {
         Ec2Error::new(
             ErrorCode::DependencyViolation,
             format!("resource {group} has a dependent object ({by})"),
+        )
+    }
+
+    /// `InvalidGroup.InUse`: other groups' rules reference the group; the message names them
+    /// (at most 16, then a count), as EC2 does: `Group sg-1 is used by groups: sg-2, sg-3`.
+    pub fn group_referenced<G: fmt::Display>(group: impl fmt::Display, by: &[G]) -> Self {
+        const SHOWN: usize = 16;
+        let mut names = by
+            .iter()
+            .take(SHOWN)
+            .map(|g| quote(&g.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if by.len() > SHOWN {
+            names.push_str(&format!(" and {} more", by.len() - SHOWN));
+        }
+        Ec2Error::new(
+            ErrorCode::InvalidGroupInUse,
+            format!("Group {group} is used by groups: {names}"),
+        )
+    }
+
+    /// `InvalidPermission.Malformed`: the rule's structure makes no sense; `what` says where
+    /// and why (`IpPermissions.1.Groups.1 names no security group`).
+    pub fn permission_malformed(what: impl fmt::Display) -> Self {
+        Ec2Error::new(
+            ErrorCode::InvalidPermissionMalformed,
+            format!("The specified security group rule is malformed: {what}"),
         )
     }
 
@@ -536,6 +570,176 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "InvalidGroup.NotFound: The security group '<a&b>' does not exist"
+        );
+    }
+
+    /// Every constructor for a state error: its code, its status, and the offending value in
+    /// its message.
+    #[test]
+    fn state_constructors_name_the_value() {
+        let cases: Vec<(Ec2Error, ErrorCode, u16, &str)> = vec![
+            (
+                Ec2Error::address_not_found("198.51.100.7"),
+                ErrorCode::InvalidAddressNotFound,
+                400,
+                "198.51.100.7",
+            ),
+            (
+                Ec2Error::allocation_not_found("eipalloc-1a2b"),
+                ErrorCode::InvalidAllocationIdNotFound,
+                400,
+                "eipalloc-1a2b",
+            ),
+            (
+                Ec2Error::association_not_found("eipassoc-1a2b"),
+                ErrorCode::InvalidAssociationIdNotFound,
+                400,
+                "eipassoc-1a2b",
+            ),
+            (
+                Ec2Error::already_associated("198.51.100.7", "i-1a2b"),
+                ErrorCode::ResourceAlreadyAssociated,
+                400,
+                "i-1a2b",
+            ),
+            (
+                Ec2Error::already_associated("198.51.100.7", "i-1a2b"),
+                ErrorCode::ResourceAlreadyAssociated,
+                400,
+                "198.51.100.7",
+            ),
+            (
+                Ec2Error::address_in_use("198.51.100.8"),
+                ErrorCode::InvalidIpAddressInUse,
+                400,
+                "198.51.100.8",
+            ),
+            (
+                Ec2Error::address_limit(5),
+                ErrorCode::AddressLimitExceeded,
+                400,
+                "5",
+            ),
+            (
+                Ec2Error::group_not_found("sg-0bad"),
+                ErrorCode::InvalidGroupNotFound,
+                400,
+                "sg-0bad",
+            ),
+            (
+                Ec2Error::group_duplicate("web"),
+                ErrorCode::InvalidGroupDuplicate,
+                400,
+                "'web'",
+            ),
+            (
+                Ec2Error::group_in_use("sg-1a", "instance i-2b"),
+                ErrorCode::DependencyViolation,
+                400,
+                "i-2b",
+            ),
+            (
+                Ec2Error::group_in_use("sg-1a", "instance i-2b"),
+                ErrorCode::DependencyViolation,
+                400,
+                "sg-1a",
+            ),
+            (
+                Ec2Error::group_referenced("sg-1a", &["sg-2b", "sg-3c"]),
+                ErrorCode::InvalidGroupInUse,
+                400,
+                "Group sg-1a is used by groups: sg-2b, sg-3c",
+            ),
+            (
+                Ec2Error::permission_duplicate("tcp 22 from 10.0.0.0/8"),
+                ErrorCode::InvalidPermissionDuplicate,
+                400,
+                "tcp 22 from 10.0.0.0/8",
+            ),
+            (
+                Ec2Error::permission_not_found("udp 53 from sg-4d"),
+                ErrorCode::InvalidPermissionNotFound,
+                400,
+                "udp 53 from sg-4d",
+            ),
+            (
+                Ec2Error::permission_malformed("IpPermissions.3.Groups.1"),
+                ErrorCode::InvalidPermissionMalformed,
+                400,
+                "IpPermissions.3.Groups.1",
+            ),
+            (
+                Ec2Error::rules_limit(60),
+                ErrorCode::RulesPerSecurityGroupLimitExceeded,
+                400,
+                "(60)",
+            ),
+            (
+                Ec2Error::instance_not_found("i-0feed"),
+                ErrorCode::InvalidInstanceIdNotFound,
+                400,
+                "i-0feed",
+            ),
+            (
+                Ec2Error::image_not_found("ami-0feed"),
+                ErrorCode::InvalidAmiIdNotFound,
+                400,
+                "ami-0feed",
+            ),
+            (
+                Ec2Error::invalid_combination("CidrIp with SourceSecurityGroupName"),
+                ErrorCode::InvalidParameterCombination,
+                400,
+                "CidrIp with SourceSecurityGroupName",
+            ),
+            (
+                Ec2Error::internal("store down"),
+                ErrorCode::InternalError,
+                500,
+                "store down",
+            ),
+            (
+                Ec2Error::dry_run_operation(),
+                ErrorCode::DryRunOperation,
+                412,
+                "DryRun",
+            ),
+            (
+                Ec2Error::unauthorized(),
+                ErrorCode::UnauthorizedOperation,
+                403,
+                "not authorized",
+            ),
+        ];
+        for (e, code, status, value) in cases {
+            assert_eq!(e.error_code(), code, "{e}");
+            assert_eq!(e.code(), code.as_str());
+            assert_eq!(e.http_status(), status, "{e}");
+            assert!(e.message().contains(value), "{value:?} not in {e}");
+            // The message reaches the envelope (escaped), under the code.
+            let xml = e.render_xml("r-1");
+            assert!(
+                xml.contains(&format!("<Code>{}</Code>", code.as_str())),
+                "{xml}"
+            );
+        }
+        // A long referrer list stays bounded and says how many were left out.
+        let many: Vec<String> = (0..100).map(|i| format!("sg-{i:04x}")).collect();
+        let e = Ec2Error::group_referenced("sg-1a", &many);
+        assert!(e.message().ends_with("and 84 more"), "{e}");
+        assert!(e.message().contains("sg-000f") && !e.message().contains("sg-0010"));
+    }
+
+    #[test]
+    fn unauthorized_renders_403_in_the_envelope() {
+        let e = Ec2Error::unauthorized();
+        assert_eq!(e.http_status(), 403);
+        assert_eq!(
+            e.render_xml("7f0c-1"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error>\
+             <Code>UnauthorizedOperation</Code>\
+             <Message>You are not authorized to perform this operation.</Message></Error></Errors>\
+             <RequestID>7f0c-1</RequestID></Response>"
         );
     }
 

@@ -1054,7 +1054,10 @@ fn flat_permissions(p: &Params) -> Result<Vec<IpPermission>, Ec2Error> {
     let owner = opt(p, "SourceSecurityGroupOwnerId", |n, v| text(n, v, 1))?;
     let cidr = opt(p, "CidrIp", parse_cidr_v4)?;
     if owner.is_some() && source_group.is_none() {
-        return Err(Ec2Error::missing_parameter("SourceSecurityGroupName"));
+        return Err(Ec2Error::permission_malformed(
+            "SourceSecurityGroupOwnerId is given without SourceSecurityGroupName: \
+             the source group pair names no security group",
+        ));
     }
     if cidr.is_some() && source_group.is_some() {
         return Err(Ec2Error::invalid_combination(
@@ -1243,8 +1246,8 @@ fn permission(n: u32, fields: &[(&str, &str)]) -> Result<IpPermission, Ec2Error>
                 }
             }
             if pair.group_id.is_none() && pair.group_name.is_none() {
-                return Err(Ec2Error::missing_parameter(format!(
-                    "{q}GroupId (or {q}GroupName)"
+                return Err(Ec2Error::permission_malformed(format_args!(
+                    "{q}* names no security group (give {q}GroupId or {q}GroupName)"
                 )));
             }
             Ok(pair)
@@ -1441,7 +1444,7 @@ mod tests {
         );
         assert_eq!(
             c("IpPermissions.1.IpProtocol=-1&IpPermissions.1.Groups.1.UserId=1"),
-            "MissingParameter"
+            "InvalidPermission.Malformed"
         );
         assert_eq!(
             c("IpProtocol=tcp&FromPort=1&ToPort=2&CidrIp=1.0.0.0/8&IpPermissions.1.IpProtocol=-1"),
@@ -1458,7 +1461,7 @@ mod tests {
         );
         assert_eq!(
             c("SourceSecurityGroupOwnerId=123456789012"),
-            "MissingParameter"
+            "InvalidPermission.Malformed"
         );
         assert_eq!(
             code(&format!(
@@ -1768,6 +1771,31 @@ mod tests {
         );
         let e = parse(&format!("{perm}&IpPermissions.1.IpRanges.1.Cidr=0.0.0.0/0")).unwrap_err();
         assert_eq!(e.error_code(), ErrorCode::UnknownParameter);
+        // A group pair that names no group is a malformed rule, named in the message; a bad
+        // CIDR block stays InvalidParameterValue.
+        let e = parse(&format!(
+            "{perm}&IpPermissions.1.Groups.1.UserId=123456789012&IpPermissions.1.Groups.1.Description=x"
+        ))
+        .unwrap_err();
+        assert_eq!(e.error_code(), ErrorCode::InvalidPermissionMalformed);
+        assert_eq!(e.http_status(), 400);
+        assert!(
+            e.message().contains("IpPermissions.1.Groups.1.GroupId")
+                && e.message().contains("malformed"),
+            "{e}"
+        );
+        let e = parse(
+            "Action=AuthorizeSecurityGroupIngress&Version=2014-10-01&GroupName=web\
+             &SourceSecurityGroupOwnerId=123456789012",
+        )
+        .unwrap_err();
+        assert_eq!(e.error_code(), ErrorCode::InvalidPermissionMalformed);
+        assert!(e.message().contains("SourceSecurityGroupName"), "{e}");
+        let e = parse(&format!(
+            "{perm}&IpPermissions.1.IpRanges.1.CidrIp=0.0.0.0/33"
+        ))
+        .unwrap_err();
+        assert_eq!(e.error_code(), ErrorCode::InvalidParameterValue);
 
         let run = format!("Action=RunInstances&{V}&ImageId=ami-1&MinCount=1&MaxCount=1");
         for bad in [
