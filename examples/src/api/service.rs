@@ -1073,6 +1073,16 @@ impl Ec2Service {
                 if r.dry_run {
                     return Err(Ec2Error::dry_run_operation());
                 }
+                // EC2 answers DependencyViolation while instances are in the group (checked by
+                // the model below) and InvalidGroup.InUse, naming them, while other groups'
+                // rules reference it.
+                if m.member_count(&id) == 0 {
+                    let mut by: Vec<&GroupId> = m.referrers(&id).filter(|r| **r != id).collect();
+                    if !by.is_empty() {
+                        by.sort();
+                        return Err(Ec2Error::group_referenced(&id, &by));
+                    }
+                }
                 let t = m.remove_group(&id).map_err(model_error)?;
                 Ok((t, Vec::new(), ()))
             },

@@ -710,6 +710,72 @@ async fn rules_are_authorized_and_revoked_atomically() {
 }
 
 #[tokio::test]
+async fn a_group_other_groups_reference_is_in_use() {
+    let env = start(1).await;
+    for name in ["db", "app", "web"] {
+        env.ok(
+            &alice(),
+            &[
+                ("Action", "CreateSecurityGroup"),
+                ("GroupName", name),
+                ("GroupDescription", "d"),
+            ],
+        )
+        .await;
+    }
+    // app and web admit db's members; db also admits itself, which does not count.
+    for (group, source) in [("app", "db"), ("web", "db"), ("db", "db")] {
+        env.ok(
+            &alice(),
+            &[
+                ("Action", "AuthorizeSecurityGroupIngress"),
+                ("GroupName", group),
+                ("IpPermissions.1.IpProtocol", "tcp"),
+                ("IpPermissions.1.FromPort", "5432"),
+                ("IpPermissions.1.ToPort", "5432"),
+                ("IpPermissions.1.Groups.1.GroupName", source),
+            ],
+        )
+        .await;
+    }
+    let m = env.model().await;
+    let [db, app, web] = ["db", "app", "web"].map(|n| group_named(&m, &alice(), n));
+    let e = env
+        .call(
+            &alice(),
+            &[("Action", "DeleteSecurityGroup"), ("GroupName", "db")],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "InvalidGroup.InUse");
+    assert_eq!(e.http_status(), 400);
+    let mut referrers = [app.as_str(), web.as_str()];
+    referrers.sort_unstable();
+    assert_eq!(
+        e.message(),
+        format!(
+            "Group {} is used by groups: {}, {}",
+            db.as_str(),
+            referrers[0],
+            referrers[1]
+        )
+    );
+    // Once nothing else references it, it goes.
+    for group in ["app", "web"] {
+        env.ok(
+            &alice(),
+            &[("Action", "DeleteSecurityGroup"), ("GroupName", group)],
+        )
+        .await;
+    }
+    env.ok(
+        &alice(),
+        &[("Action", "DeleteSecurityGroup"), ("GroupName", "db")],
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn dry_runs_change_nothing() {
     let env = start(2).await;
     let before = env.model().await;
