@@ -3,10 +3,12 @@
 //! A tiny HTTP/1.1 responder on 127.0.0.1 (a std `TcpListener`, one thread per connection)
 //! parses each request with [`parse_request`], verifies its signature with [`auth::Verifier`],
 //! and answers with XML rendered from canned typed responses, or with the error envelope. The
-//! Python script `tests/py/drive_clients.py` drives boto3/botocore and boto 2.49 through every
-//! action and two error cases, and the AWS CLI v1 through a few commands and an error, and prints
-//! what the clients returned as JSON; this test checks those values, and the typed requests the
-//! clients' calls parsed into.
+//! Python script `tests/py/drive_clients.py` drives boto3/botocore, boto 2.49 and the AWS CLI v1
+//! through every action (the describe calls with filters) and four error cases
+//! (InvalidGroup.NotFound, AuthFailure from a wrong secret, a canned UnauthorizedOperation at
+//! HTTP 403, and RequestExpired from a second responder whose clock runs 20 minutes ahead), and
+//! prints what the clients returned as JSON; this test checks those values, and the typed
+//! requests (filters included) the clients' calls parsed into.
 //!
 //! The Python interpreter comes from `OVS_EC2_PYTHON` (set by `scripts/test.sh` to its
 //! virtualenv, with `scripts/requirements-test.txt` installed). The test fails if it is unset or
@@ -22,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ec2_model::auth::{Credential, InMemoryCredentials, Scheme, Verifier};
+use ec2_model::filters::{AddressFilter, Filter, InstanceFilter, SecurityGroupFilter};
 use ec2_model::request::{AddressRef, GroupRef, IpPermission, IpRange, UserIdGroupPair};
 use ec2_model::response::{
     Address, GroupIdentifier, Image, Instance, InstanceStateChange, Reservation, SecurityGroup,
@@ -56,6 +59,10 @@ fn instance_id() -> InstanceId {
 }
 fn image_id() -> ImageId {
     "ami-0123456789abcdef0".parse().unwrap()
+}
+/// The image the responder refuses with `UnauthorizedOperation` (HTTP 403).
+fn unauthorized_image() -> ImageId {
+    "ami-0000000000000403".parse().unwrap()
 }
 
 /// One request the responder answered.
@@ -197,6 +204,9 @@ fn canned(request: &Request) -> Result<Response, Ec2Error> {
                 }],
             }])
         }
+        Request::DescribeImages(d) if d.image_ids.contains(&unauthorized_image()) => {
+            return Err(Ec2Error::unauthorized());
+        }
         Request::DescribeImages(_) => Response::DescribeImages(vec![Image {
             image_id: image_id(),
             location: Some("amazon/ubuntu".to_owned()),
@@ -265,6 +275,8 @@ fn canned(request: &Request) -> Result<Response, Ec2Error> {
 
 struct Responder {
     verifier: Verifier<InMemoryCredentials>,
+    /// How far this responder's clock runs ahead of the real one.
+    clock_ahead: time::Duration,
     seen: Mutex<Vec<Seen>>,
     failures: Mutex<Vec<String>>,
     next_id: AtomicU64,
@@ -277,7 +289,7 @@ impl Responder {
             "5e1f0c2a-0000-4000-8000-{:012x}",
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
-        let now = time::OffsetDateTime::now_utc();
+        let now = time::OffsetDateTime::now_utc() + self.clock_ahead;
         let who = match self.verifier.verify(http, now) {
             Ok(who) => who,
             Err(e) => {
@@ -392,15 +404,15 @@ fn python() -> String {
     python
 }
 
-/// Runs the driver script against a fresh responder; returns its JSON and what was served.
-fn drive() -> (Value, Vec<Seen>, Vec<String>) {
-    let python = python();
+/// A responder on a fresh loopback port, its clock `clock_ahead` ahead; returns it and the port.
+fn spawn_responder(clock_ahead: time::Duration) -> (Arc<Responder>, u16) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let responder = Arc::new(Responder {
         verifier: Verifier::new(
             InMemoryCredentials::new().with(ACCESS_KEY, Credential::new(SECRET_KEY, ACCOUNT)),
         ),
+        clock_ahead,
         seen: Mutex::new(Vec::new()),
         failures: Mutex::new(Vec::new()),
         next_id: AtomicU64::new(1),
@@ -413,11 +425,25 @@ fn drive() -> (Value, Vec<Seen>, Vec<String>) {
             std::thread::spawn(move || serve(stream, &r));
         }
     });
+    (responder, port)
+}
+
+/// Runs the driver script against a fresh responder (and one whose clock is 20 minutes ahead,
+/// beyond the 15 minutes of allowed skew); returns its JSON and what was served.
+fn drive() -> (Value, Vec<Seen>, Vec<String>) {
+    let python = python();
+    let (responder, port) = spawn_responder(time::Duration::ZERO);
+    let (skewed, skewed_port) = spawn_responder(time::Duration::minutes(20));
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/drive_clients.py");
     let mut child = Command::new(&python)
         .arg(script)
-        .args([&port.to_string(), ACCESS_KEY, SECRET_KEY])
+        .args([
+            &port.to_string(),
+            &skewed_port.to_string(),
+            ACCESS_KEY,
+            SECRET_KEY,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -454,6 +480,8 @@ fn drive() -> (Value, Vec<Seen>, Vec<String>) {
         .unwrap_or_else(|e| panic!("drive_clients.py printed no JSON ({e}):\n{stdout}\n{stderr}"));
     let seen = responder.seen.lock().unwrap().clone();
     let failures = responder.failures.lock().unwrap().clone();
+    // Nothing gets past the skewed responder's verifier.
+    assert!(skewed.seen.lock().unwrap().is_empty());
     (json, seen, failures)
 }
 
@@ -598,6 +626,7 @@ fn real_clients_parse_every_response() {
         (&e["code"], &e["status"]),
         (&Value::from("AuthFailure"), &Value::from(401))
     );
+    check_refused_and_expired(&json, "boto3");
 
     // ---------------------------------------------------------------- boto 2.49
     let b2 = |call| ok(&json, "boto2", call);
@@ -703,29 +732,140 @@ fn real_clients_parse_every_response() {
         (&e["code"], &e["status"]),
         (&Value::from("AuthFailure"), &Value::from(401))
     );
+    check_refused_and_expired(&json, "boto2");
 
     // ---------------------------------------------------------------- AWS CLI v1
     let cli = |call| ok(&json, "awscli", call);
-    assert_eq!(cli("AuthorizeSecurityGroupIngress")["Return"], true);
+    assert_eq!(
+        cli("AllocateAddress"),
+        &serde_json::json!({"PublicIp": "198.51.100.7", "AllocationId": "eipalloc-0123456789abcdef0", "Domain": "vpc"})
+    );
+    assert_eq!(
+        cli("AssociateAddress"),
+        &serde_json::json!({"AssociationId": "eipassoc-0123456789abcdef0"})
+    );
+    // Nothing but the request id in the answer: the CLI prints nothing.
+    assert_eq!(cli("DisassociateAddress"), &Value::Null);
+    assert_eq!(cli("ReleaseAddress"), &Value::Null);
+    assert_eq!(
+        cli("DescribeAddresses"),
+        &serde_json::json!({"Addresses": [{"PublicIp": "198.51.100.7",
+            "AllocationId": "eipalloc-0123456789abcdef0", "Domain": "vpc",
+            "InstanceId": "i-0123456789abcdef0", "AssociationId": "eipassoc-0123456789abcdef0",
+            "PrivateIpAddress": "10.0.0.5"}]})
+    );
+    assert_eq!(
+        cli("CreateSecurityGroup"),
+        &serde_json::json!({"GroupId": "sg-0123456789abcdef0"})
+    );
+    for call in [
+        "AuthorizeSecurityGroupIngress",
+        "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupIngress",
+        "RevokeSecurityGroupEgress",
+        "DeleteSecurityGroup",
+    ] {
+        assert_eq!(cli(call)["Return"], true, "awscli.{call}");
+    }
     let g = &cli("DescribeSecurityGroups")["SecurityGroups"][0];
     assert_eq!(g["GroupId"], "sg-0123456789abcdef0");
+    assert_eq!(g["GroupName"], "web");
+    assert_eq!(g["OwnerId"], ACCOUNT);
     assert_eq!(g["IpPermissions"][0]["FromPort"], 22);
+    assert_eq!(
+        g["IpPermissions"][0]["IpRanges"],
+        serde_json::json!([{"CidrIp": "0.0.0.0/0"}])
+    );
     assert_eq!(g["IpPermissions"][1]["ToPort"], 90);
     assert_eq!(
-        g["IpPermissions"][1]["UserIdGroupPairs"][0]["GroupId"],
-        "sg-0fedcba9876543210"
+        g["IpPermissions"][1]["UserIdGroupPairs"],
+        serde_json::json!([{"GroupId": "sg-0fedcba9876543210", "GroupName": "other", "UserId": ACCOUNT}])
     );
     assert_eq!(g["IpPermissionsEgress"][0]["IpProtocol"], "-1");
+    assert_eq!(g["IpPermissionsEgress"][0]["FromPort"], Value::Null);
+    let images = &cli("DescribeImages")["Images"];
+    assert_eq!(images.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            &images[0]["ImageId"],
+            &images[0]["State"],
+            &images[0]["Public"],
+            &images[0]["RootDeviceType"]
+        ),
+        (
+            &Value::from("ami-0123456789abcdef0"),
+            &Value::from("available"),
+            &Value::from(true),
+            &Value::from("ebs")
+        )
+    );
+    let run = cli("RunInstances");
+    assert_eq!(run["ReservationId"], "r-0123456789abcdef0");
+    let i = &run["Instances"][0];
+    assert_eq!(i["InstanceId"], "i-0123456789abcdef0");
+    assert_eq!(
+        i["State"],
+        serde_json::json!({"Code": 0, "Name": "pending"})
+    );
+    assert_eq!(
+        i["SecurityGroups"],
+        serde_json::json!([{"GroupId": "sg-0123456789abcdef0", "GroupName": "by-id"},
+                           {"GroupId": "sg-0123456789abcdef0", "GroupName": "web"}])
+    );
+    // The CLI prints the time as the XML carried it.
+    assert_eq!(i["LaunchTime"], "2026-11-26T06:50:11.000Z");
+    let i = &cli("DescribeInstances")["Reservations"][0]["Instances"][0];
+    assert_eq!(
+        i["State"],
+        serde_json::json!({"Code": 16, "Name": "running"})
+    );
+    assert_eq!(i["PublicIpAddress"], "198.51.100.7");
+    assert_eq!(i["PrivateIpAddress"], "10.0.0.5");
+    assert_eq!(i["Placement"]["AvailabilityZone"], "us-east-1a");
+    assert_eq!(
+        cli("TerminateInstances"),
+        &serde_json::json!({"TerminatingInstances": [{"InstanceId": "i-0123456789abcdef0",
+            "CurrentState": {"Code": 32, "Name": "shutting-down"},
+            "PreviousState": {"Code": 16, "Name": "running"}}]})
+    );
     let e = error(&json, "awscli", "ErrorNotFound");
     assert_eq!(e["code"], "InvalidGroup.NotFound");
     assert_eq!(e["operation"], "DeleteSecurityGroup");
     assert_eq!(e["message"], "The security group 'missing' does not exist");
     // AWS CLI v1 exits with 255 on a service error.
     assert_eq!(e["exit"], 255);
+    let e = error(&json, "awscli", "ErrorUnauthorized");
+    assert_eq!(
+        (&e["code"], &e["operation"], &e["exit"]),
+        (
+            &Value::from("UnauthorizedOperation"),
+            &Value::from("DescribeImages"),
+            &Value::from(255)
+        )
+    );
+    assert_eq!(
+        e["message"],
+        "You are not authorized to perform this operation."
+    );
+    let e = error(&json, "awscli", "ErrorExpired");
+    assert_eq!(
+        (&e["code"], &e["operation"]),
+        (
+            &Value::from("RequestExpired"),
+            &Value::from("DescribeAddresses")
+        )
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Request has expired"),
+        "{e}"
+    );
 
     // ---------------------------------------------------------------- what the server saw
     let all: BTreeSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
-    for client in ["boto3", "boto2"] {
+    for client in ["boto3", "boto2", "awscli"] {
         let actions: BTreeSet<&str> = seen
             .iter()
             .filter(|s| s.client() == client)
@@ -775,7 +915,8 @@ fn real_clients_parse_every_response() {
         cli_ingress.permissions[0].ip_ranges[0].cidr.to_string(),
         "10.0.0.0/8"
     );
-    assert_eq!(seen.iter().filter(|s| s.client() == "awscli").count(), 3);
+    // The 16 actions and the two errors the responder answers after parsing (not found, 403).
+    assert_eq!(seen.iter().filter(|s| s.client() == "awscli").count(), 18);
     // boto3's ingress with a description and a group pair.
     let ingress = seen
         .iter()
@@ -797,5 +938,97 @@ fn real_clients_parse_every_response() {
     assert_eq!(
         ingress.permissions[1].groups[0].group_id,
         Some(other_group_id())
+    );
+
+    // ---------------------------------------------------------------- filters as sent
+    fn filter<K>(key: K, values: &[&str]) -> Filter<K> {
+        Filter {
+            key,
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        }
+    }
+    let requests = |client: &str, action: Action| -> Vec<Request> {
+        seen.iter()
+            .filter(|s| s.client() == client && s.request.action() == action)
+            .map(|s| s.request.clone())
+            .collect()
+    };
+    for client in ["boto3", "boto2", "awscli"] {
+        let [Request::DescribeAddresses(d)] = &requests(client, Action::DescribeAddresses)[..]
+        else {
+            panic!("{client}: one DescribeAddresses expected")
+        };
+        assert_eq!(d.public_ips, [PUBLIC_IP], "{client}");
+        assert_eq!(
+            d.filters,
+            [filter(AddressFilter::Domain, &["vpc"])],
+            "{client}"
+        );
+        let [Request::DescribeInstances(d)] = &requests(client, Action::DescribeInstances)[..]
+        else {
+            panic!("{client}: one DescribeInstances expected")
+        };
+        assert_eq!(d.instance_ids, [instance_id()], "{client}");
+        // boto 2 sends a list value as Filter.1.Value.1, Filter.1.Value.2.
+        let states: &[&str] = if client == "boto2" {
+            &["running", "pending"]
+        } else {
+            &["running"]
+        };
+        assert_eq!(
+            d.filters,
+            [filter(InstanceFilter::InstanceStateName, states)],
+            "{client}"
+        );
+        let [Request::DescribeSecurityGroups(d)] =
+            &requests(client, Action::DescribeSecurityGroups)[..]
+        else {
+            panic!("{client}: one DescribeSecurityGroups expected")
+        };
+        assert_eq!(d.group_names, ["web"], "{client}");
+        let cidr = filter(SecurityGroupFilter::IpPermissionCidr, &["0.0.0.0/0"]);
+        if client == "boto3" {
+            assert_eq!(
+                d.filters,
+                [
+                    filter(SecurityGroupFilter::GroupName, &["web", "db*"]),
+                    cidr
+                ],
+                "{client}"
+            );
+        } else {
+            assert_eq!(d.filters, [cidr], "{client}");
+        }
+    }
+}
+
+/// The canned 403 and the RequestExpired of the skewed responder, as a client reported them.
+fn check_refused_and_expired(json: &Value, client: &str) {
+    let e = error(json, client, "ErrorUnauthorized");
+    assert_eq!(
+        (&e["code"], &e["status"]),
+        (&Value::from("UnauthorizedOperation"), &Value::from(403)),
+        "{client}"
+    );
+    assert_eq!(
+        e["message"],
+        "You are not authorized to perform this operation."
+    );
+    assert!(
+        e["request_id"].as_str().unwrap().starts_with("5e1f0c2a-"),
+        "{client}: {e}"
+    );
+    let e = error(json, client, "ErrorExpired");
+    assert_eq!(
+        (&e["code"], &e["status"]),
+        (&Value::from("RequestExpired"), &Value::from(400)),
+        "{client}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Request has expired"),
+        "{client}: {e}"
     );
 }

@@ -1,9 +1,12 @@
-"""Drive boto3 and boto 2.49 against an EC2 endpoint on 127.0.0.1 and print what they parsed.
+"""Drive boto3, boto 2.49 and the AWS CLI against an EC2 endpoint on 127.0.0.1 and print what
+they parsed.
 
-Usage: drive_clients.py PORT ACCESS_KEY SECRET_KEY
+Usage: drive_clients.py PORT SKEWED_PORT ACCESS_KEY SECRET_KEY
 
-The AWS CLI (v1, which carries its own copy of botocore) is run too, for a few commands, as
-`python -m awscli` subprocesses in parallel.
+SKEWED_PORT is a second endpoint whose clock runs 20 minutes ahead, so that every request it
+verifies is outside the allowed skew (RequestExpired). The AWS CLI v1 runs in this process
+through its driver (`awscli.clidriver`), one command after the other, its stdout and stderr
+captured, as `aws ec2 ...` would print them.
 
 Run by ec2-model/tests/real_clients.rs, which serves canned responses rendered by ec2-model and
 checks the values printed here (one JSON object on stdout). Every call is made through the
@@ -12,10 +15,12 @@ recorded as {"error": ...} with the client's parsed error code, status and messa
 exception is recorded as {"exception": ...} and fails the Rust test.
 """
 
+import contextlib
+import io
 import json
 import os
 import re
-import subprocess
+import shlex
 import sys
 import traceback
 import warnings
@@ -40,8 +45,11 @@ import botocore.exceptions  # noqa: E402
 from boto.regioninfo import RegionInfo  # noqa: E402
 
 PORT = int(sys.argv[1])
-ACCESS_KEY = sys.argv[2]
-SECRET_KEY = sys.argv[3]
+SKEWED_PORT = int(sys.argv[2])
+ACCESS_KEY = sys.argv[3]
+SECRET_KEY = sys.argv[4]
+# Ids the responder answers with a canned error: UnauthorizedOperation (HTTP 403).
+UNAUTHORIZED_AMI = "ami-0000000000000403"
 WRONG_SECRET = SECRET_KEY[:-1] + ("x" if SECRET_KEY[-1] != "x" else "y")
 
 results = {
@@ -74,10 +82,10 @@ def record(client, name, fn):
 
 # --- boto3 / botocore ------------------------------------------------------------------------
 
-def boto3_client(secret):
+def boto3_client(secret, port=PORT):
     return boto3.session.Session().client(
         "ec2",
-        endpoint_url="http://127.0.0.1:%d" % PORT,
+        endpoint_url="http://127.0.0.1:%d" % port,
         region_name="us-east-1",
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=secret,
@@ -115,7 +123,8 @@ def run_boto3():
         AllocationId="eipalloc-0123456789abcdef0")["ResponseMetadata"]["HTTPStatusCode"])
 
     def describe_addresses():
-        out = ec2.describe_addresses(PublicIps=["198.51.100.7"])
+        out = ec2.describe_addresses(PublicIps=["198.51.100.7"],
+                                     Filters=[{"Name": "domain", "Values": ["vpc"]}])
         return [{"PublicIp": a["PublicIp"], "AllocationId": a.get("AllocationId"),
                  "InstanceId": a.get("InstanceId"), "AssociationId": a.get("AssociationId"),
                  "Domain": a.get("Domain"), "PrivateIpAddress": a.get("PrivateIpAddress")}
@@ -139,7 +148,10 @@ def run_boto3():
         GroupId="sg-0123456789abcdef0", IpPermissions=egress).get("Return"))
 
     def describe_groups():
-        out = ec2.describe_security_groups(GroupNames=["web"])
+        out = ec2.describe_security_groups(
+            GroupNames=["web"],
+            Filters=[{"Name": "group-name", "Values": ["web", "db*"]},
+                     {"Name": "ip-permission.cidr", "Values": ["0.0.0.0/0"]}])
         return [{"GroupId": g["GroupId"], "GroupName": g["GroupName"],
                  "Description": g["Description"], "OwnerId": g["OwnerId"],
                  "VpcId": g.get("VpcId"),
@@ -175,7 +187,9 @@ def run_boto3():
     record(r, "RunInstances", run)
 
     def describe_instances():
-        out = ec2.describe_instances(InstanceIds=["i-0123456789abcdef0"])
+        out = ec2.describe_instances(
+            InstanceIds=["i-0123456789abcdef0"],
+            Filters=[{"Name": "instance-state-name", "Values": ["running"]}])
         return [{"ReservationId": res["ReservationId"],
                  "Instances": [instance(i) for i in res["Instances"]]}
                 for res in out["Reservations"]]
@@ -188,17 +202,21 @@ def run_boto3():
                 for t in out["TerminatingInstances"]]
     record(r, "TerminateInstances", terminate)
 
-    # Errors: a missing group, and a wrong secret key.
+    # Errors: a missing group, a wrong secret key, a refused operation (403), a clock outside
+    # the allowed skew.
     record(r, "ErrorNotFound", lambda: ec2.delete_security_group(GroupName="missing"))
     record(r, "ErrorAuth", lambda: boto3_client(WRONG_SECRET).describe_addresses())
+    record(r, "ErrorUnauthorized", lambda: ec2.describe_images(ImageIds=[UNAUTHORIZED_AMI]))
+    record(r, "ErrorExpired",
+           lambda: boto3_client(SECRET_KEY, SKEWED_PORT).describe_addresses())
 
 
 # --- boto 2.49 -------------------------------------------------------------------------------
 
-def boto2_connection(secret):
+def boto2_connection(secret, port=PORT):
     return boto.ec2.connection.EC2Connection(
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=secret, is_secure=False,
-        port=PORT, region=RegionInfo(name="us-east-1", endpoint="127.0.0.1"), path="/")
+        port=port, region=RegionInfo(name="us-east-1", endpoint="127.0.0.1"), path="/")
 
 
 def run_boto2():
@@ -232,7 +250,8 @@ def run_boto2():
         return [{"public_ip": a.public_ip, "instance_id": a.instance_id, "domain": a.domain,
                  "allocation_id": a.allocation_id, "association_id": a.association_id,
                  "private_ip_address": a.private_ip_address}
-                for a in conn.get_all_addresses(addresses=["198.51.100.7"])]
+                for a in conn.get_all_addresses(addresses=["198.51.100.7"],
+                                                filters={"domain": "vpc"})]
     record(r, "DescribeAddresses", addresses)
 
     def create():
@@ -257,7 +276,8 @@ def run_boto2():
 
     def groups():
         out = []
-        for g in conn.get_all_security_groups(groupnames=["web"]):
+        for g in conn.get_all_security_groups(groupnames=["web"],
+                                              filters={"ip-permission.cidr": "0.0.0.0/0"}):
             def rules(rs):
                 return [{"ip_protocol": x.ip_protocol, "from_port": x.from_port,
                          "to_port": x.to_port,
@@ -296,7 +316,9 @@ def run_boto2():
 
     def reservations():
         return [{"id": res.id, "instances": [instance(i) for i in res.instances]}
-                for res in conn.get_all_reservations(instance_ids=["i-0123456789abcdef0"])]
+                for res in conn.get_all_reservations(
+                    instance_ids=["i-0123456789abcdef0"],
+                    filters={"instance-state-name": ["running", "pending"]})]
     record(r, "DescribeInstances", reservations)
 
     def terminate():
@@ -308,46 +330,82 @@ def run_boto2():
 
     record(r, "ErrorNotFound", lambda: conn.delete_security_group(name="missing"))
     record(r, "ErrorAuth", lambda: boto2_connection(WRONG_SECRET).get_all_addresses())
+    record(r, "ErrorUnauthorized", lambda: conn.get_all_images(image_ids=[UNAUTHORIZED_AMI]))
+    record(r, "ErrorExpired",
+           lambda: boto2_connection(SECRET_KEY, SKEWED_PORT).get_all_addresses())
 
 
 # --- AWS CLI v1 ------------------------------------------------------------------------------
 
+SG = "sg-0123456789abcdef0"
+EGRESS = '[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]'
+# Each command as a user would type it after `aws ec2`.
+AWSCLI_COMMANDS = {
+    "AllocateAddress": "allocate-address --domain vpc",
+    "AssociateAddress": "associate-address --allocation-id eipalloc-0123456789abcdef0 "
+                        "--instance-id i-0123456789abcdef0 --allow-reassociation",
+    "DisassociateAddress": "disassociate-address --association-id eipassoc-0123456789abcdef0",
+    "ReleaseAddress": "release-address --allocation-id eipalloc-0123456789abcdef0",
+    "DescribeAddresses": "describe-addresses --public-ips 198.51.100.7 "
+                         "--filters Name=domain,Values=vpc",
+    "CreateSecurityGroup": "create-security-group --group-name web --description 'web servers'",
+    "AuthorizeSecurityGroupIngress": "authorize-security-group-ingress --group-name web "
+                                     "--protocol tcp --port 80-90 --cidr 10.0.0.0/8",
+    "AuthorizeSecurityGroupEgress": "authorize-security-group-egress --group-id %s "
+                                    "--ip-permissions '%s'" % (SG, EGRESS),
+    "RevokeSecurityGroupIngress": "revoke-security-group-ingress --group-name web "
+                                  "--protocol tcp --port 22 --cidr 0.0.0.0/0",
+    "RevokeSecurityGroupEgress": "revoke-security-group-egress --group-id %s "
+                                 "--ip-permissions '%s'" % (SG, EGRESS),
+    "DescribeSecurityGroups": "describe-security-groups --group-names web "
+                              "--filters Name=ip-permission.cidr,Values=0.0.0.0/0",
+    "DeleteSecurityGroup": "delete-security-group --group-id %s" % SG,
+    "DescribeImages": "describe-images --image-ids ami-0123456789abcdef0",
+    "RunInstances": "run-instances --image-id ami-0123456789abcdef0 --count 1 "
+                    "--instance-type t2.micro --security-groups web --security-group-ids %s" % SG,
+    "DescribeInstances": "describe-instances --instance-ids i-0123456789abcdef0 "
+                         "--filters Name=instance-state-name,Values=running",
+    "TerminateInstances": "terminate-instances --instance-ids i-0123456789abcdef0",
+    "ErrorNotFound": "delete-security-group --group-name missing",
+    "ErrorUnauthorized": "describe-images --image-ids %s" % UNAUTHORIZED_AMI,
+    "ErrorExpired": "describe-addresses",
+}
+
+
 def run_awscli():
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-               AWS_DEFAULT_REGION="us-east-1", AWS_MAX_ATTEMPTS="1", PYTHONWARNINGS="ignore")
-    common = ["--endpoint-url", "http://127.0.0.1:%d" % PORT, "--output", "json"]
-    commands = {
-        "AuthorizeSecurityGroupIngress": ["authorize-security-group-ingress", "--group-name",
-                                          "web", "--protocol", "tcp", "--port", "80-90",
-                                          "--cidr", "10.0.0.0/8"],
-        "DescribeSecurityGroups": ["describe-security-groups", "--group-names", "web"],
-        "ErrorNotFound": ["delete-security-group", "--group-name", "missing"],
-    }
-    running = {name: subprocess.Popen([sys.executable, "-m", "awscli", "ec2"] + argv + common,
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True)
-               for name, argv in commands.items()}
-    for name, proc in running.items():
+    os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+                      AWS_DEFAULT_REGION="us-east-1", AWS_MAX_ATTEMPTS="1",
+                      AWS_RETRY_MODE="standard")
+    from awscli.clidriver import create_clidriver
+    driver = create_clidriver()
+    for name, command in AWSCLI_COMMANDS.items():
+        port = SKEWED_PORT if name == "ErrorExpired" else PORT
+        argv = (["ec2"] + shlex.split(command)
+                + ["--endpoint-url", "http://127.0.0.1:%d" % port, "--output", "json"])
+        out, err = io.StringIO(), io.StringIO()
         try:
-            out, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            results["awscli"][name] = {"exception": "timed out"}
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                rc = driver.main(argv)
+        except Exception as e:  # noqa: BLE001 - reported to the Rust test, which fails on it
+            results["awscli"][name] = {"exception": "%s: %s\n%s" % (
+                type(e).__name__, e, traceback.format_exc())}
             continue
-        if proc.returncode == 0:
+        out, err = out.getvalue(), err.getvalue()
+        if rc == 0:
             try:
                 results["awscli"][name] = {"ok": json.loads(out) if out.strip() else None}
             except ValueError as e:
                 results["awscli"][name] = {"exception": "bad JSON (%s): %r" % (e, out)}
         else:
-            m = re.search(r"An error occurred \(([^)]+)\) when calling the (\w+) operation: (.*)",
+            m = re.search(r"An error occurred \(([^)]+)\) when calling the (\w+) operation"
+                          r"(?: \(reached max retries: \d+\))?: (.*)",
                           err)
             if m:
                 results["awscli"][name] = {"error": {"code": m.group(1), "operation": m.group(2),
                                                      "message": m.group(3).strip(),
-                                                     "exit": proc.returncode}}
+                                                     "exit": rc}}
             else:
-                results["awscli"][name] = {"exception": "exit %d: %s" % (proc.returncode, err)}
+                results["awscli"][name] = {"exception": "exit %d: %s" % (rc, err)}
 
 
 run_boto3()
