@@ -537,6 +537,9 @@ fn endpoint_packet(r: &mut Rng, m: &Model, history: &[(Entry, Packet)]) -> Optio
                 if r.chance(10) {
                     p.nw_src = Ipv4Addr::new(10, 0, 1, 99);
                 }
+                if r.chance(10) {
+                    p.arp_sha = r.pick(&all).mac;
+                }
                 (
                     Entry::Port {
                         switch: at.switch,
@@ -1060,6 +1063,15 @@ fn scenario_anti_spoofing_and_arp() {
         m.settings().gateway,
     );
     assert!(w.send(at(&m, "a"), req).is_dropped());
+    // So is ARP with a forged sender hardware address (the Ethernet source a's own).
+    let req = Packet::arp(ARP_REQUEST, a.mac, MacAddr::BROADCAST, a.ip, b.ip).with_arp_sha(b.mac);
+    assert!(matches!(
+        w.send(at(&m, "a"), req),
+        Verdict::Dropped {
+            reason: crate::reference::DropReason::Spoofed,
+            ..
+        }
+    ));
     // ARP for the elastic IP from the gateway: answered with the elastic-IP MAC, only by
     // switch 1 (which hosts a).
     let s = *m.settings();

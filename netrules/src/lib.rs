@@ -18,14 +18,19 @@
 //! uplinks carry untagged frames only: tagged frames are dropped.
 //!
 //! **Anti-spoofing.** An instance's port only emits frames with the instance's MAC as
-//! Ethernet source and, for IPv4 and ARP, its private address as (sender) source. Anything
-//! else is dropped.
+//! Ethernet source and, for IPv4 and ARP, its private address as (sender) source; an ARP
+//! frame's sender hardware address ([`Packet::arp_sha`]) must be the instance's MAC too.
+//! Anything else is dropped. OpenFlow 1.0 cannot match the ARP sender hardware address, so
+//! the flows check the Ethernet source and sender address of an instance's ARP requests and
+//! punt them, and the controller checks the sender hardware address before it answers
+//! (an instance's ARP replies are dropped by the flows whatever their fields).
 //!
 //! **ARP.** ARP requests from an instance go to the controller, which answers for other
 //! instances (their MAC) and for the subnet's gateway address (the virtual router's MAC).
 //! ARP requests arriving on the uplink of the switch that hosts the instance an elastic IP is
 //! associated with, for that address, go to the controller, which answers with the
-//! elastic-IP MAC. Every other ARP frame is dropped.
+//! elastic-IP MAC. Replies go to the request's sender hardware address. Every other ARP
+//! frame is dropped.
 //!
 //! **Where packets go.** IPv4 from an instance to a private address goes to the instance with
 //! that address if the frame is addressed to its MAC and it is attached: directly when it is
@@ -119,7 +124,8 @@
 //! - On a change: apply it to the [`Model`] (its mutators return the [`model::Touched`]
 //!   set), send [`Compiler::update`]'s flow_mods, then [`Pinholes::cut`]'s deletes; after an
 //!   elastic IP moves, send [`pinhole::gratuitous_arp`].
-//! - On a packet_in: send [`Pinholes::packet_in`]'s pinholes ([`Decision::wire`]: copied into
+//! - On a packet_in: read the frame's [`Packet`] (for ARP, the sender hardware address
+//!   too), send [`Pinholes::packet_in`]'s pinholes ([`Decision::wire`]: copied into
 //!   a transmit buffer with [`pinhole::PinholeWire::encode`], or as [`Decision::flow_mods`]), then
 //!   its packet_out.
 //! - On a flow_removed of a pinhole: send [`Pinholes::flow_removed`]'s deletes.

@@ -1168,6 +1168,10 @@ mod tests {
         assert_eq!(po.actions, vec![Action::output(PortNo(1))]);
         assert_eq!(po.packet.dl_src, b.mac);
         assert!(p.is_empty());
+        // The same request with b's MAC as its sender hardware address: dropped, unanswered.
+        let d = p.packet_in(&m, 1, PortNo(1), &req.with_arp_sha(b.mac));
+        assert_eq!(d.outcome, Outcome::Dropped(DropReason::Spoofed));
+        assert!(d.packet_out.is_none() && d.wire.is_none());
     }
 
     #[test]

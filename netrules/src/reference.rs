@@ -159,8 +159,8 @@ pub enum DropReason {
     UnknownPort,
     /// An 802.1Q-tagged frame (instance ports and uplinks carry untagged frames only).
     Tagged,
-    /// From an instance, with a source MAC or IPv4 address (ARP sender address included)
-    /// that is not its own.
+    /// From an instance, with a source MAC or IPv4 address that is not its own (for ARP:
+    /// the Ethernet source, or the sender's hardware or protocol address).
     Spoofed,
     /// Neither IPv4 nor an ARP request the network handles.
     NotHandled,
@@ -276,8 +276,10 @@ pub enum Hop {
     Transit(Box<Transit>),
 }
 
+/// The reply to ARP request `req` saying its target is at `mac`, sent to the requester's
+/// hardware address (its sender hardware address, as ARP replies are).
 fn arp_reply(mac: openflow_proto::MacAddr, req: &Packet) -> Packet {
-    Packet::arp(ARP_REPLY, mac, req.dl_src, req.nw_dst, req.nw_src)
+    Packet::arp(ARP_REPLY, mac, req.arp_sha, req.nw_dst, req.nw_src)
 }
 
 /// The answer to an ARP request for `target` from an instance: another instance's MAC, or
@@ -354,7 +356,10 @@ fn from_instance(
     if p.dl_vlan.is_some() {
         return Hop::Drop(DropReason::Tagged);
     }
-    if p.dl_src != a.mac || ((p.is_ipv4() || p.is_arp()) && p.nw_src != a.ip) {
+    if p.dl_src != a.mac
+        || ((p.is_ipv4() || p.is_arp()) && p.nw_src != a.ip)
+        || (p.is_arp() && p.arp_sha != a.mac)
+    {
         return Hop::Drop(DropReason::Spoofed);
     }
     if p.is_arp() {
@@ -1031,6 +1036,64 @@ mod tests {
         let late = Duration::from_secs(1_000_000);
         assert!(r.expire(late).is_empty());
         assert!(!r.inject(&m, late, e_b, rep).is_dropped());
+    }
+
+    #[test]
+    fn arp_sender_fields_are_checked_and_replies_go_to_the_sender() {
+        let m = fixture();
+        let (a, b) = (inst(&m, "a"), inst(&m, "b"));
+        let req = Packet::arp(ARP_REQUEST, a.mac, MacAddr::BROADCAST, a.ip, b.ip);
+        match hop(&m, 1, PortNo(1), &req) {
+            Hop::Controller {
+                duty: Duty::ArpFromInstance(id),
+                reply: Some(r),
+            } => {
+                assert_eq!(id, a.id);
+                assert_eq!((r.dl_src, r.arp_sha, r.dl_dst), (b.mac, b.mac, a.mac));
+                assert_eq!((r.nw_src, r.nw_dst, r.nw_proto), (b.ip, a.ip, ARP_REPLY));
+            }
+            other => panic!("{other:?}"),
+        }
+        for forged in [
+            req.with_arp_sha(b.mac),
+            req.with_arp_sha(MacAddr::ZERO),
+            Packet {
+                nw_src: b.ip,
+                ..req
+            },
+            Packet {
+                dl_src: b.mac,
+                ..req
+            },
+        ] {
+            assert_eq!(
+                hop(&m, 1, PortNo(1), &forged),
+                Hop::Drop(DropReason::Spoofed),
+                "{forged:?}"
+            );
+        }
+        // IPv4 frames carry no sender hardware address: a stray value is not looked at.
+        let p = Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000, 22).with_arp_sha(b.mac);
+        assert!(matches!(hop(&m, 1, PortNo(1), &p), Hop::Transit(_)));
+        // The reply to a request from the physical network goes to its sender hardware
+        // address.
+        let eip = m.elastic_ip_of(&a.id).unwrap();
+        let s = *m.settings();
+        let who = MacAddr([2, 0, 0, 0, 7, 7]);
+        let req = Packet::arp(
+            ARP_REQUEST,
+            s.public_gateway_mac,
+            MacAddr::BROADCAST,
+            s.public_gateway,
+            eip,
+        )
+        .with_arp_sha(who);
+        match hop(&m, 1, PortNo(100), &req) {
+            Hop::Controller { reply: Some(r), .. } => {
+                assert_eq!((r.dl_src, r.dl_dst, r.nw_src), (s.elastic_ip_mac, who, eip));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!   ports, ranges, CIDRs and group references, self-references included, elastic IP
 //!   associations, all with the [`settings`] of a test network), and [`scenario`]: a model
 //!   and a random trace of [`Step`]s against it (new connections in both directions,
-//!   replies, unrelated packets, spoofed sources, ARP, tagged frames, the passing of time and
+//!   replies, unrelated packets, spoofed sources (ARP sender hardware addresses included),
+//!   ARP, tagged frames, the passing of time and
 //!   changes to the model).
 //!
 //! A property in the style of the crate's own tests: on a random model and trace, whatever
@@ -94,7 +95,8 @@ fn small_nw_proto() -> impl Strategy<Value = u8> {
 
 /// A packet with header values from small universes (addresses in 10.0.0.1-4, 10.0.1.1-2 and
 /// 192.0.2.1, ports among 0, 3, 8, 22, 80, 443, 1024, 65535, untagged or VLAN 5 or 7, IPv4,
-/// ARP or IPv6).
+/// ARP or IPv6; an ARP frame's sender hardware address is its Ethernet source, or now and
+/// then its Ethernet destination).
 pub fn packet() -> impl Strategy<Value = Packet> {
     (
         (
@@ -107,10 +109,10 @@ pub fn packet() -> impl Strategy<Value = Packet> {
         prop::sample::select(vec![0u8, 0x10, 0x13, 0xb8]),
         small_nw_proto(),
         (small_ip(), small_ip()),
-        (small_tp(), small_tp()),
+        (small_tp(), small_tp(), prop::bool::weighted(0.2)),
     )
         .prop_map(
-            |((src, dst, vlan, pcp), dl_type, tos, proto, (s, d), (ts, td))| {
+            |((src, dst, vlan, pcp), dl_type, tos, proto, (s, d), (ts, td, sha_other))| {
                 let mut p = Packet::ipv4(src, dst, s, d, proto, ts, td);
                 p.dl_vlan = vlan;
                 p.dl_vlan_pcp = if vlan.is_some() { pcp } else { 0 };
@@ -127,6 +129,8 @@ pub fn packet() -> impl Strategy<Value = Packet> {
                         p.nw_proto = 1 + (proto & 1);
                         p.tp_src = 0;
                         p.tp_dst = 0;
+                        // The sender hardware address: mostly the Ethernet source.
+                        p.arp_sha = if sha_other { dst } else { src };
                     }
                     _ => {
                         p.nw_proto = 0;
@@ -331,8 +335,13 @@ fn port_range() -> impl Strategy<Value = PortRange> {
     ]
 }
 
+/// The protocol numbers [`protocol`] draws for [`Protocol::Number`] most of the time (the
+/// rest: any number the model accepts, every one but ICMP 1, TCP 6 and UDP 17).
+pub const PROTOCOL_NUMBERS: [u8; 6] = [0, 2, 47, 50, 132, 255];
+
 /// A protocol as a permission names it: every protocol, TCP or UDP with a range, ICMP with
-/// a type and code (or any), or GRE (47).
+/// a type and code (or any), or another protocol by number (mostly one of
+/// [`PROTOCOL_NUMBERS`], sometimes any number but 1, 6 and 17).
 pub fn protocol() -> impl Strategy<Value = Protocol> {
     let icmp = (
         prop::option::of(prop::sample::select(vec![0u8, 3, 8])),
@@ -346,7 +355,17 @@ pub fn protocol() -> impl Strategy<Value = Protocol> {
         4 => port_range().prop_map(Protocol::Tcp),
         2 => port_range().prop_map(Protocol::Udp),
         2 => icmp.prop_map(Protocol::Icmp),
-        1 => Just(Protocol::Number(47)),
+        1 => number().prop_map(Protocol::Number),
+    ]
+}
+
+/// A protocol number as [`Protocol::Number`] takes it (never 1, 6 or 17).
+fn number() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        3 => prop::sample::select(PROTOCOL_NUMBERS.to_vec()),
+        1 => any::<u8>().prop_filter("ICMP, TCP and UDP have their own forms", |n| {
+            !matches!(*n, IP_PROTO_ICMP | IP_PROTO_TCP | IP_PROTO_UDP)
+        }),
     ]
 }
 
@@ -538,7 +557,8 @@ fn build(spec: &ModelSpec) -> Result<Model, ModelError> {
 /// A random model: 1 to 3 switches (uplink port 100), 1 to 3 groups with up to 5 ingress
 /// permissions each and either the default allow-all egress or up to 2 egress permissions
 /// (protocols any, TCP and UDP with single ports, boundary ranges, all ports and ranges
-/// wider than the default port budget, ICMP with or without type and code, GRE; peers
+/// wider than the default port budget, ICMP with or without type and code, other protocol
+/// numbers; peers
 /// CIDRs inside and outside the subnet or groups, the group itself included), 1 to 5
 /// instances `i-n` at `10.0.1.(n+2)`, mostly attached, in 1 or 2 groups, about half with an
 /// elastic IP, and one spare elastic IP.
@@ -691,13 +711,18 @@ fn step(model: &Model) -> impl Strategy<Value = Step> {
         s.elastic_ip_mac,
         s.gateway,
     );
-    let proto = prop::sample::select(vec![
-        IP_PROTO_TCP,
-        IP_PROTO_TCP,
-        IP_PROTO_UDP,
-        IP_PROTO_ICMP,
-        47,
-    ]);
+    // Protocols: TCP, UDP, ICMP, GRE, and the numbers the model's permissions name.
+    let mut protos = vec![IP_PROTO_TCP, IP_PROTO_TCP, IP_PROTO_UDP, IP_PROTO_ICMP, 47];
+    for g in model.groups().values() {
+        for d in [Direction::Ingress, Direction::Egress] {
+            for p in g.permissions(d) {
+                if let Protocol::Number(n) = p.protocol() {
+                    protos.push(*n);
+                }
+            }
+        }
+    }
+    let proto = prop::sample::select(protos);
     // Destination ports: the boundaries of the model's ranges and their neighbours, mostly.
     let mut edges: BTreeSet<u16> = BTreeSet::new();
     for g in model.groups().values() {
@@ -768,17 +793,27 @@ fn step(model: &Model) -> impl Strategy<Value = Step> {
                 f(a.mac, b.mac, a.ip, b.ip),
             )
         });
-    // Spoofed: another instance's MAC or address, or a made-up one.
+    // Spoofed: another instance's MAC or address, or a made-up one; ARP requests with the
+    // instance's own MAC and address but another sender hardware address.
     let ii = insts.clone();
     let spoofed =
-        (shape.clone(), pick.clone(), pick.clone(), 0u8..3).prop_map(move |(sh, a, b, how)| {
+        (shape.clone(), pick.clone(), pick.clone(), 0u8..5).prop_map(move |(sh, a, b, how)| {
             let a = &ii[a.index(ii.len())];
             let b = &ii[b.index(ii.len())];
             let f = ipv4_frame(sh.0, sh.1, sh.2);
             let (mac, ip) = match how {
                 0 => (b.mac, a.ip),
                 1 => (a.mac, b.ip),
-                _ => (a.mac, Ipv4Addr::new(10, 0, 9, 9)),
+                2 => (a.mac, Ipv4Addr::new(10, 0, 9, 9)),
+                _ => {
+                    let sha = if how == 3 && b.mac != a.mac {
+                        b.mac
+                    } else {
+                        MacAddr([2, 0, 0, 0, 9, 9])
+                    };
+                    let req = Packet::arp(1, a.mac, MacAddr::BROADCAST, a.ip, b.ip);
+                    return Step::Send(Source::Instance(a.id.clone()), req.with_arp_sha(sha));
+                }
             };
             Step::Send(Source::Instance(a.id.clone()), f(mac, b.mac, ip, b.ip))
         });

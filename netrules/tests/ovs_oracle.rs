@@ -222,8 +222,8 @@ fn flow_text(in_port: PortNo, p: &Packet) -> String {
         }
         ETH_TYPE_ARP => {
             s += &format!(
-                ",arp_spa={},arp_tpa={},arp_op={}",
-                p.nw_src, p.nw_dst, p.nw_proto
+                ",arp_spa={},arp_tpa={},arp_op={},arp_sha={}",
+                p.nw_src, p.nw_dst, p.nw_proto, p.arp_sha
             )
         }
         _ => {}
@@ -259,6 +259,8 @@ fn final_packet(trace: &str, input: &Packet) -> Packet {
             "dl_vlan_pcp" => pcp = num() as u8,
             "nw_src" | "arp_spa" => p.nw_src = v.parse().unwrap(),
             "nw_dst" | "arp_tpa" => p.nw_dst = v.parse().unwrap(),
+            // Not an OpenFlow 1.0 field: no action may change it.
+            "arp_sha" => p.arp_sha = v.parse().unwrap(),
             "nw_tos" => dscp = num() as u8,
             "nw_ecn" => ecn = num() as u8,
             // Open vSwitch's flow has transport fields for every IP protocol, and set_tp_*

@@ -9,7 +9,7 @@ use common::Lockstep;
 use core::net::Ipv4Addr;
 use netrules::compile::{cookie, CompileOptions};
 use netrules::model::*;
-use netrules::reference::{Endpoint, Entry, Verdict};
+use netrules::reference::{DropReason, Endpoint, Entry, Verdict};
 use netrules::sim::{Destination, Point, TraceEvent};
 use netrules::strategies::{settings, Change, UPLINK};
 use netrules::Packet;
@@ -528,6 +528,35 @@ fn anti_spoofing() {
     let replies = t.delivered_to(&Destination::Host("i-web".into()));
     assert_eq!(replies.len(), 1);
     assert_eq!((replies[0].dl_src, replies[0].nw_src), (mac(3), ip(3)));
+    assert_eq!(replies[0].arp_sha, mac(3));
+    // The same request with another sender hardware address (another instance's MAC, a
+    // made-up one) and its own Ethernet source and sender address: OpenFlow 1.0 cannot
+    // match that field, so the switch punts the request and the controller drops it.
+    for sha in [mac(3), mac(4), MacAddr([2, 0, 0, 0, 9, 9]), MacAddr::ZERO] {
+        let forged = arp.with_arp_sha(sha);
+        let (v, t) = l.send(at("i-web"), forged);
+        assert!(
+            matches!(
+                v,
+                Verdict::Dropped {
+                    reason: DropReason::Spoofed,
+                    ..
+                }
+            ),
+            "sha {sha}: {v:?}"
+        );
+        assert!(t.is_dropped(), "sha {sha}: {t:?}");
+        assert_eq!(
+            t.packet_ins().count(),
+            1,
+            "sha {sha}: decided by the controller"
+        );
+    }
+    // A forged ARP reply is dropped by the switch like every ARP reply from an instance.
+    let reply = Packet::arp(2, mac(2), mac(3), ip(2), ip(3)).with_arp_sha(mac(4));
+    let (v, t) = l.send(at("i-web"), reply);
+    assert!(v.is_dropped() && t.is_dropped(), "{v:?}");
+    assert_eq!(t.packet_ins().count(), 0);
     // Directly on an instance port of the simulator, too.
     let t = l
         .net

@@ -6,7 +6,9 @@
 //! tag read into the VLAN id and priority; 802.3 length fields become type `0x05ff`), the
 //! IPv4 ToS (DSCP bits), protocol and addresses, TCP/UDP ports or ICMP type and code (zero for
 //! non-first fragments and truncated headers), and for ARP the opcode and the sender and
-//! target protocol addresses. It is written here rather than with a general packet parser
+//! target protocol addresses, plus the sender hardware address, which OpenFlow 1.0 does not
+//! match but the controller checks against the instance's MAC (read for ARP frames only:
+//! other frames pay nothing for it). It is written here rather than with a general packet parser
 //! because these exact OpenFlow rules (what is zero when, which bits are kept) are the point.
 
 use core::net::Ipv4Addr;
@@ -68,6 +70,7 @@ pub fn extract(frame: &[u8]) -> Option<Packet> {
         nw_dst: Ipv4Addr::UNSPECIFIED,
         tp_src: 0,
         tp_dst: 0,
+        arp_sha: MacAddr::ZERO,
     };
     let body = frame.get(l3..).unwrap_or_default();
     if dl_type == ETH_TYPE_IPV4 {
@@ -124,12 +127,15 @@ fn arp(b: &[u8], p: &mut Packet) {
     {
         return;
     }
-    let (Some(op), Some(spa), Some(tpa)) = (u16_at(b, 6), ip_at(b, 14), ip_at(b, 24)) else {
+    let (Some(op), Some(sha), Some(spa), Some(tpa)) =
+        (u16_at(b, 6), mac_at(b, 8), ip_at(b, 14), ip_at(b, 24))
+    else {
         return;
     };
     if let Ok(op) = u8::try_from(op) {
         p.nw_proto = op;
     }
+    p.arp_sha = sha;
     p.nw_src = spa;
     p.nw_dst = tpa;
 }
@@ -150,7 +156,8 @@ fn checksum(header: &[u8]) -> u16 {
 /// A minimal frame carrying exactly these header fields, such that [`extract`] gives them
 /// back: for IPv4 a 20-byte header with a correct checksum and a transport header (TCP, UDP:
 /// ports; ICMP: type and code; transport checksums zero), for ARP an Ethernet/IPv4 ARP body
-/// (hardware addresses from the Ethernet header). Padded to the 60-byte Ethernet minimum.
+/// (sender hardware address `arp_sha`, target hardware address zero in a request and the
+/// Ethernet destination otherwise). Padded to the 60-byte Ethernet minimum.
 /// For simulated switches and tests.
 pub fn synthesize(p: &Packet) -> Vec<u8> {
     let mut f = Vec::with_capacity(64);
@@ -205,7 +212,7 @@ pub fn synthesize(p: &Packet) -> Vec<u8> {
         f.extend_from_slice(&ETH_TYPE_IPV4.to_be_bytes());
         f.extend_from_slice(&[6, 4]);
         f.extend_from_slice(&u16::from(p.nw_proto).to_be_bytes());
-        f.extend_from_slice(&p.dl_src.0);
+        f.extend_from_slice(&p.arp_sha.0);
         f.extend_from_slice(&p.nw_src.octets());
         let tha = if p.nw_proto == netrules::packet::ARP_REQUEST {
             MacAddr::ZERO
@@ -240,6 +247,7 @@ mod tests {
             Packet::ipv4(mac(1), mac(2), a, b, 1, 8, 0),
             Packet::ipv4(mac(1), mac(2), a, b, 47, 0, 0),
             Packet::arp(1, mac(1), MacAddr::BROADCAST, a, b),
+            Packet::arp(1, mac(1), MacAddr::BROADCAST, a, b).with_arp_sha(mac(3)),
             Packet::arp(2, mac(1), mac(2), a, b),
         ] {
             assert_eq!(extract(&synthesize(&p)), Some(p), "{p:?}");
@@ -278,6 +286,45 @@ mod tests {
         let mut ecn = full;
         ecn[14 + 1] = 0xb9;
         assert_eq!(extract(&ecn).unwrap().nw_tos, 0xb8);
+    }
+
+    #[test]
+    fn the_arp_sender_hardware_address_is_read_from_the_arp_body() {
+        let req = Packet::arp(
+            1,
+            mac(1),
+            MacAddr::BROADCAST,
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 3),
+        );
+        let mut f = synthesize(&req);
+        // Ethernet header (14), then htype, ptype, hlen, plen, op (8): the sender hardware
+        // address.
+        assert_eq!(&f[22..28], &mac(1).0);
+        f[22..28].copy_from_slice(&mac(7).0);
+        let got = extract(&f).unwrap();
+        assert_eq!((got.dl_src, got.arp_sha), (mac(1), mac(7)));
+        // An ARP body too short for the addresses, or not Ethernet/IPv4: no fields read.
+        let got = extract(&f[..14 + 20]).unwrap();
+        assert_eq!(
+            (got.arp_sha, got.nw_src),
+            (MacAddr::ZERO, Ipv4Addr::UNSPECIFIED)
+        );
+        let mut other = f.clone();
+        other[14 + 4] = 8; // hlen 8
+        assert_eq!(extract(&other).unwrap().arp_sha, MacAddr::ZERO);
+        // Not ARP: no sender hardware address, whatever the bytes where it would be.
+        let mut ip = synthesize(&Packet::ipv4(
+            mac(1),
+            mac(2),
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 3),
+            17,
+            1,
+            2,
+        ));
+        ip[22..28].copy_from_slice(&mac(7).0);
+        assert_eq!(extract(&ip).unwrap().arp_sha, MacAddr::ZERO);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use netrules::model::{
     Direction, ElasticIp, GroupId, Instance, OwnerId, Peer, Permission, PortRange, Protocol,
     SecurityGroup,
 };
+use netrules::reference::DropReason;
 use netrules::Packet;
 use openflow_proto::error_msg::HelloFailedCode;
 use openflow_proto::{FlowModFlags, Framer, MacAddr};
@@ -1542,6 +1543,67 @@ fn arp_requests_for_the_gateway_are_answered() {
     net.pump();
     let reply = ArpFrame::parse(&net.sw(1).packet_outs()[0].data).unwrap();
     assert_eq!(reply.sender_mac.0, inst_mac(2).0);
+}
+
+/// The outcomes of the packet_ins `events` report, in order.
+fn packet_in_outcomes(events: &[Event]) -> Vec<Outcome> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PacketIn { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn arp_requests_with_a_forged_sender_hardware_address_are_dropped() {
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    // i-a asks for i-b with its own MAC and address, but i-b's MAC (then a made-up one) as
+    // the sender hardware address: OpenFlow 1.0 cannot match that field, so the switch punts
+    // the request; the controller drops it, unanswered.
+    let honest = Packet::arp(
+        netrules::packet::ARP_REQUEST,
+        inst_mac(1),
+        MacAddr::BROADCAST,
+        inst_ip(1),
+        inst_ip(2),
+    );
+    for sha in [inst_mac(2), MacAddr([2, 0, 0, 0, 9, 9])] {
+        let forged = honest.with_arp_sha(sha);
+        let frame = frame::synthesize(&forged);
+        assert_eq!(frame::extract(&frame), Some(forged));
+        assert!(net.sw(1).packet_arrives(PortNo(2), &forged));
+        net.pump();
+    }
+    assert!(net.sw(1).packet_outs().is_empty());
+    // Counted and reported like a spoofed IPv4 packet that reaches the controller.
+    let mut spoofed_ip = ssh_a_to_b(40000);
+    spoofed_ip.nw_src = inst_ip(3);
+    net.sw(1).send_packet_in(PortNo(2), &spoofed_ip);
+    net.pump();
+    assert!(net.sw(1).packet_outs().is_empty());
+    assert_eq!(net.ctl.counters().packet_ins, 3);
+    assert_eq!(net.ctl.counters().packet_outs, 0);
+    assert_eq!(
+        packet_in_outcomes(&net.take_events()),
+        vec![Outcome::Dropped(DropReason::Spoofed); 3]
+    );
+    assert!(net.ctl.pinholes().is_empty());
+    // The honest request is answered, to i-a.
+    assert!(net.sw(1).packet_arrives(PortNo(2), &honest));
+    net.pump();
+    let po = net.sw(1).packet_outs().to_vec();
+    assert_eq!(po.len(), 1);
+    let reply = ArpFrame::parse(&po[0].data).unwrap();
+    assert_eq!(reply.sender_mac.0, inst_mac(2).0);
+    assert_eq!(reply.eth_dst.0, inst_mac(1).0);
+    assert!(matches!(
+        packet_in_outcomes(&net.take_events()).as_slice(),
+        [Outcome::Arp(_)]
+    ));
 }
 
 #[test]

@@ -141,6 +141,10 @@ mod tests {
         rewrite(&mut p, &Action::SetNwSrc(Ipv4Addr::new(1, 1, 1, 1)));
         rewrite(&mut p, &Action::SetTpSrc(5));
         assert_eq!(p, arp);
+        // The Ethernet source is rewritten, the ARP sender hardware address is not.
+        rewrite(&mut p, &Action::SetDlSrc(MacAddr([2, 0, 0, 0, 0, 9])));
+        assert_eq!(p.dl_src, MacAddr([2, 0, 0, 0, 0, 9]));
+        assert_eq!(p.arp_sha, arp.dl_src);
         // Open vSwitch sets the ICMP type and code (8 bits) through set_tp_src/dst.
         let mut icmp = tcp();
         icmp.nw_proto = 1;
