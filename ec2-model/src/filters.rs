@@ -324,6 +324,25 @@ filter_keys!(
         SubnetId => "subnet-id",
         /// `vpc-id`.
         VpcId => "vpc-id",
+        /// `architecture` (`x86_64`, `arm64`...).
+        Architecture => "architecture",
+        /// `root-device-type` (`ebs`, `instance-store`).
+        RootDeviceType => "root-device-type",
+        /// `root-device-name` (`/dev/sda1`...).
+        RootDeviceName => "root-device-name",
+        /// `virtualization-type` (`hvm`, `paravirtual`).
+        VirtualizationType => "virtualization-type",
+        /// `hypervisor` (`xen`, `nitro`...).
+        Hypervisor => "hypervisor",
+        /// `client-token`: the idempotency token the instance was launched with.
+        ClientToken => "client-token",
+        /// `association.public-ip`: the public address bound to the instance's interface.
+        AssociationPublicIp => "association.public-ip",
+        /// `network-interface.addresses.association.public-ip`: the same address, as seen
+        /// through the interface's addresses.
+        NetworkInterfaceAddressesAssociationPublicIp => "network-interface.addresses.association.public-ip",
+        /// `network-interface.mac-address`.
+        NetworkInterfaceMacAddress => "network-interface.mac-address",
     }
 );
 

@@ -445,6 +445,16 @@ impl Instance {
             K::ReservationId => vec![reservation.reservation_id.to_string()],
             K::SubnetId => opt_string(self.subnet_id.as_ref()),
             K::VpcId => opt_string(self.vpc_id.as_ref()),
+            K::Architecture => opt_string(self.architecture.as_ref()),
+            K::RootDeviceType => opt_string(self.root_device_type.as_ref()),
+            K::RootDeviceName => opt_string(self.root_device_name.as_ref()),
+            K::VirtualizationType => opt_string(self.virtualization_type.as_ref()),
+            K::Hypervisor => opt_string(self.hypervisor.as_ref()),
+            K::ClientToken => opt_string(self.client_token.as_ref()),
+            K::AssociationPublicIp | K::NetworkInterfaceAddressesAssociationPublicIp => {
+                opt_string(self.ip_address)
+            }
+            K::NetworkInterfaceMacAddress => opt_string(self.mac_address.as_ref()),
             _ => Vec::new(),
         }
     }
@@ -958,6 +968,92 @@ mod tests {
             2
         );
         assert_eq!(r.filtered(&[]).unwrap(), r);
+    }
+
+    #[test]
+    fn instances_filter_by_platform_details_and_public_address() {
+        let mut described = sample_instance(3, InstanceState::Running, "web");
+        described.architecture = Some("arm64".into());
+        described.root_device_type = Some("ebs".into());
+        described.root_device_name = Some("/dev/xvda".into());
+        described.virtualization_type = Some("hvm".into());
+        described.hypervisor = Some("nitro".into());
+        described.client_token = Some("launch-7f3a".into());
+        described.ip_address = Some(Ipv4Addr::new(198, 51, 100, 9));
+        let bare = sample_instance(4, InstanceState::Running, "web");
+        let r = Reservation {
+            reservation_id: "r-2".parse().unwrap(),
+            owner_id: "123456789012".into(),
+            groups: vec![],
+            instances: vec![described, bare],
+        };
+        let only = |filters: &[Filter<InstanceFilter>]| -> Vec<InstanceId> {
+            r.filtered(filters)
+                .map(|r| r.instances.into_iter().map(|i| i.instance_id).collect())
+                .unwrap_or_default()
+        };
+        let three = vec![InstanceId::from_u64(3)];
+        // Each key selects the instance that has the value, and not the one without it.
+        for (key, hit, miss) in [
+            (InstanceFilter::Architecture, "arm64", "x86_64"),
+            (InstanceFilter::RootDeviceType, "ebs", "instance-store"),
+            (InstanceFilter::RootDeviceName, "/dev/xvda", "/dev/sda1"),
+            (InstanceFilter::VirtualizationType, "hvm", "paravirtual"),
+            (InstanceFilter::Hypervisor, "nitro", "xen"),
+            (InstanceFilter::ClientToken, "launch-7f3a", "launch-7f3b"),
+            (
+                InstanceFilter::AssociationPublicIp,
+                "198.51.100.9",
+                "198.51.100.8",
+            ),
+            (
+                InstanceFilter::NetworkInterfaceAddressesAssociationPublicIp,
+                "198.51.100.*",
+                "203.0.113.*",
+            ),
+        ] {
+            assert_eq!(
+                only(&[filter(key.clone(), &[hit])]),
+                three,
+                "{key:?} = {hit}"
+            );
+            assert_eq!(
+                only(&[filter(key.clone(), &[miss])]),
+                [],
+                "{key:?} = {miss}"
+            );
+            assert_eq!(
+                only(&[filter(key.clone(), &["*"])]),
+                three,
+                "{key:?}: any value"
+            );
+        }
+        // Both instances share the sample MAC address.
+        assert_eq!(
+            only(&[filter(
+                InstanceFilter::NetworkInterfaceMacAddress,
+                &["02:0e:0a:00:00:02"]
+            )])
+            .len(),
+            2
+        );
+        // The names parse as clients send them.
+        for name in [
+            "architecture",
+            "root-device-type",
+            "root-device-name",
+            "virtualization-type",
+            "hypervisor",
+            "client-token",
+            "association.public-ip",
+            "network-interface.addresses.association.public-ip",
+            "network-interface.mac-address",
+        ] {
+            assert!(
+                <InstanceFilter as crate::filters::FilterKey>::from_name(name).is_some(),
+                "{name}"
+            );
+        }
     }
 
     #[test]
