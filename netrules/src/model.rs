@@ -2351,6 +2351,12 @@ mod tests {
         )
         .unwrap();
         m.authorize(&gid("sg-a"), Direction::Ingress, p).unwrap();
+        let p = Permission::new(
+            Protocol::Tcp(PortRange::new(8, 9).unwrap()),
+            Peer::anywhere(),
+        )
+        .unwrap();
+        m.authorize(&gid("sg-b"), Direction::Ingress, p).unwrap();
         m.allocate(ElasticIp {
             public_ip: Ipv4Addr::new(203, 0, 113, 10),
             allocation_id: AllocationId::new("eipalloc-1").unwrap(),
@@ -2373,8 +2379,12 @@ mod tests {
             err.contains("private address 10.0.1.1 is still in use"),
             "{err}"
         );
-        let bad = json.replace("\"from\":8", "\"from\":9");
-        let _ = bad;
+        // So is a port range inside it that runs backwards.
+        let range = r#"{"tcp":{"from":8,"to":9}}"#;
+        assert!(json.contains(range), "{json}");
+        let bad = json.replace(range, r#"{"tcp":{"from":9,"to":8}}"#);
+        let err = serde_json::from_str::<Model>(&bad).unwrap_err().to_string();
+        assert!(err.contains("invalid port range 9-8"), "{err}");
         let bad_range = r#"{"from":9,"to":8}"#;
         assert!(serde_json::from_str::<PortRange>(bad_range).is_err());
     }

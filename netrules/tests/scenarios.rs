@@ -14,6 +14,7 @@ use netrules::sim::{Destination, Point, TraceEvent};
 use netrules::strategies::{settings, Change, UPLINK};
 use netrules::Packet;
 use openflow_proto::{MacAddr, PortNo};
+use std::collections::BTreeSet;
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
@@ -221,6 +222,123 @@ fn port_range_boundaries_and_neighbours() {
     assert_eq!(t.packet_ins().count(), 1);
     let (_, t) = l.send(Entry::Outside, inbound(TCP, 40100, 1050));
     assert_eq!(t.packet_ins().count(), 0);
+}
+
+/// The distinct TCP destination ports switch 1's compiled (non-pinhole) flows match in
+/// `from..=to`.
+fn compiled_tcp_ports(l: &Lockstep, from: u16, to: u16) -> BTreeSet<u16> {
+    l.net.network().switches()[&1]
+        .table()
+        .entries()
+        .iter()
+        .filter(|e| !cookie::is_pinhole(e.cookie) && e.r#match.nw_proto == Some(TCP))
+        .filter_map(|e| e.r#match.tp_dst)
+        .filter(|p| (from..=to).contains(p))
+        .collect()
+}
+
+#[test]
+fn port_budget_edge() {
+    // The default budget is 64 ports per permission: a 64-port range is expanded into
+    // flows, a 65-port range is enforced reactively (its protocol goes to the controller,
+    // which decides and installs pinholes).
+    assert_eq!(CompileOptions::default().port_budget, 64);
+    for (from, to, proactive) in [(1000u16, 1063u16, true), (1000, 1064, false)] {
+        let mut l = web_with(vec![perm(tcp_range(from, to), Peer::anywhere())]);
+        let expanded = compiled_tcp_ports(&l, 0, u16::MAX);
+        if proactive {
+            assert_eq!(expanded, (from..=to).collect::<BTreeSet<u16>>());
+        } else {
+            assert!(expanded.is_empty(), "{expanded:?}");
+        }
+        for port in [from - 1, from, from + 1, to - 1, to, to + 1] {
+            let open = (from..=to).contains(&port);
+            let what = format!("tcp {port}, range {from}-{to}");
+            let (v, t) = l.send(Entry::Outside, inbound(TCP, 40000, port));
+            assert_eq!(
+                delivered_to(&v, "i-web"),
+                open,
+                "{what} from outside: {v:?}"
+            );
+            let punted = t.packet_ins().count();
+            if proactive {
+                assert_eq!(punted, 0, "{what}: forwarded or dropped by the flows alone");
+            } else {
+                assert_eq!(punted, 1, "{what}: decided by the controller");
+            }
+            if open {
+                // The same connection again: proactive flows, or now its pinholes.
+                let (v, t) = l.send(Entry::Outside, inbound(TCP, 40000, port));
+                assert!(delivered_to(&v, "i-web"), "{what} again: {v:?}");
+                assert_eq!(t.packet_ins().count(), 0, "{what} again: {t:?}");
+            }
+            let (v, _) = l.send(at("i-app"), private(4, 3, TCP, 40001, port));
+            assert_eq!(
+                delivered_to(&v, "i-db"),
+                open,
+                "{what} between instances: {v:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn icmp_any_type_and_any_code() {
+    // Any type (and so any code) from 192.0.2.0/24; type 3 with any code from anywhere.
+    let mut l = web_with(vec![
+        perm(icmp(None, None), cidr([192, 0, 2, 0], 24)),
+        perm(icmp(Some(3), None), Peer::anywhere()),
+    ]);
+    for (t, c) in [
+        (0, 0),
+        (3, 1),
+        (8, 0),
+        (8, 255),
+        (11, 0),
+        (13, 0),
+        (255, 255),
+    ] {
+        let (v, tr) = l.send(Entry::Outside, inbound(ICMP, t, c));
+        assert!(
+            delivered_to(&v, "i-web"),
+            "icmp {t}/{c} from the /24: {v:?}"
+        );
+        assert_eq!(
+            tr.packet_ins().count(),
+            0,
+            "icmp {t}/{c}: one wildcard flow"
+        );
+    }
+    for ((t, c), open) in [
+        ((3, 0), true),
+        ((3, 4), true),
+        ((3, 13), true),
+        ((3, 255), true),
+        ((2, 0), false),
+        ((4, 0), false),
+        ((8, 0), false),
+        ((0, 3), false),
+    ] {
+        let mut p = inbound(ICMP, t, c);
+        p.nw_src = FAR;
+        let (v, _) = l.send(Entry::Outside, p);
+        assert_eq!(
+            delivered_to(&v, "i-web"),
+            open,
+            "icmp {t}/{c} from far: {v:?}"
+        );
+    }
+    // Other protocols are not ICMP.
+    assert!(l.send(Entry::Outside, inbound(UDP, 8, 0)).0.is_dropped());
+    // Between instances: the any-type rule does not cover the subnet, type 3 does.
+    assert!(l
+        .send(at("i-app"), private(4, 3, ICMP, 8, 0))
+        .0
+        .is_dropped());
+    assert!(delivered_to(
+        &l.send(at("i-app"), private(4, 3, ICMP, 3, 9)).0,
+        "i-db"
+    ));
 }
 
 #[test]
