@@ -3,9 +3,11 @@
 //! are installed (checked with `ovs-ofctl dump-flows`) and real traffic between the instances'
 //! namespaces passes exactly as the security group says. A cut connection is reconciled without a
 //! single flow_mod, and a rule added through the controller's handle opens the port. An elastic
-//! IP is answered (ARP) and reaches its instance on allowed ports only, the instance reaches the
-//! outside as the elastic IP, and moving the address to the other hypervisor moves the traffic
-//! (the controller's gratuitous ARPs re-teach the outside segment). A change made while a switch
+//! IP is answered (ARP: the outside host, its neighbour table emptied and `arp_accept=0`, learns
+//! the elastic IP's MAC from the reply) and reaches its instance on allowed ports only, the
+//! instance reaches the outside as the elastic IP, and moving the address to the other
+//! hypervisor moves the traffic (the controller's gratuitous ARPs re-teach the outside segment,
+//! and overwrite a wrong neighbour entry planted in the outside host). A change made while a switch
 //! is away is acknowledged by the others, deferred for it, and reaches it when it returns.
 //!
 //! Needs root, iproute2, ethtool, iputils-ping and Open vSwitch (`scripts/test.sh` installs them):
@@ -41,6 +43,8 @@ fn tcp(port: u16) -> Permission {
 
 /// The outside host is the public gateway.
 const OUTSIDE_MAC: &str = "02:00:cb:00:71:01";
+/// The MAC the controller answers elastic IPs with.
+const EIP_MAC: &str = "02:00:00:00:00:03";
 
 fn model() -> Model {
     let settings = Settings {
@@ -49,7 +53,7 @@ fn model() -> Model {
         router_mac: "02:00:00:00:00:01".parse().unwrap(),
         public_gateway: Ipv4Addr::new(203, 0, 113, 1),
         public_gateway_mac: OUTSIDE_MAC.parse().unwrap(),
-        elastic_ip_mac: "02:00:00:00:00:03".parse().unwrap(),
+        elastic_ip_mac: EIP_MAC.parse().unwrap(),
     };
     let mut m = Model::new(settings).unwrap();
     for dpid in [1, 2] {
@@ -356,10 +360,34 @@ fn elastic_ip_reaches_its_instance_and_moves_with_gratuitous_arp() {
         .netns()
         .listen(Protocol::Tcp, 22)
         .unwrap();
+    // The outside host must learn the elastic IP's MAC from the controller's ARP reply: its
+    // table is emptied, and with arp_accept=0 no unsolicited ARP creates an entry (the
+    // association's gratuitous announcements included); only a reply to its own request fills
+    // the entry that request opened.
+    let set = out.set_ipv4_conf_everywhere("arp_accept", "0").unwrap();
+    assert!(
+        set.iter()
+            .any(|(key, _)| key == "net.ipv4.conf.all.arp_accept")
+            && set
+                .iter()
+                .any(|(key, _)| key == "net.ipv4.conf.eth0.arp_accept"),
+        "{set:?}"
+    );
+    for (key, value) in &set {
+        assert_eq!(value, "0", "{key} in the outside host");
+    }
+    out.flush_neighbours().unwrap();
+    assert_eq!(out.neighbour(eip).unwrap(), None);
     let ex = out
         .tcp_exchange(SocketAddr::from((eip, 22)), b"to a", SHORT)
         .unwrap();
     assert!(ex.is_answered(), "outside -> eip:22 (A) {ex:?}");
+    let n = out.neighbour(eip).unwrap();
+    assert_eq!(
+        n.as_ref().and_then(|n| n.mac),
+        Some(EIP_MAC.parse().unwrap()),
+        "the outside host's entry for {eip}: {n:?}"
+    );
     let arrivals = a22.take_arrivals();
     assert_eq!(arrivals.len(), 1, "{arrivals:?}");
     assert_eq!(
@@ -387,18 +415,31 @@ fn elastic_ip_reaches_its_instance_and_moves_with_gratuitous_arp() {
     let n = out.neighbours().unwrap();
     assert!(
         n.iter().any(|e| e.ip == std::net::IpAddr::from(eip)
-            && e.mac == Some("02:00:00:00:00:03".parse().unwrap())),
+            && e.mac == Some(EIP_MAC.parse().unwrap())),
         "{n:?}"
     );
 
     // Move it to B (on hv2): the gratuitous ARPs out of hv2's uplink move the outside
     // segment's forwarding to hv2, and the address now reaches B.
+    // First a wrong entry that only an ARP from the elastic IP can correct (nothing is sent to
+    // the address before the check), older than the kernel's lock time (1 s) so that the
+    // update is taken.
+    let bogus: MacAddr = "02:00:00:00:de:ad".parse().unwrap();
+    out.replace_neighbour("eth0", eip, bogus, "stale").unwrap();
+    assert_eq!(out.neighbour(eip).unwrap().and_then(|n| n.mac), Some(bogus));
+    std::thread::sleep(Duration::from_millis(1200));
     let b_id = InstanceId::new(B).unwrap();
     let applied = rt
         .block_on(handle.change(move |m| m.associate(eip, &b_id, true)))
         .unwrap();
     assert_eq!(applied.acknowledged, vec![1, 2], "{applied:?}");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for(
+        "the outside host to learn the elastic IP from the gratuitous ARP",
+        || {
+            let n = out.neighbour(eip).unwrap()?;
+            (n.mac == Some(EIP_MAC.parse().unwrap())).then_some(())
+        },
+    );
     let ex = out
         .tcp_exchange(SocketAddr::from((eip, 22)), b"to b", SHORT)
         .unwrap();

@@ -242,23 +242,45 @@ impl Netns {
 
     /// Sets a sysctl inside the namespace, e.g. `("net.ipv4.conf.all.arp_accept", "1")`.
     pub fn set_sysctl(&self, key: &str, value: &str) -> Result<()> {
-        if key.is_empty()
-            || !key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-        {
-            return Err(TestbedError::InvalidName {
-                kind: "sysctl",
-                name: key.to_owned(),
-                reason: "only letters, digits, '.', '_' and '-'".to_owned(),
-            });
-        }
+        validate_sysctl_key(key)?;
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         self.exec_ok(
             "sh",
             &["-c", "printf '%s\\n' \"$1\" > \"$2\"", "sh", value, &path],
         )
         .map(|_| ())
+    }
+
+    /// Reads a sysctl inside the namespace (its value, trimmed), e.g.
+    /// `net.ipv4.conf.eth0.arp_accept`.
+    pub fn sysctl(&self, key: &str) -> Result<String> {
+        validate_sysctl_key(key)?;
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        Ok(self.exec_ok("cat", &[&path])?.trim().to_owned())
+    }
+
+    /// Sets the IPv4 interface setting `name` (e.g. `arp_accept`) to `value` for every entry of
+    /// `net.ipv4.conf` in the namespace (`all`, `default` and each interface), then reads each
+    /// back. Returns `(key, value read back)` for every key set.
+    pub fn set_ipv4_conf_everywhere(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let entries = self.exec_ok("ls", &["/proc/sys/net/ipv4/conf"])?;
+        let keys: Vec<String> = entries
+            .split_whitespace()
+            .map(|entry| format!("net.ipv4.conf.{entry}.{name}"))
+            .collect();
+        for key in &keys {
+            self.set_sysctl(key, value)?;
+        }
+        keys.into_iter()
+            .map(|key| {
+                let read = self.sysctl(&key)?;
+                Ok((key, read))
+            })
+            .collect()
     }
 
     /// Pings `dst` `count` times (0.1 s apart), waiting at most `timeout` for each reply.
@@ -454,6 +476,32 @@ impl Netns {
             .find(|n| n.ip == IpAddr::V4(ip)))
     }
 
+    /// Writes (or overwrites) the neighbour entry for `ip` on `dev`: `mac` in state `nud`
+    /// (`stale`, `reachable`, `permanent`...), as `ip neigh replace` does.
+    pub fn replace_neighbour(
+        &self,
+        dev: &str,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        nud: &str,
+    ) -> Result<()> {
+        self.exec_ok(
+            "ip",
+            &[
+                "neigh",
+                "replace",
+                &ip.to_string(),
+                "lladdr",
+                &mac.to_string(),
+                "dev",
+                dev,
+                "nud",
+                nud,
+            ],
+        )
+        .map(|_| ())
+    }
+
     /// Empties the neighbour table of every interface.
     pub fn flush_neighbours(&self) -> Result<()> {
         self.exec_ok("ip", &["-4", "neigh", "flush", "all"])
@@ -536,6 +584,21 @@ fn parse_outcome(stdout: &str) -> Result<Exchange> {
             "expected `ok\\tLOCAL\\tHEX` or `err\\tKIND\\tMESSAGE`",
         )),
     }
+}
+
+fn validate_sysctl_key(key: &str) -> Result<()> {
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(TestbedError::InvalidName {
+            kind: "sysctl",
+            name: key.to_owned(),
+            reason: "only letters, digits, '.', '_' and '-'".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn parse_neighbour(line: &str) -> Result<Neighbour> {

@@ -11,14 +11,16 @@
 //!
 //! In order: groups are created and instances run into them (pending until their port
 //! appears, then running); inbound is blocked by default; the elastic IP is allocated (a
-//! second allocation finds the pool exhausted) and associated; TCP 22 from anywhere opens it
+//! second allocation finds the pool exhausted) and associated; the outside host, its neighbour
+//! table emptied and `arp_accept=0`, learns the elastic IP's MAC from the controller's ARP reply
+//! (even while no rule admits TCP); TCP 22 from anywhere opens it
 //! (the inbound translation is checked with `ovs-ofctl -O OpenFlow10 dump-flows`), TCP 80
 //! stays closed until a /32 rule admits the outside host and not the second one; A reaches
 //! the outside as the elastic IP and its replies pass without an inbound rule; a source-group
 //! rule admits B (across hypervisors) and not D; D forging B's address is dropped;
 //! disassociating cuts the address (its flows gone); associating it with B on hv2 moves it
-//! (the outside host's neighbour entry and the segment's forwarding follow the gratuitous
-//! ARP, traffic reaches B); revoking closes the port to new connections; a direct move back
+//! (the outside host's neighbour entry, set to a wrong MAC first, and the segment's forwarding
+//! follow the gratuitous ARP, traffic reaches B); revoking closes the port to new connections; a direct move back
 //! to A (re-association); release returns the address to the pool; bad requests get their
 //! EC2 error codes; requests signed with a wrong secret get `AuthFailure` and change nothing.
 //! Every check of a closed port first waits until Open vSwitch's datapath follows its tables
@@ -355,6 +357,32 @@ impl Bed {
     }
 }
 
+/// Empties `host`'s neighbour table and sets `arp_accept=0` on all its interfaces (asserted),
+/// so that an entry for an address can only come from a reply to `host`'s own ARP request (or
+/// update an entry that exists).
+fn outside_learns_only_from_replies(host: &Netns) {
+    let set = host.set_ipv4_conf_everywhere("arp_accept", "0").unwrap();
+    assert!(
+        set.iter()
+            .any(|(key, _)| key == "net.ipv4.conf.all.arp_accept")
+            && set
+                .iter()
+                .any(|(key, _)| key == "net.ipv4.conf.eth0.arp_accept"),
+        "{set:?}"
+    );
+    for (key, value) in &set {
+        assert_eq!(value, "0", "{key} in {}", host.name());
+    }
+    host.flush_neighbours().unwrap();
+    let left = host.neighbour(POOL_IP).unwrap();
+    assert_eq!(
+        left,
+        None,
+        "{} still has a neighbour entry for {POOL_IP} after the flush",
+        host.name()
+    );
+}
+
 fn peers(arrivals: &[examples::testbed::Arrival]) -> Vec<IpAddr> {
     arrivals.iter().map(|a| a.peer.ip()).collect()
 }
@@ -487,8 +515,20 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
     // No rule admits anything yet: the elastic IP is only answered (ARP), nothing is
     // translated inbound.
     assert!(bed.eip_rewrites("hv1", POOL_IP).is_empty());
+    // The outside host must learn the elastic IP's MAC from the controller's ARP reply. Its
+    // table is emptied, and with arp_accept=0 no unsolicited ARP creates an entry (neither the
+    // association's gratuitous announcements nor anything else): only a reply to the host's own
+    // request fills the entry that request opened.
+    outside_learns_only_from_replies(out);
     bed.blocked("outside -> EIP:22 before any rule", out, POOL_IP, 22);
     assert!(a22.take_arrivals().is_empty());
+    // TCP was not admitted, but the ARP request was answered with the elastic IP's MAC.
+    let n = out.neighbour(POOL_IP).unwrap();
+    assert_eq!(
+        n.as_ref().and_then(|n| n.mac),
+        Some(ELASTIC_IP_MAC.parse().unwrap()),
+        "the outside host's entry for {POOL_IP} after its ARP request: {n:?}"
+    );
 
     // --- Authorized ports only; a CIDR rule admits one source -------------------------
     step("authorize TCP 22 from anywhere");
@@ -655,22 +695,13 @@ pub(crate) fn run(bed: &mut Bed, client: &mut dyn Ec2Client) {
     );
     // A wrong entry that only an ARP from the elastic IP can correct (no traffic is sent to
     // it before the check); older than the kernel's lock time so that the update is taken.
-    let bogus = "02:00:00:00:de:ad";
-    out.exec_ok(
-        "ip",
-        &[
-            "neigh",
-            "replace",
-            &POOL_IP.to_string(),
-            "lladdr",
-            bogus,
-            "dev",
-            "eth0",
-            "nud",
-            "stale",
-        ],
-    )
-    .unwrap();
+    let bogus: MacAddr = "02:00:00:00:de:ad".parse().unwrap();
+    out.replace_neighbour("eth0", POOL_IP, bogus, "stale")
+        .unwrap();
+    assert_eq!(
+        out.neighbour(POOL_IP).unwrap().and_then(|n| n.mac),
+        Some(bogus)
+    );
     std::thread::sleep(Duration::from_millis(1200));
     let association = ok(
         client.name(),
