@@ -2164,3 +2164,58 @@ fn pinned_instances_keep_their_explicit_port() {
         None
     );
 }
+
+/// The look-ahead over buffered packet_ins (`Controller::look_ahead`) is only a hint: a
+/// burst of packet_ins in one read, with an unexpected message and a partial frame among
+/// them, gets exactly the bytes it gets frame by frame, and an unexpected message's error
+/// quotes its bytes as received.
+#[test]
+fn a_burst_in_one_read_is_answered_as_frame_by_frame() {
+    let ready = || {
+        let mut net = Net::new(base_model());
+        net.connect(ConnId(1), switch(1));
+        net.take_events();
+        while net.ctl.poll_transmit().is_some() {}
+        net
+    };
+    let (mut one_read, mut by_frame) = (ready(), ready());
+    // 40 new connections (more than the look-ahead window), twice the same one, then a
+    // FEATURES_REQUEST (not a switch's message), then half of one more packet_in.
+    for sport in (40000..40040).chain([40000]) {
+        one_read.sw(1).send_packet_in(PortNo(2), &ssh_a_to_b(sport));
+    }
+    let mut blob = one_read.sw(1).take_output().to_vec();
+    let unexpected = [1u8, 5, 0, 8, 0, 0, 0x12, 0x34];
+    blob.extend_from_slice(&unexpected);
+    one_read.sw(1).send_packet_in(PortNo(2), &ssh_a_to_b(50000));
+    let last = one_read.sw(1).take_output();
+    blob.extend_from_slice(&last[..last.len() / 2]);
+
+    let now = one_read.now;
+    one_read.ctl.handle_bytes(ConnId(1), &blob, now);
+    let mut rest = blob.as_slice();
+    while rest.len() >= 4 {
+        let len = usize::from(u16::from_be_bytes([rest[2], rest[3]])).min(rest.len());
+        by_frame.ctl.handle_bytes(ConnId(1), &rest[..len], now);
+        rest = &rest[len..];
+    }
+    let sent = |net: &mut Net| {
+        let mut all = Vec::new();
+        while let Some((conn, bytes)) = net.ctl.poll_transmit() {
+            assert_eq!(conn, ConnId(1));
+            all.extend_from_slice(&bytes);
+        }
+        all
+    };
+    let (a, b) = (sent(&mut one_read), sent(&mut by_frame));
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    assert_eq!(one_read.ctl.pinholes().len(), 40);
+    assert_eq!(by_frame.ctl.pinholes().len(), 40);
+    // The error quotes the unexpected message as it came.
+    let mut sw = switch(1);
+    sw.receive(&a);
+    let errors = sw.errors_received();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].data.as_ref(), &unexpected[..]);
+}
