@@ -193,8 +193,7 @@
 //! let tables = compile(&model, &CompileOptions::default());
 //! check_invariants(&tables[&1]).unwrap();
 //! ```
-// One function may use `unsafe`: the cache-prefetch hint in `pinhole/prefetch.rs` (see there).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod compile;

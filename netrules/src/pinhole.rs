@@ -32,7 +32,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use table::ConnTable;
 
-mod prefetch;
 mod table;
 
 /// The connection tables' hasher: keys come from packets that instances (or the outside)
@@ -708,34 +707,6 @@ impl Pinholes {
             .collect()
     }
 
-    /// Hint that [`Pinholes::packet_in`] is about to be called with these arguments: start
-    /// fetching the memory its connection lookup will read, so that a caller holding several
-    /// packet_ins (the frames of one read) can overlap that wait with deciding the ones before.
-    /// It changes nothing and decides nothing; it does nothing unless the packet's plan is
-    /// already memoised (a TCP or UDP packet like one decided before on the same switch and
-    /// port), and it costs a plan lookup and a hash (about 150 instructions). Which memory
-    /// and why: `src/pinhole/prefetch.rs`.
-    pub fn prefetch(&self, model: &Model, switch: Dpid, in_port: PortNo, packet: &Packet) {
-        if !self.memoise || self.plans_of != model.stamp() {
-            return;
-        }
-        let Some(key) = plan_key(switch, in_port, packet) else {
-            return;
-        };
-        let Some(Plan::Transit(t)) = self.plans.get(&key) else {
-            return;
-        };
-        // As `decide` makes the key of a memoised plan.
-        let mut tuple = t.tuple;
-        tuple.src_port = packet.tp_src;
-        let (opening, _) = canonical(&tuple);
-        self.conns.prefetch(&ConnKey {
-            switch,
-            path: t.path,
-            opening,
-        });
-    }
-
     /// Decide a packet `switch` sent to the controller from `in_port`.
     pub fn packet_in(
         &mut self,
@@ -846,50 +817,6 @@ mod tests {
 
     fn inst<'m>(m: &'m Model, n: &str) -> &'m crate::model::Instance {
         m.instance(&InstanceId::new(n).unwrap()).unwrap()
-    }
-
-    /// `prefetch` is a hint only: with it before every packet_in (memoised plans, the
-    /// packets of a new plan, ARP, a repeated connection, a model change in between), every
-    /// decision and the table are those of a twin without it.
-    #[test]
-    fn prefetch_changes_nothing() {
-        let mut m = fixture();
-        let (a, b) = (inst(&m, "a").clone(), inst(&m, "b").clone());
-        let (mut with, mut without) = (
-            Pinholes::new(CompileOptions::default()),
-            Pinholes::new(CompileOptions::default()),
-        );
-        let mut packets: Vec<Packet> = (0..50)
-            .map(|i| Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 6, 40000 + i % 30, 22))
-            .collect();
-        packets.push(Packet::ipv4(a.mac, b.mac, a.ip, b.ip, 17, 5353, 53));
-        packets.push(Packet::arp(
-            ARP_REQUEST,
-            a.mac,
-            MacAddr::BROADCAST,
-            a.ip,
-            b.ip,
-        ));
-        packets.push(Packet::ipv4(b.mac, a.mac, b.ip, a.ip, 6, 22, 40000));
-        for (i, pkt) in packets.iter().enumerate() {
-            if i == 40 {
-                // The memo is of an older model now: the hint must not use it.
-                let g = crate::model::GroupId::new("sg-extra").unwrap();
-                let owner = a.owner.clone();
-                m.add_group(crate::model::SecurityGroup::new(g, "extra", owner, "x"))
-                    .unwrap();
-            }
-            with.prefetch(&m, 1, PortNo(1), pkt);
-            let (d1, d2) = (
-                with.packet_in(&m, 1, PortNo(1), pkt),
-                without.packet_in(&m, 1, PortNo(1), pkt),
-            );
-            assert_eq!(d1.outcome, d2.outcome, "{pkt:?}");
-            assert_eq!(d1.flow_mods(), d2.flow_mods(), "{pkt:?}");
-        }
-        assert_eq!(with.connections(), without.connections());
-        // On an empty table too.
-        Pinholes::new(CompileOptions::default()).prefetch(&m, 1, PortNo(1), &packets[0]);
     }
 
     #[test]

@@ -283,14 +283,6 @@ impl<V> ConnTable<V> {
         (h ^ (h >> 32)) as u32
     }
 
-    /// Hint that `key` is about to be looked up: fetch the index line its probe starts at.
-    pub(crate) fn prefetch(&self, key: &ConnKey) {
-        let mask = self.index.buckets.len().wrapping_sub(1);
-        if let Some(bucket) = self.index.buckets.get(self.hash(key) as usize & mask) {
-            super::prefetch::prefetch(bucket);
-        }
-    }
-
     /// The connection under `key`, or where it goes: one probe of the index.
     pub(crate) fn entry(&mut self, key: ConnKey) -> Entry<'_, V> {
         let hash = self.hash(&key);
