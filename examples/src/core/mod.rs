@@ -663,11 +663,6 @@ impl fmt::Debug for Controller {
 }
 
 /// The packet_out that sends a decided packet on (its bytes, not a switch buffer).
-/// How many frames ahead of the one being handled the core names to the pinholes the
-/// memory they will read (see [`Controller::look_ahead`]): enough for a cold line to arrive
-/// while the frames before it are decided, few enough for the lines to stay in cache.
-const LOOK_AHEAD: usize = 16;
-
 fn packet_out_message(po: netrules::pinhole::PacketOut, data: Bytes) -> Message {
     Message::PacketOut(PacketOut {
         buffer_id: NO_BUFFER,
@@ -1102,20 +1097,13 @@ impl Controller {
         };
         s.framer.extend_from_slice(data);
         s.heard(now);
-        // The bytes, from the start of the buffer, of the frames already named to the
-        // pinholes (see `look_ahead`): a sliding window LOOK_AHEAD frames ahead.
-        let mut named = self.look_ahead(conn, 0, LOOK_AHEAD);
         loop {
             let Some(s) = self.sessions.get_mut(&conn) else {
                 return;
             };
             match s.framer.next_frame() {
                 Ok(None) => return,
-                Ok(Some(frame)) => {
-                    named = named.saturating_sub(frame.len());
-                    named += self.look_ahead(conn, named, 1);
-                    self.handle_frame(conn, frame, now);
-                }
+                Ok(Some(frame)) => self.handle_frame(conn, frame, now),
                 Err(e) => {
                     self.counters.malformed += 1;
                     // The framer stopped at the bad header: answer with it (and up to 64
@@ -1131,52 +1119,6 @@ impl Controller {
                 }
             }
         }
-    }
-
-    /// Name to the pinholes the connection lookups of up to `frames` whole frames buffered
-    /// for `conn` from byte `from` on ([`netrules::Pinholes::prefetch`] for each packet_in):
-    /// the CPU fetches their cold lines of the connection table while the core decides the
-    /// packets before them. Returns the bytes of the frames walked. Only reads the buffered
-    /// bytes: a frame it cannot read is left to the framer and the decoder.
-    fn look_ahead(&mut self, conn: ConnId, from: usize, frames: usize) -> usize {
-        let Some(s) = self.sessions.get_mut(&conn) else {
-            return 0;
-        };
-        let (Some(dpid), State::Ready) = (s.dpid, &s.state) else {
-            return 0;
-        };
-        let buffered: &[u8] = s.framer.buffer_mut();
-        let mut rest = buffered.get(from..).unwrap_or_default();
-        let mut walked = 0;
-        for _ in 0..frames {
-            // The OpenFlow 1.0 header: version, type, length; a packet_in's in_port at 14
-            // and its frame from 18.
-            let Some(&[version, kind, l0, l1]) = rest.first_chunk::<4>() else {
-                break;
-            };
-            let len = usize::from(u16::from_be_bytes([l0, l1]));
-            let (Some(msg), true) = (rest.get(..len), len >= openflow_proto::Header::LEN) else {
-                break;
-            };
-            rest = rest.get(len..).unwrap_or_default();
-            walked += len;
-            if version != openflow_proto::OFP_VERSION
-                || kind != openflow_proto::MessageType::PacketIn.to_u8()
-            {
-                continue;
-            }
-            let (Some(&[p0, p1]), Some(data)) = (
-                msg.get(14..16).and_then(|b| b.first_chunk::<2>()),
-                msg.get(18..),
-            ) else {
-                continue;
-            };
-            if let Some(packet) = frame::extract(data) {
-                let in_port = PortNo(u16::from_be_bytes([p0, p1]));
-                self.pinholes.prefetch(&self.model, dpid, in_port, &packet);
-            }
-        }
-        walked
     }
 
     fn handle_frame(&mut self, conn: ConnId, frame: Bytes, now: Instant) {

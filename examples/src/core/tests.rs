@@ -2165,10 +2165,9 @@ fn pinned_instances_keep_their_explicit_port() {
     );
 }
 
-/// The look-ahead over buffered packet_ins (`Controller::look_ahead`) is only a hint: a
-/// burst of packet_ins in one read, with an unexpected message and a partial frame among
+/// A burst of packet_ins in one read, with an unexpected message and a partial frame among
 /// them, gets exactly the bytes it gets frame by frame, and an unexpected message's error
-/// quotes its bytes as received.
+/// quotes its bytes as received (the core re-encodes the decoded message to quote it).
 #[test]
 fn a_burst_in_one_read_is_answered_as_frame_by_frame() {
     let ready = || {
@@ -2179,7 +2178,7 @@ fn a_burst_in_one_read_is_answered_as_frame_by_frame() {
         net
     };
     let (mut one_read, mut by_frame) = (ready(), ready());
-    // 40 new connections (more than the look-ahead window), twice the same one, then a
+    // 40 new connections, one of them twice, then a
     // FEATURES_REQUEST (not a switch's message), then half of one more packet_in.
     for sport in (40000..40040).chain([40000]) {
         one_read.sw(1).send_packet_in(PortNo(2), &ssh_a_to_b(sport));
