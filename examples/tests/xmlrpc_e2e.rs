@@ -253,6 +253,10 @@ fn the_seed_call_sequence_drives_real_open_vswitch() {
 
     // Nothing is registered: the switches let nothing through.
     assert!(!env.exchange("vm-a", b_ip, 22).is_answered());
+    // That exchange left A's kernel resolving B (three ARP requests, a second apart): if the
+    // last of them went out before B was registered, the kernel would fail the next exchange
+    // on that stale attempt. Start the next one from a clean neighbour table.
+    a_ns.flush_neighbours().unwrap();
 
     // Register the two instances on the two hypervisor bridges, at their ports.
     env.call(
