@@ -508,6 +508,32 @@ impl Netns {
             .map(|_| ())
     }
 
+    /// Makes the namespace learn neighbours only by asking: sets `arp_accept=0` on every
+    /// interface (and `all`, `default`), checks each reads back 0, and empties the neighbour
+    /// table. From then on an entry appears only when a reply answers the namespace's own ARP
+    /// request (an unsolicited or gratuitous ARP may still update an entry that exists).
+    pub fn learn_neighbours_only_from_replies(&self) -> Result<()> {
+        let set = self.set_ipv4_conf_everywhere("arp_accept", "0")?;
+        let all_set = set
+            .iter()
+            .any(|(key, _)| key == "net.ipv4.conf.all.arp_accept");
+        if let Some((key, value)) = set.iter().find(|(_, value)| value != "0") {
+            return Err(TestbedError::Parse {
+                what: "arp_accept read back",
+                input: format!("{key} = {value}"),
+                reason: format!("expected 0 in namespace {}", self.name()),
+            });
+        }
+        if !all_set {
+            return Err(TestbedError::Parse {
+                what: "the arp_accept keys set",
+                input: format!("{set:?}"),
+                reason: "expected net.ipv4.conf.all.arp_accept among them".to_owned(),
+            });
+        }
+        self.flush_neighbours()
+    }
+
     /// The link-layer address of interface `dev`.
     pub fn mac(&self, dev: &str) -> Result<MacAddr> {
         let output = self.exec_ok("ip", &["-o", "link", "show", "dev", dev])?;

@@ -357,26 +357,12 @@ impl Bed {
     }
 }
 
-/// Empties `host`'s neighbour table and sets `arp_accept=0` on all its interfaces (asserted),
-/// so that an entry for an address can only come from a reply to `host`'s own ARP request (or
-/// update an entry that exists).
+/// Makes `host` learn neighbours only from replies to its own ARP requests, and checks it
+/// starts without an entry for the elastic IP.
 fn outside_learns_only_from_replies(host: &Netns) {
-    let set = host.set_ipv4_conf_everywhere("arp_accept", "0").unwrap();
-    assert!(
-        set.iter()
-            .any(|(key, _)| key == "net.ipv4.conf.all.arp_accept")
-            && set
-                .iter()
-                .any(|(key, _)| key == "net.ipv4.conf.eth0.arp_accept"),
-        "{set:?}"
-    );
-    for (key, value) in &set {
-        assert_eq!(value, "0", "{key} in {}", host.name());
-    }
-    host.flush_neighbours().unwrap();
-    let left = host.neighbour(POOL_IP).unwrap();
+    host.learn_neighbours_only_from_replies().unwrap();
     assert_eq!(
-        left,
+        host.neighbour(POOL_IP).unwrap(),
         None,
         "{} still has a neighbour entry for {POOL_IP} after the flush",
         host.name()
