@@ -13,8 +13,16 @@
 //! `cargo bench -p benches --bench reactive` runs 3 rounds of 2 s per measurement with 16
 //! switches (`REACTIVE_ROUNDS`, `REACTIVE_SECONDS`, `REACTIVE_SWITCHES` override); each round
 //! measures the controller then the responder, and the medians over the rounds are
-//! reported (the machine is shared: rounds differ). Without `--bench` (as under
-//! `cargo test --benches`) it is a smoke run of a few hundred milliseconds.
+//! reported (the machine is shared: rounds differ). `REACTIVE_MODE=throughput` or
+//! `latency` runs one mode only. Without `--bench` (as under `cargo test --benches`) it is a
+//! smoke run of a few hundred milliseconds.
+//!
+//! Next to the rates, each mode reports how busy the serving threads were within the window
+//! (`ctl busy`, `resp busy`: their time on a CPU, from `/proc`), how busy the load generator
+//! was in the responder's run (`load busy*`), and `cpu ratio`: the responder's CPU time per
+//! response over the controller's, the cost ratio of the two whatever bounds their rates.
+//! A responder well below 100% busy while the load generator is near it was bounded by the
+//! load generator: its rate is the load generator's ceiling, not its own.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use examples::loadgen::{compare, CompareConfig, LoadConfig, Mode};
@@ -46,10 +54,27 @@ fn main() {
         if full { "" } else { " (smoke run)" }
     );
     println!(
-        "{:<22} {:>14} {:>14} {:>8} {:>12} {:>12}",
-        "mode", "controller/s", "responder/s", "ratio", "ctl p50 us", "ctl p99 us"
+        "{:<22} {:>14} {:>14} {:>8} {:>12} {:>12} {:>9} {:>9} {:>10} {:>10}",
+        "mode",
+        "controller/s",
+        "responder/s",
+        "ratio",
+        "ctl p50 us",
+        "ctl p99 us",
+        "ctl busy",
+        "resp busy",
+        "load busy*",
+        "cpu ratio"
     );
-    for mode in [Mode::Throughput { window: 64 }, Mode::Latency] {
+    let only = std::env::var("REACTIVE_MODE").ok();
+    let modes = [Mode::Throughput { window: 64 }, Mode::Latency];
+    let chosen = |m: &Mode| match (only.as_deref(), m) {
+        (None | Some("both"), _) => true,
+        (Some("throughput"), Mode::Throughput { .. }) | (Some("latency"), Mode::Latency) => true,
+        (Some("throughput" | "latency"), _) => false,
+        (Some(other), _) => panic!("REACTIVE_MODE={other:?}: expected throughput, latency or both"),
+    };
+    for mode in modes.into_iter().filter(chosen) {
         let cfg = CompareConfig {
             switches,
             instances: 4,
@@ -104,14 +129,31 @@ fn main() {
                     .collect(),
             )
         };
+        // How busy each side's serving thread was, and the load generator in the
+        // responder's run (the asterisk): a baseline whose thread idles while the load
+        // generator is near 100% is bounded by the load generator, not by itself.
+        let pct = |f: &dyn Fn(&examples::loadgen::Comparison) -> Option<f64>| {
+            median(runs.iter().map(|c| f(c).unwrap_or(f64::NAN)).collect())
+        };
+        // The responder's CPU time per response over the controller's: the cost ratio of
+        // the two on their own threads, whatever bounds their rates.
+        let cpu_ratio = pct(&|c| {
+            let a = c.controller.server_cpu_per_response()?.as_secs_f64();
+            let b = c.responder.server_cpu_per_response()?.as_secs_f64();
+            (a > 0.0).then(|| b / a)
+        });
         println!(
-            "{:<22} {:>14.0} {:>14.0} {:>8.3} {:>12.1} {:>12.1}",
+            "{:<22} {:>14.0} {:>14.0} {:>8.3} {:>12.1} {:>12.1} {:>8.0}% {:>8.0}% {:>9.0}% {:>10.3}",
             mode.to_string(),
             ctl,
             resp,
             ctl / resp,
             us(0.5),
             us(0.99),
+            pct(&|c| c.controller.server_busy()),
+            pct(&|c| c.responder.server_busy()),
+            pct(&|c| c.responder.load_busy()),
+            cpu_ratio,
         );
     }
 }

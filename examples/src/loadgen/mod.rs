@@ -39,12 +39,14 @@
 //! println!("{c}");
 //! ```
 
+pub mod cpu;
 pub mod fleet;
 pub mod histogram;
 pub mod responder;
 pub mod session;
 
 use crate::core::{Config, Controller};
+use cpu::{busy_percent, CpuSet, ThreadCpu};
 use fleet::{Fleet, FleetError, FleetSwitch};
 use histogram::Histogram;
 use netrules::model::Settings;
@@ -52,6 +54,7 @@ use session::{Counters, SessionError, SwitchSession};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -173,6 +176,12 @@ pub struct Report {
     pub outstanding: u64,
     /// Latencies of the responses within the window.
     pub latency: Histogram,
+    /// Time the serving threads spent on a CPU within the window, if they were given
+    /// ([`run_observed`]).
+    pub server_cpu: Option<Duration>,
+    /// Time the load generator's thread spent on a CPU within the window (`None` where
+    /// `/proc` cannot tell).
+    pub load_cpu: Option<Duration>,
 }
 
 impl Report {
@@ -184,6 +193,24 @@ impl Report {
         } else {
             0.0
         }
+    }
+
+    /// The serving threads' CPU time within the window as a share of it, in percent.
+    pub fn server_busy(&self) -> Option<f64> {
+        self.server_cpu.map(|c| busy_percent(c, self.duration))
+    }
+
+    /// The load generator's CPU time within the window as a share of it, in percent.
+    pub fn load_busy(&self) -> Option<f64> {
+        self.load_cpu.map(|c| busy_percent(c, self.duration))
+    }
+
+    /// The serving threads' CPU time per response within the window.
+    pub fn server_cpu_per_response(&self) -> Option<Duration> {
+        let n = u32::try_from(self.window.responses)
+            .ok()
+            .filter(|&n| n > 0)?;
+        Some(self.server_cpu? / n)
     }
 }
 
@@ -213,7 +240,17 @@ impl fmt::Display for Report {
             us(self.latency.quantile(0.5)),
             us(self.latency.quantile(0.99)),
             us(self.latency.max()),
-        )
+        )?;
+        if let Some(b) = self.server_busy() {
+            write!(f, "; server threads {b:.0}% busy")?;
+        }
+        if let Some(c) = self.server_cpu_per_response() {
+            write!(f, " ({:.2} us CPU per response)", c.as_secs_f64() * 1e6)?;
+        }
+        if let Some(b) = self.load_busy() {
+            write!(f, "; load generator {b:.0}% busy")?;
+        }
+        Ok(())
     }
 }
 
@@ -367,6 +404,17 @@ async fn drive(
 /// Run the load against the controller at `addr` with the fleet's switches (on the current
 /// tokio runtime; every switch is a task).
 pub async fn run(addr: SocketAddr, fleet: &Fleet, cfg: &LoadConfig) -> Result<Report, LoadError> {
+    run_observed(addr, fleet, cfg, &CpuSet::default()).await
+}
+
+/// [`run`], also measuring the CPU time that `server`'s threads and the calling thread (the
+/// load generator's, on a current-thread runtime) spend within the window.
+pub async fn run_observed(
+    addr: SocketAddr,
+    fleet: &Fleet,
+    cfg: &LoadConfig,
+    server: &CpuSet,
+) -> Result<Report, LoadError> {
     let n = fleet.switches.len();
     let (ready_tx, mut ready_rx) = mpsc::channel(n.max(1));
     let (start_tx, start_rx) = watch::channel(None);
@@ -412,6 +460,22 @@ pub async fn run(addr: SocketAddr, fleet: &Fleet, cfg: &LoadConfig) -> Result<Re
     let t0 = Instant::now() + Duration::from_millis(5);
     let t1 = t0 + cfg.duration;
     let _ = start_tx.send(Some((t0, t1)));
+    let load = ThreadCpu::current().ok().map(|t| CpuSet::new(vec![t]));
+    let sample = |set: Option<&CpuSet>| set.map(CpuSet::read);
+    let window_cpu = async {
+        tokio::time::sleep_until(t0.into()).await;
+        let at0 = (
+            sample((!server.is_empty()).then_some(server)),
+            sample(load.as_ref()),
+        );
+        tokio::time::sleep_until(t1.into()).await;
+        let at1 = (
+            sample((!server.is_empty()).then_some(server)),
+            sample(load.as_ref()),
+        );
+        let diff = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
+        (diff(at0.0, at1.0), diff(at0.1, at1.1))
+    };
     let mut report = Report {
         mode: cfg.mode,
         switches: n,
@@ -420,7 +484,10 @@ pub async fn run(addr: SocketAddr, fleet: &Fleet, cfg: &LoadConfig) -> Result<Re
         totals: Counters::default(),
         outstanding: 0,
         latency: Histogram::new(),
+        server_cpu: None,
+        load_cpu: None,
     };
+    (report.server_cpu, report.load_cpu) = window_cpu.await;
     while let Some(done) = tasks.join_next().await {
         let r = done.map_err(|e| LoadError::Runtime(e.to_string()))??;
         report.window.add(&r.window);
@@ -494,12 +561,31 @@ impl fmt::Display for Comparison {
     }
 }
 
-fn runtime_one_worker() -> Result<tokio::runtime::Runtime, LoadError> {
-    tokio::runtime::Builder::new_multi_thread()
+/// The CPU clocks of the threads a runtime started, as they start.
+type Started = Arc<Mutex<Vec<ThreadCpu>>>;
+
+/// A runtime of one worker thread, and the CPU clocks of the threads it starts.
+fn runtime_one_worker() -> Result<(tokio::runtime::Runtime, Started), LoadError> {
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let started = threads.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .on_thread_start(move || {
+            if let (Ok(clock), Ok(mut all)) = (ThreadCpu::current(), started.lock()) {
+                all.push(clock);
+            }
+        })
         .enable_all()
         .build()
-        .map_err(|e| LoadError::Runtime(e.to_string()))
+        .map_err(|e| LoadError::Runtime(e.to_string()))?;
+    Ok((rt, threads))
+}
+
+/// The clocks of the threads `rt` has started so far (its worker: a task it ran ends only
+/// after the worker's start hook).
+fn cpu_set(rt: &tokio::runtime::Runtime, threads: &Mutex<Vec<ThreadCpu>>) -> CpuSet {
+    let _ = rt.block_on(rt.spawn(async {}));
+    CpuSet::new(threads.lock().map(|t| t.clone()).unwrap_or_default())
 }
 
 /// Run the load against the real controller (the [`crate::shell`] around a
@@ -519,7 +605,7 @@ pub fn compare(cfg: &CompareConfig) -> Result<Comparison, LoadError> {
         .map_err(|e| LoadError::Runtime(e.to_string()))?;
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
 
-    let served = runtime_one_worker()?;
+    let (served, threads) = runtime_one_worker()?;
     let controller = Controller::new(fleet.model()?, Config::default());
     let handle = served
         .block_on(crate::shell::spawn(controller, &[loopback]))
@@ -529,18 +615,28 @@ pub fn compare(cfg: &CompareConfig) -> Result<Comparison, LoadError> {
         .first()
         .copied()
         .ok_or_else(|| LoadError::Runtime("controller has no listener".to_owned()))?;
-    let ctl_report = load.block_on(run(addr, &fleet, &cfg.load))?;
+    let ctl_report = load.block_on(run_observed(
+        addr,
+        &fleet,
+        &cfg.load,
+        &cpu_set(&served, &threads),
+    ))?;
     let (controller_counters, tracked) = served
         .block_on(handle.inspect(|c| (c.counters(), c.pinholes().len())))
         .map_err(|e| LoadError::Runtime(e.to_string()))?;
     drop(handle);
     served.shutdown_background();
 
-    let served = runtime_one_worker()?;
+    let (served, threads) = runtime_one_worker()?;
     let responder = served
         .block_on(responder::Responder::spawn(loopback))
         .map_err(|source| LoadError::Io { dpid: 0, source })?;
-    let resp_report = load.block_on(run(responder.local_addr(), &fleet, &cfg.load))?;
+    let resp_report = load.block_on(run_observed(
+        responder.local_addr(),
+        &fleet,
+        &cfg.load,
+        &cpu_set(&served, &threads),
+    ))?;
     drop(responder);
     served.shutdown_background();
 
