@@ -193,7 +193,9 @@
 //! let tables = compile(&model, &CompileOptions::default());
 //! check_invariants(&tables[&1]).unwrap();
 //! ```
-#![forbid(unsafe_code)]
+// The one exception, behind the `huge-pages` feature: `madvise` in `pinhole::table`.
+#![cfg_attr(not(feature = "huge-pages"), forbid(unsafe_code))]
+#![cfg_attr(feature = "huge-pages", deny(unsafe_code))]
 #![deny(missing_docs)]
 
 pub mod compile;
