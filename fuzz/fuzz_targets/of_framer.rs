@@ -1,6 +1,6 @@
 //! Fuzz the stream framer: the first byte picks the read size, the rest is the stream. No
 //! input may panic or loop, every frame yielded is exactly as long as its header says, and a
-//! fatal error sticks.
+//! fatal error sticks. Peeking at a frame where it lies sees what splitting it off takes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
         framer.extend_from_slice(piece);
         // Each frame is at least a header long, so this many calls always suffice.
         for _ in 0..=stream.len() / Header::LEN + 1 {
-            match framer.next_frame() {
+            // Peeking sees what splitting then takes.
+            let peeked = framer.peek_frame().map(|f| f.map(<[u8]>::to_vec));
+            let next = framer.next_frame();
+            assert_eq!(peeked, next.clone().map(|f| f.map(|b| b.to_vec())));
+            match next {
                 Ok(Some(frame)) => {
                     let header = Header::parse(&frame).expect("a frame has a header");
                     assert_eq!(usize::from(header.length), frame.len());

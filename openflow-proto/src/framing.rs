@@ -114,6 +114,49 @@ impl Framer {
         }
     }
 
+    /// The next whole frame where it lies, without taking it (`Ok(None)` if more bytes are
+    /// needed; errors as [`Framer::next_frame`]'s). Take it with [`Framer::skip_frame`], or
+    /// with [`Framer::next_frame`] to own it as [`Bytes`].
+    ///
+    /// ```
+    /// use openflow_proto::{framing::Framer, Message};
+    /// let mut framer = Framer::new();
+    /// let mut wire = bytes::BytesMut::new();
+    /// Message::BarrierRequest.encode(1, &mut wire).unwrap();
+    /// Message::BarrierRequest.encode(2, &mut wire).unwrap();
+    /// framer.extend_from_slice(&wire);
+    /// assert_eq!(framer.peek_frame().unwrap(), Some(&wire[..8]));
+    /// framer.skip_frame();
+    /// assert_eq!(framer.peek_frame().unwrap(), Some(&wire[8..]));
+    /// framer.skip_frame();
+    /// assert_eq!(framer.peek_frame().unwrap(), None);
+    /// ```
+    pub fn peek_frame(&self) -> Result<Option<&[u8]>, DecodeError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        Ok(frame_len(&self.buf, self.max_frame_len)?.and_then(|len| self.buf.get(..len)))
+    }
+
+    /// Drop the whole frame at the front, if there is one (the one [`Framer::peek_frame`]
+    /// gave); true if one was dropped. A stream out of sync records its error.
+    pub fn skip_frame(&mut self) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        match frame_len(&self.buf, self.max_frame_len) {
+            Ok(Some(len)) => {
+                bytes::Buf::advance(&mut self.buf, len);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                self.failed = Some(e);
+                false
+            }
+        }
+    }
+
     /// The next message: `Ok(None)` if more bytes are needed, `Ok(Some(Err(_)))` for one
     /// well-framed but invalid message (the stream continues), `Err` when the stream is out
     /// of sync.
@@ -130,8 +173,22 @@ pub fn decode_frame(frame: Bytes) -> FrameResult {
     }
 }
 
-/// Split one frame off the front of `buf` if it is complete.
-fn split_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, DecodeError> {
+/// The length of the frame at the front of `buf` if the whole frame is there; `Ok(None)` if
+/// more bytes are needed; an error if its header's length is impossible (below 8 or above
+/// `max`): the stream is out of sync.
+///
+/// With it, frames can be handled where they lie (in a read buffer, as `&buf[..len]`)
+/// instead of being split off as [`Bytes`] (see [`Framer::peek_frame`]).
+///
+/// ```
+/// use openflow_proto::{framing::frame_len, Message};
+/// let mut wire = bytes::BytesMut::new();
+/// Message::EchoRequest(bytes::Bytes::from_static(b"hi")).encode(7, &mut wire).unwrap();
+/// assert_eq!(frame_len(&wire, 65535).unwrap(), Some(10));
+/// assert_eq!(frame_len(&wire[..9], 65535).unwrap(), None);
+/// assert!(frame_len(&[1, 2, 0, 3, 0, 0, 0, 0], 65535).is_err());
+/// ```
+pub fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, DecodeError> {
     let Ok(header) = Header::parse(buf) else {
         return Ok(None);
     };
@@ -154,11 +211,20 @@ fn split_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, DecodeEr
             DecodeErrorKind::FrameTooLarge { max, found: len },
         ));
     }
-    if buf.len() < len {
-        buf.reserve(len - buf.len());
-        return Ok(None);
+    Ok((buf.len() >= len).then_some(len))
+}
+
+/// Split one frame off the front of `buf` if it is complete.
+fn split_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, DecodeError> {
+    match frame_len(buf, max)? {
+        Some(len) => Ok(Some(buf.split_to(len).freeze())),
+        None => {
+            if let Ok(header) = Header::parse(buf) {
+                buf.reserve(usize::from(header.length).saturating_sub(buf.len()));
+            }
+            Ok(None)
+        }
     }
-    Ok(Some(buf.split_to(len).freeze()))
 }
 
 #[cfg(feature = "tokio")]

@@ -101,7 +101,8 @@ pub use mac::MacAddr;
 pub use message::Message;
 pub use messages::{
     negotiate_version, ActionBitmap, Capabilities, ConfigFlags, FlowRemoved, FlowRemovedReason,
-    FragHandling, PacketIn, PacketInReason, PacketOut, SwitchConfig, SwitchFeatures, VendorMsg,
+    FragHandling, PacketIn, PacketInReason, PacketInRef, PacketOut, SwitchConfig, SwitchFeatures,
+    VendorMsg,
 };
 pub use port::{
     PhyPort, PortConfig, PortFeatures, PortMod, PortNo, PortReason, PortState, PortStatus, StpState,

@@ -7,8 +7,9 @@ use crate::error::{DecodeError, DecodeErrorKind, EncodeError, Expected};
 use crate::error_msg::ErrorMsg;
 use crate::flow_match::Match;
 use crate::port::{PhyPort, PortConfig, PortFeatures, PortMod, PortNo, PortReason, PortStatus};
+use crate::stats::MAX_MESSAGE_LEN;
 use crate::MacAddr;
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 
 bitflags::bitflags! {
     /// Datapath capabilities (`ofp_capabilities`) of a features_reply. Unknown bits are kept.
@@ -306,6 +307,86 @@ impl PacketIn {
     }
 }
 
+/// A `PACKET_IN` read where it lies: its fields, and its frame borrowed from the message.
+///
+/// [`Message::decode`](crate::Message::decode) gives a [`PacketIn`] whose frame is a
+/// [`Bytes`] slice of the message, which shares (and counts references to) the buffer it was
+/// read into. A controller answering a million packet_ins a second from one read buffer can
+/// read each in place instead ([`PacketInRef::parse`] over
+/// [`Framer::peek_frame`](crate::framing::Framer::peek_frame)), and copy only what it
+/// sends on ([`PacketOut::encode_unbuffered`]).
+///
+/// ```
+/// use openflow_proto::{Message, PacketIn, PacketInReason, PacketInRef, PortNo, NO_BUFFER};
+/// let pi = PacketIn {
+///     buffer_id: NO_BUFFER,
+///     total_len: 3,
+///     in_port: PortNo(2),
+///     reason: PacketInReason::NoMatch,
+///     data: bytes::Bytes::from_static(b"abc"),
+/// };
+/// let wire = Message::PacketIn(pi.clone()).to_bytes(9).unwrap();
+/// let view = PacketInRef::parse(&wire).unwrap();
+/// assert_eq!((view.xid, view.in_port, view.data), (9, PortNo(2), &b"abc"[..]));
+/// assert_eq!(view.to_packet_in(), pi);
+/// // Anything else is not a packet_in view (and is left to `Message::decode`).
+/// let echo = Message::EchoRequest(bytes::Bytes::new()).to_bytes(1).unwrap();
+/// assert_eq!(PacketInRef::parse(&echo), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PacketInRef<'a> {
+    /// The message's transaction id.
+    pub xid: u32,
+    /// The switch's buffer id, or [`crate::NO_BUFFER`].
+    pub buffer_id: u32,
+    /// Full length of the frame.
+    pub total_len: u16,
+    /// The port the frame came in on.
+    pub in_port: PortNo,
+    /// Why it was sent.
+    pub reason: PacketInReason,
+    /// The frame (or its first bytes).
+    pub data: &'a [u8],
+}
+
+impl<'a> PacketInRef<'a> {
+    /// Read `frame`, one whole message, if it is an OpenFlow 1.0 `PACKET_IN` (its header's
+    /// length equal to the frame's, at least [`PacketIn::FIXED_LEN`] bytes); `None` for
+    /// anything else, which [`Message::decode`](crate::Message::decode) then reads or
+    /// refuses with the precise error. Where both read a frame they agree.
+    #[inline]
+    pub fn parse(frame: &'a [u8]) -> Option<Self> {
+        let (fixed, data) = frame.split_first_chunk::<{ PacketIn::FIXED_LEN }>()?;
+        let [crate::OFP_VERSION, 10, l0, l1, x0, x1, x2, x3, b0, b1, b2, b3, t0, t1, p0, p1, reason, _pad] =
+            *fixed
+        else {
+            return None;
+        };
+        if usize::from(u16::from_be_bytes([l0, l1])) != frame.len() {
+            return None;
+        }
+        Some(PacketInRef {
+            xid: u32::from_be_bytes([x0, x1, x2, x3]),
+            buffer_id: u32::from_be_bytes([b0, b1, b2, b3]),
+            total_len: u16::from_be_bytes([t0, t1]),
+            in_port: PortNo(u16::from_be_bytes([p0, p1])),
+            reason: PacketInReason::from_u8(reason),
+            data,
+        })
+    }
+
+    /// The owned message (the frame copied).
+    pub fn to_packet_in(&self) -> PacketIn {
+        PacketIn {
+            buffer_id: self.buffer_id,
+            total_len: self.total_len,
+            in_port: self.in_port,
+            reason: self.reason,
+            data: Bytes::copy_from_slice(self.data),
+        }
+    }
+}
+
 /// Why a flow was removed (`ofp_flow_removed_reason`), unknown values kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FlowRemovedReason {
@@ -448,6 +529,69 @@ impl PacketOut {
             actions,
             data: r.rest("packet_out.data")?,
         })
+    }
+
+    /// Encode the `PACKET_OUT` of `data` (not buffered: `buffer_id` is
+    /// [`crate::NO_BUFFER`]) from `in_port` with `actions`, as [`Message::encode`] would
+    /// encode the [`PacketOut`] holding them, without making `data` a [`Bytes`] first.
+    /// Nothing is written on error.
+    ///
+    /// [`Message::encode`]: crate::Message::encode
+    ///
+    /// ```
+    /// use openflow_proto::{Action, Message, PacketOut, PortNo, NO_BUFFER};
+    /// let actions: openflow_proto::Actions = vec![Action::Output { port: PortNo(3), max_len: 0 }].into();
+    /// let mut a = bytes::BytesMut::new();
+    /// PacketOut::encode_unbuffered(5, PortNo(1), &actions, b"frame", &mut a).unwrap();
+    /// let po = PacketOut {
+    ///     buffer_id: NO_BUFFER,
+    ///     in_port: PortNo(1),
+    ///     actions,
+    ///     data: bytes::Bytes::from_static(b"frame"),
+    /// };
+    /// let mut b = bytes::BytesMut::new();
+    /// Message::PacketOut(po).encode(5, &mut b).unwrap();
+    /// assert_eq!(a, b);
+    /// ```
+    pub fn encode_unbuffered(
+        xid: u32,
+        in_port: PortNo,
+        actions: &Actions,
+        data: &[u8],
+        dst: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        actions.check_encodable()?;
+        let actions_len = actions.wire_len();
+        let len = Self::FIXED_LEN + actions_len + data.len();
+        let too_long = |len| EncodeError::TooLong {
+            what: crate::MessageType::PacketOut.name(),
+            len,
+            max: MAX_MESSAGE_LEN,
+        };
+        if len > MAX_MESSAGE_LEN {
+            return Err(too_long(len));
+        }
+        let (Ok(len16), Ok(actions_len16)) = (u16::try_from(len), u16::try_from(actions_len))
+        else {
+            return Err(too_long(len));
+        };
+        let start = dst.len();
+        dst.reserve(len);
+        let mut f = Fixed::<{ Self::FIXED_LEN }>::zeroed();
+        f.set_u8::<0>(crate::OFP_VERSION);
+        f.set_u8::<1>(crate::MessageType::PacketOut.to_u8());
+        f.set_u16::<2>(len16);
+        f.set_u32::<4>(xid);
+        f.set_u32::<8>(crate::NO_BUFFER);
+        f.set_u16::<12>(in_port.0);
+        f.set_u16::<14>(actions_len16);
+        dst.put_slice(&f.0);
+        if let Err(e) = actions.encode(dst) {
+            dst.truncate(start);
+            return Err(e);
+        }
+        dst.put_slice(data);
+        Ok(())
     }
 
     pub(crate) fn write(&self, dst: &mut impl BufMut) -> Result<(), EncodeError> {

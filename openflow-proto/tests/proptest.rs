@@ -198,6 +198,124 @@ proptest! {
         prop_assert_eq!(got, msgs);
     }
 
+    /// Peeking and skipping frames where they lie (`peek_frame`, `skip_frame`, `frame_len`)
+    /// sees the same frames as splitting them off (`next_frame`), however the stream is
+    /// cut, and the same fatal error on garbage.
+    #[test]
+    fn peeking_frames_agrees_with_splitting_them(
+        msgs in vec((any_message(), any::<u32>()), 0..6),
+        garbage in vec(any::<u8>(), 0..40),
+        cuts in vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let mut stream: Vec<u8> = msgs.iter().flat_map(|(m, x)| encode(m, *x).to_vec()).collect();
+        stream.extend_from_slice(&garbage);
+        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        points.push(0);
+        points.push(stream.len());
+        points.sort_unstable();
+        let (mut peeking, mut splitting) = (Framer::new(), Framer::new());
+        let (mut peeked, mut split) = (Vec::new(), Vec::new());
+        let (mut peek_err, mut split_err) = (None, None);
+        for w in points.windows(2) {
+            peeking.extend_from_slice(&stream[w[0]..w[1]]);
+            splitting.extend_from_slice(&stream[w[0]..w[1]]);
+            while peek_err.is_none() {
+                let rest = peeking.buffer_mut().to_vec();
+                match peeking.peek_frame() {
+                    Ok(Some(f)) => {
+                        prop_assert_eq!(
+                            openflow_proto::framing::frame_len(&rest, 65535).unwrap(),
+                            Some(f.len())
+                        );
+                        peeked.push(f.to_vec());
+                        prop_assert!(peeking.skip_frame());
+                    }
+                    Ok(None) => {
+                        prop_assert!(!peeking.skip_frame());
+                        break;
+                    }
+                    Err(e) => {
+                        prop_assert!(!peeking.skip_frame());
+                        prop_assert_eq!(peeking.peek_frame().unwrap_err(), e.clone());
+                        peek_err = Some(e);
+                    }
+                }
+            }
+            while split_err.is_none() {
+                match splitting.next_frame() {
+                    Ok(Some(f)) => split.push(f.to_vec()),
+                    Ok(None) => break,
+                    Err(e) => split_err = Some(e),
+                }
+            }
+        }
+        prop_assert_eq!(&peeked, &split);
+        prop_assert_eq!(peek_err, split_err);
+        prop_assert!(peeked.len() >= msgs.len());
+    }
+
+    /// A packet_in read in place is the packet_in `Message::decode` reads, and anything else
+    /// is left to it.
+    #[test]
+    fn packet_in_views_agree_with_decode(
+        msg in prop_oneof![packet_in().prop_map(Message::PacketIn), any_message()],
+        xid in any::<u32>(),
+        noise in vec(any::<u8>(), 0..40),
+    ) {
+        let wire = encode(&msg, xid);
+        let view = openflow_proto::PacketInRef::parse(&wire);
+        match &msg {
+            Message::PacketIn(pi) => {
+                let view = view.unwrap();
+                prop_assert_eq!(view.xid, xid);
+                prop_assert_eq!(&view.to_packet_in(), pi);
+            }
+            _ => prop_assert_eq!(view, None),
+        }
+        // Arbitrary bytes: a view exactly when decode gives a packet_in of the whole frame.
+        let decoded = Message::decode_slice(&noise);
+        match openflow_proto::PacketInRef::parse(&noise) {
+            Some(v) => {
+                let (h, m) = decoded.unwrap();
+                prop_assert_eq!(h.xid, v.xid);
+                prop_assert_eq!(m, Message::PacketIn(v.to_packet_in()));
+            }
+            None => prop_assert!(
+                !matches!(decoded, Ok((h, Message::PacketIn(_))) if h.version == 1 && usize::from(h.length) == noise.len())
+            ),
+        }
+    }
+
+    /// A packet_out encoded from borrowed parts is the `Message::encode` of the same
+    /// packet_out, appended; a frame too long for a message writes nothing.
+    #[test]
+    fn unbuffered_packet_outs_encode_as_messages(
+        po in packet_out(),
+        xid in any::<u32>(),
+        prefix in vec(any::<u8>(), 0..16),
+        long in any::<bool>(),
+    ) {
+        let mut po = po;
+        po.buffer_id = openflow_proto::NO_BUFFER;
+        if long {
+            po.data = Bytes::from(vec![7u8; MAX_MESSAGE_LEN]);
+        }
+        let mut buf = BytesMut::from(&prefix[..]);
+        let got = openflow_proto::PacketOut::encode_unbuffered(xid, po.in_port, &po.actions, &po.data, &mut buf);
+        let want = Message::PacketOut(po.clone()).to_bytes(xid);
+        match want {
+            Ok(w) => {
+                prop_assert!(got.is_ok());
+                prop_assert_eq!(&buf[..prefix.len()], &prefix[..]);
+                prop_assert_eq!(&buf[prefix.len()..], &w[..]);
+            }
+            Err(_) => {
+                prop_assert!(got.is_err());
+                prop_assert_eq!(&buf[..], &prefix[..]);
+            }
+        }
+    }
+
     /// Splitting a stats reply at any message size then reassembling it is the identity;
     /// every part fits, all but the last say MORE, and each part is a valid message.
     #[test]

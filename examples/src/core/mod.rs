@@ -118,8 +118,8 @@ use openflow_proto::error_msg::{BadRequestCode, ErrorType, HelloFailedCode};
 use openflow_proto::stats::{FlowStats, FlowStatsRequest, StatsReplyBody};
 use openflow_proto::{
     negotiate_version, Action, ConfigFlags, DecodeError, ErrorMsg, FlowMod, FlowModCommand, Match,
-    Message, PacketOut, PortNo, PortReason, StatsRequest, StatsRequestBody, SwitchConfig,
-    NO_BUFFER,
+    Message, PacketInRef, PacketOut, PortNo, PortReason, StatsRequest, StatsRequestBody,
+    SwitchConfig, NO_BUFFER,
 };
 use session::{Barrier, Session, State};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -672,6 +672,9 @@ fn packet_out_message(po: netrules::pinhole::PacketOut, data: Bytes) -> Message 
     })
 }
 
+/// The longest frame accepted from a switch: what a header can say.
+const MAX_FRAME_LEN: usize = u16::MAX as usize;
+
 fn is_ours(c: u64) -> bool {
     matches!(
         c & cookie::KIND_MASK,
@@ -1095,30 +1098,81 @@ impl Controller {
         let Some(s) = self.sessions.get_mut(&conn) else {
             return;
         };
-        s.framer.extend_from_slice(data);
         s.heard(now);
-        loop {
-            let Some(s) = self.sessions.get_mut(&conn) else {
-                return;
-            };
-            match s.framer.next_frame() {
-                Ok(None) => return,
-                Ok(Some(frame)) => self.handle_frame(conn, frame, now),
-                Err(e) => {
-                    self.counters.malformed += 1;
-                    // The framer stopped at the bad header: answer with it (and up to 64
-                    // bytes after it) and its xid, as for any request that cannot be read.
-                    let buffered = s.framer.buffer_mut();
-                    let offending =
-                        Bytes::copy_from_slice(buffered.get(..64).unwrap_or(buffered.as_ref()));
-                    let xid = openflow_proto::Header::peek_xid(&offending).unwrap_or(0);
-                    let reply = ErrorMsg::for_request(e.ofp_error(), &offending);
-                    self.send(conn, xid, &Message::Error(reply));
-                    self.close(conn, CloseReason::OutOfSync(e));
-                    return;
+        // Frames are handled where they lie: in `data` itself when nothing was left over
+        // from the last read (the usual case: only a trailing partial frame is copied, to
+        // the framer), else in the framer's buffer after `data` is appended to it. The
+        // framer is taken out meanwhile (a frame's handler may need the whole controller)
+        // and put back unless the connection closed.
+        if s.framer.buffered() == 0 {
+            match self.handle_frames(conn, data, now) {
+                Ok(n) => {
+                    if let Some(s) = self.sessions.get_mut(&conn) {
+                        s.framer
+                            .extend_from_slice(data.get(n..).unwrap_or_default());
+                    }
+                }
+                Err((at, e)) => self.out_of_sync(conn, data.get(at..).unwrap_or_default(), e),
+            }
+            return;
+        }
+        let mut framer = core::mem::take(&mut s.framer);
+        framer.extend_from_slice(data);
+        let buf = framer.buffer_mut();
+        match self.handle_frames(conn, buf, now) {
+            Ok(n) => {
+                bytes::Buf::advance(buf, n);
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.framer = framer;
                 }
             }
+            Err((at, e)) => self.out_of_sync(conn, buf.get(at..).unwrap_or_default(), e),
         }
+    }
+
+    /// Handle the whole frames at the front of `buf`, up to the connection's close if one
+    /// closes it; the bytes they took, or where the stream went out of sync and why.
+    ///
+    /// A `PACKET_IN` on a switch past its handshake (the bulk of what a switch sends) is
+    /// read in place and decided from the borrowed frame; any other frame is copied into a
+    /// message of its own.
+    fn handle_frames(
+        &mut self,
+        conn: ConnId,
+        buf: &[u8],
+        now: Instant,
+    ) -> Result<usize, (usize, openflow_proto::DecodeError)> {
+        let mut at = 0;
+        loop {
+            let Some(s) = self.sessions.get(&conn) else {
+                return Ok(at);
+            };
+            let rest = buf.get(at..).unwrap_or_default();
+            let len = match openflow_proto::framing::frame_len(rest, MAX_FRAME_LEN) {
+                Ok(Some(len)) => len,
+                Ok(None) => return Ok(at),
+                Err(e) => return Err((at, e)),
+            };
+            let frame = rest.get(..len).unwrap_or_default();
+            let decided_here = matches!(s.state, State::Ready | State::Reconciling { .. });
+            match (s.dpid, PacketInRef::parse(frame)) {
+                (Some(dpid), Some(pi)) if decided_here => self.packet_in(dpid, pi),
+                _ => self.handle_frame(conn, Bytes::copy_from_slice(frame), now),
+            }
+            at += len;
+        }
+    }
+
+    /// The stream of `conn` is out of sync at `rest` (a header length that cannot be
+    /// skipped): answer with the offending header (and up to 64 bytes after it) and its
+    /// xid, as for any request that cannot be read, and close.
+    fn out_of_sync(&mut self, conn: ConnId, rest: &[u8], e: openflow_proto::DecodeError) {
+        self.counters.malformed += 1;
+        let offending = Bytes::copy_from_slice(rest.get(..64).unwrap_or(rest));
+        let xid = openflow_proto::Header::peek_xid(&offending).unwrap_or(0);
+        let reply = ErrorMsg::for_request(e.ofp_error(), &offending);
+        self.send(conn, xid, &Message::Error(reply));
+        self.close(conn, CloseReason::OutOfSync(e));
     }
 
     fn handle_frame(&mut self, conn: ConnId, frame: Bytes, now: Instant) {
@@ -1256,7 +1310,15 @@ impl Controller {
             (State::AwaitFeatures { .. }, _) => {}
             (_, Message::PacketIn(pi)) => {
                 if let Some(d) = dpid {
-                    self.packet_in(d, pi);
+                    let view = PacketInRef {
+                        xid,
+                        buffer_id: pi.buffer_id,
+                        total_len: pi.total_len,
+                        in_port: pi.in_port,
+                        reason: pi.reason,
+                        data: &pi.data,
+                    };
+                    self.packet_in(d, view);
                 }
             }
             (_, Message::FlowRemoved(fr)) => {
@@ -2007,7 +2069,7 @@ impl Controller {
         &mut self,
         dpid: Dpid,
         wire: Option<netrules::pinhole::PinholeWire>,
-        packet_out: Option<(netrules::pinhole::PacketOut, Bytes)>,
+        packet_out: Option<(netrules::pinhole::PacketOut, &[u8])>,
     ) {
         let direct = wire.as_ref().is_none_or(|w| w.switch() == dpid)
             && packet_out.as_ref().is_none_or(|(po, _)| po.switch == dpid);
@@ -2020,6 +2082,7 @@ impl Controller {
             }
             if let Some((po, data)) = packet_out {
                 if let Some(conn) = self.by_dpid.get(&po.switch).copied() {
+                    let data = Bytes::copy_from_slice(data);
                     self.request(conn, &packet_out_message(po, data));
                 }
             }
@@ -2045,7 +2108,7 @@ impl Controller {
         }
         if let Some((po, data)) = packet_out {
             let xid = s.next_xid();
-            match packet_out_message(po, data).encode(xid, buf) {
+            match PacketOut::encode_unbuffered(xid, po.in_port, &po.actions, data, buf) {
                 Ok(()) => self.counters.packet_outs += 1,
                 Err(e) => fail(openflow_proto::MessageType::PacketOut.name(), e),
             }
@@ -2055,9 +2118,9 @@ impl Controller {
         }
     }
 
-    fn packet_in(&mut self, dpid: Dpid, mut pi: openflow_proto::PacketIn) {
+    fn packet_in(&mut self, dpid: Dpid, pi: PacketInRef<'_>) {
         self.counters.packet_ins += 1;
-        let Some(packet) = frame::extract(&pi.data) else {
+        let Some(packet) = frame::extract(pi.data) else {
             return;
         };
         let decision = self
@@ -2067,23 +2130,22 @@ impl Controller {
             // A new connection (its pinholes are at the deciding switch).
             self.opened(w.switch(), w.cookie());
         }
+        let mut arp_reply = [0u8; arp_responder::MAX_FRAME_LEN];
         let packet_out = match decision.packet_out {
             Some(po) => {
                 let data = match decision.outcome {
                     Outcome::Arp(_) => {
-                        let Ok(request) = ArpFrame::parse(&pi.data) else {
+                        let Ok(request) = ArpFrame::parse(pi.data) else {
                             return;
                         };
                         let reply = request.reply(arp_responder::MacAddr(po.packet.dl_src.0));
-                        let mut buf = [0u8; arp_responder::MAX_FRAME_LEN];
-                        match reply.write(&mut buf) {
-                            Ok(len) => Bytes::copy_from_slice(buf.get(..len).unwrap_or_default()),
+                        match reply.write(&mut arp_reply) {
+                            Ok(len) => arp_reply.get(..len).unwrap_or_default(),
                             Err(_) => return,
                         }
                     }
-                    // The frame goes back out as it came (taken, not shared: no reference
-                    // count to change).
-                    _ => core::mem::take(&mut pi.data),
+                    // The frame goes back out as it came, copied from where it was read.
+                    _ => pi.data,
                 };
                 Some((po, data))
             }

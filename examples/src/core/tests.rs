@@ -504,6 +504,41 @@ fn a_stream_out_of_sync_is_closed() {
 }
 
 #[test]
+fn a_stream_out_of_sync_after_a_partial_read_is_answered_and_closed() {
+    // A packet_in split across two reads (so the second is handled in the framer's buffer),
+    // then a header that cannot be skipped: the packet_in is answered, then the error
+    // quotes the bad header, and the connection closes.
+    let mut net = Net::new(base_model());
+    net.connect(ConnId(1), switch(1));
+    net.take_events();
+    while net.ctl.poll_transmit().is_some() {}
+    net.sw(1).send_packet_in(PortNo(2), &ssh_a_to_b(40000));
+    let pi = net.sw(1).take_output();
+    let bad = [1u8, 10, 0, 3, 0, 0, 0, 9];
+    let now = net.now;
+    net.ctl.handle_bytes(ConnId(1), &pi[..5], now);
+    let mut second = pi[5..].to_vec();
+    second.extend_from_slice(&bad);
+    net.ctl.handle_bytes(ConnId(1), &second, now);
+    assert_eq!(net.ctl.pinholes().len(), 1);
+    let mut sw = switch(1);
+    while let Some((_, out)) = net.ctl.poll_transmit() {
+        sw.receive(&out);
+    }
+    let errors = sw.errors_received();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].data.as_ref(), &bad[..]);
+    let ev: Vec<Event> = std::iter::from_fn(|| net.ctl.poll_event()).collect();
+    assert!(matches!(
+        closes(&ev).as_slice(),
+        [(ConnId(1), CloseReason::OutOfSync(_))]
+    ));
+    // Nothing more is read from it.
+    net.ctl.handle_bytes(ConnId(1), &pi, now);
+    assert_eq!(net.ctl.pinholes().len(), 1);
+}
+
+#[test]
 fn a_stream_out_of_sync_is_answered_with_the_offending_header() {
     let mut ctl = Controller::new(base_model(), Config::default());
     let now = Instant::now();
@@ -2198,6 +2233,18 @@ fn a_burst_in_one_read_is_answered_as_frame_by_frame() {
         by_frame.ctl.handle_bytes(ConnId(1), &rest[..len], now);
         rest = &rest[len..];
     }
+    // Reads that end inside frames (frames completed in the framer's buffer, the rest read
+    // in place): byte by byte, and 37 bytes at a time.
+    let mut chunked: Vec<Net> = [1, 37]
+        .into_iter()
+        .map(|size| {
+            let mut net = ready();
+            for chunk in blob.chunks(size) {
+                net.ctl.handle_bytes(ConnId(1), chunk, now);
+            }
+            net
+        })
+        .collect();
     let sent = |net: &mut Net| {
         let mut all = Vec::new();
         while let Some((conn, bytes)) = net.ctl.poll_transmit() {
@@ -2211,6 +2258,14 @@ fn a_burst_in_one_read_is_answered_as_frame_by_frame() {
     assert_eq!(a, b);
     assert_eq!(one_read.ctl.pinholes().len(), 40);
     assert_eq!(by_frame.ctl.pinholes().len(), 40);
+    for net in &mut chunked {
+        assert_eq!(sent(net), a);
+        assert_eq!(net.ctl.pinholes().len(), 40);
+        // The half packet_in waits in the framer, and its other half completes it.
+        net.ctl
+            .handle_bytes(ConnId(1), &last[last.len() / 2..], now);
+        assert_eq!(net.ctl.pinholes().len(), 41);
+    }
     // The error quotes the unexpected message as it came.
     let mut sw = switch(1);
     sw.receive(&a);
