@@ -1099,34 +1099,60 @@ impl Controller {
             return;
         };
         s.heard(now);
-        // Frames are handled where they lie: in `data` itself when nothing was left over
-        // from the last read (the usual case: only a trailing partial frame is copied, to
-        // the framer), else in the framer's buffer after `data` is appended to it. The
-        // framer is taken out meanwhile (a frame's handler may need the whole controller)
-        // and put back unless the connection closed.
-        if s.framer.buffered() == 0 {
-            match self.handle_frames(conn, data, now) {
-                Ok(n) => {
-                    if let Some(s) = self.sessions.get_mut(&conn) {
-                        s.framer
-                            .extend_from_slice(data.get(n..).unwrap_or_default());
-                    }
+        // Frames are handled where they lie, in `data` itself; only a frame cut by the end of
+        // a read is copied, into the framer, and completed there from the next read. The
+        // framer is taken out while its frame is handled (a frame's handler may need the
+        // whole controller) and put back unless the connection closed.
+        let mut data = data;
+        if s.framer.buffered() > 0 {
+            let mut framer = core::mem::take(&mut s.framer);
+            // What the cut frame still needs: the rest of its header, then of its length (a
+            // length below the header's is left for `handle_frames` to refuse, whole header
+            // in hand).
+            loop {
+                let held = framer.buffer_mut();
+                let len = match held.get(2..4) {
+                    Some(&[l0, l1]) => usize::from(u16::from_be_bytes([l0, l1])),
+                    _ => 0,
+                };
+                let need = len
+                    .max(openflow_proto::Header::LEN)
+                    .saturating_sub(held.len());
+                if need == 0 || data.is_empty() {
+                    break;
                 }
-                Err((at, e)) => self.out_of_sync(conn, data.get(at..).unwrap_or_default(), e),
+                let (head, rest) = data.split_at(need.min(data.len()));
+                framer.extend_from_slice(head);
+                data = rest;
             }
-            return;
+            let held = framer.buffer_mut();
+            match self.handle_frames(conn, held, now) {
+                Ok(n) => bytes::Buf::advance(held, n),
+                Err((at, e)) => {
+                    let mut rest = held.get(at..).unwrap_or_default().to_vec();
+                    rest.extend_from_slice(data.get(..64).unwrap_or(data));
+                    self.out_of_sync(conn, &rest, e);
+                    return;
+                }
+            }
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                return;
+            };
+            let cut = framer.buffered() > 0;
+            s.framer = framer;
+            if cut {
+                // `data` is used up and the frame is still not whole.
+                return;
+            }
         }
-        let mut framer = core::mem::take(&mut s.framer);
-        framer.extend_from_slice(data);
-        let buf = framer.buffer_mut();
-        match self.handle_frames(conn, buf, now) {
+        match self.handle_frames(conn, data, now) {
             Ok(n) => {
-                bytes::Buf::advance(buf, n);
                 if let Some(s) = self.sessions.get_mut(&conn) {
-                    s.framer = framer;
+                    s.framer
+                        .extend_from_slice(data.get(n..).unwrap_or_default());
                 }
             }
-            Err((at, e)) => self.out_of_sync(conn, buf.get(at..).unwrap_or_default(), e),
+            Err((at, e)) => self.out_of_sync(conn, data.get(at..).unwrap_or_default(), e),
         }
     }
 

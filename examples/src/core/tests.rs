@@ -539,6 +539,36 @@ fn a_stream_out_of_sync_after_a_partial_read_is_answered_and_closed() {
 }
 
 #[test]
+fn a_bad_header_cut_across_reads_is_quoted_whole() {
+    // A bad header (and bytes after it) split at every point inside the header: nothing
+    // happens until the header is whole, then the error quotes it and what followed it in
+    // that read, as when it all comes in one read.
+    let bad = [1u8, 10, 0, 3, 0, 0, 0, 9, 0xaa, 0xbb];
+    for cut in 1..openflow_proto::Header::LEN {
+        let mut net = Net::new(base_model());
+        net.connect(ConnId(1), switch(1));
+        net.take_events();
+        while net.ctl.poll_transmit().is_some() {}
+        let now = net.now;
+        net.ctl.handle_bytes(ConnId(1), &bad[..cut], now);
+        assert!(net.ctl.poll_transmit().is_none(), "cut {cut}");
+        net.ctl.handle_bytes(ConnId(1), &bad[cut..], now);
+        let mut sw = switch(1);
+        while let Some((_, out)) = net.ctl.poll_transmit() {
+            sw.receive(&out);
+        }
+        let errors = sw.errors_received();
+        assert_eq!(errors.len(), 1, "cut {cut}: {errors:?}");
+        assert_eq!(errors[0].data.as_ref(), &bad[..], "cut {cut}");
+        let ev: Vec<Event> = std::iter::from_fn(|| net.ctl.poll_event()).collect();
+        assert!(matches!(
+            closes(&ev).as_slice(),
+            [(ConnId(1), CloseReason::OutOfSync(_))]
+        ));
+    }
+}
+
+#[test]
 fn a_stream_out_of_sync_is_answered_with_the_offending_header() {
     let mut ctl = Controller::new(base_model(), Config::default());
     let now = Instant::now();
