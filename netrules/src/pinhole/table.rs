@@ -44,18 +44,35 @@ pub(crate) struct ConnTable<V> {
 /// lane there that is empty or gone. So a probe of a key that is not there usually reads
 /// one line, and placing the key writes the line just read (the standard table writes its
 /// entry to another line than the control bytes it probed, a second cold line per new
-/// connection). Rebuilt (into twice as many lanes as live entries, rounded up to a power of
-/// two) before entries and gone lanes fill seven eighths of it.
+/// connection).
+///
+/// Before entries and gone lanes fill seven eighths of it, a new table is made (twice as
+/// many lanes as live entries, rounded up to a power of two) and the entries move to it a
+/// few buckets at a time, with each later insert ([`Index::reserve_one`]), not all at once:
+/// moving millions of entries at once held the controller up for tens of milliseconds.
+/// Meanwhile a key is looked for in both tables; a moved lane is left [`GONE`] in the old
+/// one, so the old table's searches still pass it.
 #[derive(Clone, Debug, Default)]
 struct Index {
     buckets: Vec<Bucket>,
+    /// Entries in `buckets`.
     live: usize,
+    /// Gone lanes in `buckets`.
     gone: usize,
+    /// The table whose entries are being moved to `buckets` (empty once they all are).
+    old: Vec<Bucket>,
+    /// Entries still in `old`.
+    old_live: usize,
+    /// The buckets of `old` below this one are moved.
+    moved: usize,
 }
 
 const LANES: usize = 8;
 const EMPTY: u32 = 0;
 const GONE: u32 = u32::MAX;
+/// Buckets of the old table moved per insert: the move is over well before the new table
+/// (twice the size) can fill.
+const MOVE_PER_INSERT: usize = 4;
 
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
@@ -70,59 +87,104 @@ enum Found {
     Free(usize, usize),
 }
 
-impl Index {
-    /// Find the entry of `hash` whose slot `is` says is the key's, or where it goes: the
-    /// lanes from the hash's bucket onwards, up to the first empty one. `None` only for a
-    /// table without a free lane (never after [`Index::reserve_one`]).
-    fn find(&self, hash: u32, mut is: impl FnMut(u32) -> bool) -> Option<Found> {
-        let mask = self.buckets.len().wrapping_sub(1);
-        let mut b = hash as usize & mask;
-        let mut free = None;
-        for _ in 0..self.buckets.len() {
-            let bucket = self.buckets.get(b)?;
-            for lane in 0..LANES {
-                match bucket.slot[lane] {
-                    EMPTY => {
-                        let (b, lane) = free.unwrap_or((b, lane));
-                        return Some(Found::Free(b, lane));
-                    }
-                    GONE => {
-                        free.get_or_insert((b, lane));
-                    }
-                    s if bucket.hash[lane] == hash && is(s - 1) => {
-                        return Some(Found::At(b, lane));
-                    }
-                    _ => {}
+/// Find the entry of `hash` in `buckets` whose slot `is` says is the key's, or where it
+/// goes: the lanes from the hash's bucket onwards, up to the first empty one. `None` only
+/// for a table without a free lane.
+fn find_in(buckets: &[Bucket], hash: u32, mut is: impl FnMut(u32) -> bool) -> Option<Found> {
+    let mask = buckets.len().wrapping_sub(1);
+    let mut b = hash as usize & mask;
+    let mut free = None;
+    for _ in 0..buckets.len() {
+        let bucket = buckets.get(b)?;
+        for lane in 0..LANES {
+            match bucket.slot[lane] {
+                EMPTY => {
+                    let (b, lane) = free.unwrap_or((b, lane));
+                    return Some(Found::Free(b, lane));
                 }
+                GONE => {
+                    free.get_or_insert((b, lane));
+                }
+                s if bucket.hash[lane] == hash && is(s - 1) => {
+                    return Some(Found::At(b, lane));
+                }
+                _ => {}
             }
-            b = (b + 1) & mask;
         }
-        free.map(|(b, lane)| Found::Free(b, lane))
+        b = (b + 1) & mask;
+    }
+    free.map(|(b, lane)| Found::Free(b, lane))
+}
+
+impl Index {
+    /// Find the entry of `hash` whose slot `is` says is the key's (in either table), or
+    /// where it goes (in the new one). `None` only for a table without a free lane (never
+    /// after [`Index::reserve_one`]).
+    fn find(&self, hash: u32, mut is: impl FnMut(u32) -> bool) -> Option<Found> {
+        let found = find_in(&self.buckets, hash, &mut is);
+        if self.old_live > 0 && !matches!(found, Some(Found::At(..))) {
+            if let Some(Found::At(..)) = find_in(&self.old, hash, &mut is) {
+                // Only "it is there" matters: where is only asked of the new table.
+                return Some(Found::At(usize::MAX, 0));
+            }
+        }
+        found
     }
 
-    /// Make room for one more entry (rebuilding if entries and gone lanes would pass seven
-    /// eighths of the lanes).
+    /// Make room for one more entry: move a few more of the old table's entries, and start
+    /// a new table if entries and gone lanes (of both) would pass seven eighths of this one.
     fn reserve_one(&mut self) {
+        self.move_some(MOVE_PER_INSERT);
         let lanes = self.buckets.len() * LANES;
-        if (self.live + self.gone + 1) * 8 <= lanes * 7 {
+        if (self.live + self.gone + self.old_live + 1) * 8 <= lanes * 7 {
             return;
         }
+        // Rare: a new table while the last move is not over (only if entries came faster
+        // than the move's pace allows, which they do not): finish it first.
+        self.move_some(usize::MAX);
         let want = ((self.live + 1) * 2).div_ceil(LANES).next_power_of_two();
         let mut buckets = Vec::with_capacity(want);
         huge::advise(&mut buckets);
         buckets.resize(want, Bucket::default());
-        let old = core::mem::replace(&mut self.buckets, buckets);
+        self.old = core::mem::replace(&mut self.buckets, buckets);
+        self.old_live = self.live;
+        self.moved = 0;
         self.live = 0;
         self.gone = 0;
-        for bucket in &old {
+        // A small table moves at once (the first ones, and any the moves would not clear).
+        if self.old.len() <= 64 {
+            self.move_some(usize::MAX);
+        }
+    }
+
+    /// Move the entries of up to `count` more buckets of the old table to the new one.
+    fn move_some(&mut self, count: usize) {
+        if self.old.is_empty() {
+            return;
+        }
+        let end = self.moved.saturating_add(count).min(self.old.len());
+        for b in self.moved..end {
             for lane in 0..LANES {
+                let Some(bucket) = self.old.get_mut(b) else {
+                    break;
+                };
                 let slot = bucket.slot[lane];
-                if slot != EMPTY && slot != GONE {
-                    if let Some(Found::Free(b, l)) = self.find(bucket.hash[lane], |_| false) {
-                        self.put(b, l, slot - 1, bucket.hash[lane]);
-                    }
+                if slot == EMPTY || slot == GONE {
+                    continue;
+                }
+                let hash = bucket.hash[lane];
+                bucket.slot[lane] = GONE;
+                self.old_live -= 1;
+                if let Some(Found::Free(nb, nl)) = find_in(&self.buckets, hash, |_| false) {
+                    self.put(nb, nl, slot - 1, hash);
                 }
             }
+        }
+        self.moved = end;
+        if self.moved == self.old.len() {
+            self.old = Vec::new();
+            self.old_live = 0;
+            self.moved = 0;
         }
     }
 
@@ -137,13 +199,20 @@ impl Index {
         }
     }
 
-    /// Remove the entry of `slot` (whose key has `hash`).
+    /// Remove the entry of `slot` (whose key has `hash`), from whichever table holds it.
     fn remove(&mut self, hash: u32, slot: u32) {
-        if let Some(Found::At(b, lane)) = self.find(hash, |s| s == slot) {
+        if let Some(Found::At(b, lane)) = find_in(&self.buckets, hash, |s| s == slot) {
             if let Some(bucket) = self.buckets.get_mut(b) {
                 bucket.slot[lane] = GONE;
                 self.live -= 1;
                 self.gone += 1;
+            }
+        } else if self.old_live > 0 {
+            if let Some(Found::At(b, lane)) = find_in(&self.old, hash, |s| s == slot) {
+                if let Some(bucket) = self.old.get_mut(b) {
+                    bucket.slot[lane] = GONE;
+                    self.old_live -= 1;
+                }
             }
         }
     }
@@ -468,6 +537,60 @@ mod tests {
         );
     }
 
+    /// Large tables move to their next size a few buckets per insert: while a move is on,
+    /// every key is found in one table or the other, removals find theirs, and new keys are
+    /// not mistaken for old ones.
+    #[test]
+    fn incremental_moves_keep_every_key() {
+        let mut t: ConnTable<u32> = ConnTable::default();
+        let mut live: Vec<(ConnKey, u64)> = Vec::new();
+        let mut moves_seen = 0;
+        let mut was_moving = false;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |below: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % below.max(1) as u64) as usize
+        };
+        for n in 0..60_000u32 {
+            let k = key(u64::from(n % 5) + 1, (n / 5) as u16);
+            let Entry::Vacant(v) = t.entry(k) else {
+                panic!("{k:?} is new")
+            };
+            live.push((k, v.insert(n).unwrap()));
+            // Remove one in four, at random among the live.
+            if next(4) == 0 {
+                let (k, ck) = live.swap_remove(next(live.len()));
+                assert_eq!(t.remove_by_cookie(ck).map(|(k, _)| k), Some(k));
+                assert!(
+                    matches!(t.entry(k), Entry::Vacant(_)),
+                    "{k:?} removed at {n}"
+                );
+            }
+            // Look a live key and one never opened up.
+            let (k, _) = live[next(live.len())];
+            assert!(matches!(t.entry(k), Entry::Occupied), "{k:?} at {n}");
+            let other = key(9, next(60_000) as u16);
+            assert!(
+                matches!(t.entry(other), Entry::Vacant(_)),
+                "{other:?} at {n}"
+            );
+            let moving = !t.index.old.is_empty();
+            if moving && !was_moving {
+                moves_seen += 1;
+            }
+            was_moving = moving;
+            assert_eq!(t.index.live + t.index.old_live, live.len(), "at {n}");
+        }
+        assert!(moves_seen >= 3, "{moves_seen} moves");
+        for (k, ck) in &live {
+            assert!(matches!(t.entry(*k), Entry::Occupied));
+            assert_eq!(t.get_by_cookie(*ck).map(|(k, _)| *k), Some(*k));
+        }
+        assert_eq!(t.len(), live.len());
+    }
+
     #[test]
     fn freed_slots_are_reused_under_a_new_generation() {
         let mut t: ConnTable<()> = ConnTable::default();
@@ -524,9 +647,9 @@ mod tests {
 /// A controller opening a million connections a second writes its slots and index into
 /// fresh memory at tens of megabytes a second, and the index is read at random. With 4 KiB
 /// pages, every 4 KiB of new slots costs a page fault and every lookup a TLB miss; on the
-/// 2-core VM of the reactive benchmark, backing the table with 2 MiB pages made the whole
-/// reactive path 14% faster (`cargo bench -p benches --bench reactive`, alternating runs,
-/// see the README). Where the kernel's `transparent_hugepage/enabled` is `always` this
+/// 2-core VM of the reactive benchmark, page faults took a quarter of the controller
+/// thread's time, and about 5% with 2 MiB pages; alternating runs read the whole reactive
+/// path 6% faster (`cargo bench -p benches --bench reactive`, see the README). Where the kernel's `transparent_hugepage/enabled` is `always` this
 /// happens anyway; where it is `madvise` (Debian's default), only ranges that asked for it
 /// get huge pages: [`advise`] asks. Off without the `huge-pages` feature and off Linux.
 mod huge {
