@@ -16,9 +16,10 @@
 //! cookie never names a later connection.
 //!
 //! Memory follows the peak: freed slots are reused before the vector grows, and its chunks
-//! are kept; the index is rebuilt to twice the live entries whenever live and removed
-//! entries would fill seven eighths of it. (The controller bounds the connections tracked
-//! per switch.)
+//! are kept; the index moves to a new table of twice the live entries whenever live and
+//! removed entries would fill seven eighths of it, a few buckets per insert (moving millions
+//! of entries at once stalled the controller for up to 100 ms). (The controller bounds the
+//! connections tracked per switch.)
 
 use crate::compile::cookie;
 use crate::reference::ConnKey;
