@@ -120,8 +120,9 @@ mod tests {
             busy_percent(clock.read().unwrap() - c0, t0.elapsed())
         });
         let (spin, sleep) = (spin.join().unwrap(), sleep.join().unwrap());
-        // Generous bounds: the machine is shared (the spinning thread may wait for a core).
-        assert!(spin > 30.0 && spin <= 101.0, "spinning thread {spin}% busy");
+        // Generous bounds: the machine is shared (the spinning thread may wait for a core
+        // while other tests run).
+        assert!(spin > 20.0 && spin <= 101.0, "spinning thread {spin}% busy");
         assert!(sleep < 10.0, "sleeping thread {sleep}% busy");
     }
 

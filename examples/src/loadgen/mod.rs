@@ -461,18 +461,13 @@ pub async fn run_observed(
     let t1 = t0 + cfg.duration;
     let _ = start_tx.send(Some((t0, t1)));
     let load = ThreadCpu::current().ok().map(|t| CpuSet::new(vec![t]));
-    let sample = |set: Option<&CpuSet>| set.map(CpuSet::read);
+    let server = (!server.is_empty()).then_some(server);
+    let sample = || (server.map(CpuSet::read), load.as_ref().map(CpuSet::read));
     let window_cpu = async {
         tokio::time::sleep_until(t0.into()).await;
-        let at0 = (
-            sample((!server.is_empty()).then_some(server)),
-            sample(load.as_ref()),
-        );
+        let at0 = sample();
         tokio::time::sleep_until(t1.into()).await;
-        let at1 = (
-            sample((!server.is_empty()).then_some(server)),
-            sample(load.as_ref()),
-        );
+        let at1 = sample();
         let diff = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
         (diff(at0.0, at1.0), diff(at0.1, at1.1))
     };

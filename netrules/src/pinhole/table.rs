@@ -82,9 +82,11 @@ struct Bucket {
     hash: [u32; LANES],
 }
 
-/// Where [`Index::find`] found a key: its lane, or the lane where it goes.
+/// Where [`Index::find`] found a key: its lane, in the old table (being moved out of), or
+/// the lane where it goes.
 enum Found {
     At(usize, usize),
+    InOld,
     Free(usize, usize),
 }
 
@@ -125,8 +127,7 @@ impl Index {
         let found = find_in(&self.buckets, hash, &mut is);
         if self.old_live > 0 && !matches!(found, Some(Found::At(..))) {
             if let Some(Found::At(..)) = find_in(&self.old, hash, &mut is) {
-                // Only "it is there" matters: where is only asked of the new table.
-                return Some(Found::At(usize::MAX, 0));
+                return Some(Found::InOld);
             }
         }
         found
@@ -379,7 +380,7 @@ impl<V> ConnTable<V> {
                 key,
                 hash,
             }),
-            Some(Found::At(..)) => Entry::Occupied,
+            Some(Found::At(..) | Found::InOld) => Entry::Occupied,
             None => Entry::Full,
         }
     }
